@@ -1,0 +1,36 @@
+# Set-up is part of every entry point: a fresh clone needs only `make run` or `make test`.
+SHELL := /bin/bash
+VENV := .venv
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+export PATH := $(abspath $(VENV))/bin:$(PATH)
+# Local data mirrors: keep a caller's value, else the nearest shared/data above this checkout.
+export DCPIPE_DATA_MIRRORS ?= $(shell workflow/find_mirrors.sh)
+CORES ?= all
+GPUS ?= 2
+
+.PHONY: run test setup fashion-mnist dvc-repro clean
+
+run: setup                      ## the main job on params.yaml -> reports/
+	snakemake --cores $(CORES) --resources gpu=$(GPUS) $(SNAKEMAKE_ARGS)
+
+test: setup                     ## the whole test suite (unit tests + an end-to-end smoke run on real data)
+	pytest $(PYTEST_ARGS)
+
+dvc-repro: setup                ## the same DAG through DVC
+	dvc repro
+
+setup: $(STAMP) fashion-mnist
+
+$(STAMP): pyproject.toml
+	test -x $(VENV)/bin/python || python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -e '.[test]'
+	rm -f $(VENV)/.installed-* && touch $@
+
+# Fashion-MNIST comes from Debian's dataset-fashion-mnist (installed when missing and we are root).
+fashion-mnist:
+	@if ! dpkg -s dataset-fashion-mnist >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist; \
+	  else echo "note: dataset-fashion-mnist is not installed (sudo apt-get install dataset-fashion-mnist)"; fi; fi
+
+clean:                          ## remove pipeline outputs (not reports/)
+	rm -rf data/prepared data/raw data/coreset data/synthetic data/eval logs .snakemake

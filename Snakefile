@@ -1,0 +1,23 @@
+# dcpipe: dataset condensation with gradient matching. One DAG, run by Snakemake or (generated) by DVC.
+#   snakemake --cores all --resources gpu=2                          # default, CPU-sized params.yaml
+#   snakemake --cores all --resources gpu=8 --config params=config/paper.yaml
+from dcpipe.config import load_params
+from dcpipe import paths
+
+PARAMS_FILE = config.get("params", "params.yaml")
+P = load_params(PARAMS_FILE)  # schema + names + budgets, before any job starts
+PLAN = paths.plan(P)
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/coreset.smk"
+include: "workflow/rules/condense.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    input:
+        rules.report.output,
+    default_target: True

@@ -1,0 +1,48 @@
+"""The `dcpipe` command: utilities around the pipeline (the stages themselves run under Snakemake or DVC)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+
+@click.group()
+def main():
+    """Dataset condensation with gradient matching: pipeline utilities."""
+
+
+@main.command("check-params")
+@click.argument("params_file", default="params.yaml")
+def check_params(params_file):
+    """Validate a parameter file (schema, names, budgets) and exit non-zero on the first problem."""
+    from .config import ParamsError, load_params
+
+    try:
+        load_params(params_file)
+    except ParamsError as e:
+        click.echo(str(e), err=True)
+        sys.exit(2)
+    click.echo(f"{params_file}: ok")
+
+
+@main.command("dvc-yaml")
+@click.option("--params", "params_file", default="params.yaml", show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), default=Path("dvc.yaml"), show_default=True)
+@click.option("--check", is_flag=True, help="exit 1 if OUT differs from what would be generated")
+def dvc_yaml(params_file, out, check):
+    """Generate dvc.yaml from the Snakemake DAG (one source of truth for both runners)."""
+    from .dvcgen import render
+    from .io import atomic_path
+
+    text = render(Path("Snakefile"), params_file)
+    if check:
+        if not out.exists() or out.read_text() != text:
+            click.echo(f"{out} is stale: run `dcpipe dvc-yaml --params {params_file} --out {out}`", err=True)
+            sys.exit(1)
+        click.echo(f"{out}: current")
+        return
+    with atomic_path(out) as tmp:
+        tmp.write_text(text)
+    click.echo(f"wrote {out}")

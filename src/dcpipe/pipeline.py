@@ -1,0 +1,97 @@
+"""One function per pipeline stage: read params and input artifacts, call the library, write artifacts.
+The workflow scripts are thin command-line wrappers around these."""
+
+from __future__ import annotations
+
+import csv
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import config, data as data_mod
+from .condense import condense
+from .coreset import SELECTORS
+from .io import atomic_path, provenance, read_json, read_npz, write_json, write_npz
+from .models import evaluation_model
+from .runtime import Progress, pick_device
+from .seeding import derive_seed
+from .train import train_models
+
+log = logging.getLogger("dcpipe")
+
+
+def set_seed(params, dataset: str, ipc: int, method: str, index: int) -> int:
+    return derive_seed(params["seed"], dataset, ipc, method, index)
+
+
+def load_data(params, prepared: Path, device) -> data_mod.Data:
+    return data_mod.load(prepared, device, params["data"].get("train_subset"))
+
+
+def prepare(params, dataset: str, out: Path, staging: Path) -> None:
+    meta = data_mod.prepare(dataset, out, data_mod.mirror_dirs(params["data"]["mirrors"]), staging)
+    log.info("prepared %s: %d train / %d test images, sources %s", dataset, meta["n_train"], meta["n_test"],
+             {k: v["sha256"][:12] for k, v in meta["sources"].items()})
+
+
+def select(params, dataset: str, ipc: int, method: str, index: int, prepared: Path, out: Path) -> None:
+    d = load_data(params, prepared, "cpu")
+    seed = set_seed(params, dataset, ipc, method, index)
+    idx = SELECTORS[method](d.y_train, ipc, d.num_classes, seed)
+    write_npz(out, indices=idx.numpy(), labels=d.y_train[idx].numpy())
+    write_json(str(out) + ".json", {"kind": "coreset", "method": method, "dataset": dataset, "ipc": ipc,
+                                    "set": index, "seed": seed, "provenance": provenance()})
+
+
+def run_condense(params, dataset: str, ipc: int, index: int, prepared: Path, out: Path, loss_csv: Path) -> None:
+    dev = pick_device(params["runtime"].get("device", "auto"))
+    d = load_data(params, prepared, dev)
+    cfg = config.condense_config(params, ipc)
+    seed = set_seed(params, dataset, ipc, "DC", index)
+    bar = Progress(cfg.iterations, f"condense {dataset} ipc{ipc} set{index}", params["runtime"].get("log_every", 10))
+    t0 = time.perf_counter()
+    images, labels, losses = condense(d, cfg, seed, checkpoint=Path(str(out) + ".ckpt.safetensors"), progress=bar)
+    bar.close()
+    wall = time.perf_counter() - t0
+    with atomic_path(loss_csv) as tmp, open(tmp, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["iteration", "matching_loss"])
+        w.writerows(enumerate(losses))
+    write_npz(out, images=images.cpu().numpy().astype(np.float32), labels=labels.cpu().numpy())
+    write_json(str(out) + ".json", {"kind": "synthetic", "method": "DC", "dataset": dataset, "ipc": ipc,
+                                    "set": index, "seed": seed, "config": cfg.__dict__, "wall_seconds": wall,
+                                    "final_loss": losses[-1] if losses else None, "provenance": provenance()})
+    Path(str(out) + ".ckpt.safetensors").unlink(missing_ok=True)
+
+
+def training_set(artifact: Path, d: data_mod.Data) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images and labels of a condensed set or a coreset artifact, on the data's device."""
+    z = read_npz(artifact)
+    dev = d.x_train.device
+    if "images" in z:
+        return torch.as_tensor(z["images"], device=dev), torch.as_tensor(z["labels"], device=dev)
+    idx = torch.as_tensor(z["indices"], device=dev)
+    return d.x_train[idx], d.y_train[idx]
+
+
+def evaluate(params, dataset: str, ipc: int, method: str, index: int, prepared: Path, train_set: Path,
+             out: Path) -> None:
+    dev = pick_device(params["runtime"].get("device", "auto"))
+    d = load_data(params, prepared, dev)
+    x, y = training_set(train_set, d)
+    cfg = config.train_config(params, dataset, ipc)
+    model = evaluation_model(params["evaluate"]["model"])
+    n = params["evaluate"]["models_per_set"]
+    seed = derive_seed(params["seed"], "evaluate", dataset, ipc, method, index)
+    bar = Progress(n, f"evaluate {dataset} ipc{ipc} {method} set{index}", 1)
+    t0 = time.perf_counter()
+    accs = train_models(model, n, x, y, d.x_test, d.y_test, d.num_classes, cfg, seed, progress=bar)
+    bar.close()
+    write_json(out, {"dataset": dataset, "ipc": ipc, "method": method, "set": index, "model": model,
+                     "seed": seed, "train_config": cfg.__dict__, "n_train_images": len(y),
+                     "n_test_images": len(d.y_test), "accuracies": accs, "mean": float(np.mean(accs)),
+                     "std": float(np.std(accs)), "wall_seconds": time.perf_counter() - t0,
+                     "provenance": provenance(), "train_set_meta": read_json(str(train_set) + ".json")})

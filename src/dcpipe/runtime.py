@@ -1,0 +1,69 @@
+"""Process set-up shared by every stage: logging, threads, device, progress."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+
+from tqdm import tqdm
+
+
+def setup(threads: int = 1, level=logging.INFO):
+    import torch
+
+    logging.basicConfig(level=level, stream=sys.stderr, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    torch.set_num_threads(threads)
+    try:
+        torch.set_num_interop_threads(1)
+    except RuntimeError:
+        pass  # already set in this process
+
+
+def pick_device(choice: str = "auto"):
+    import torch
+
+    if choice == "cuda" or (choice == "auto" and torch.cuda.is_available()):
+        return torch.device("cuda")
+    return torch.device("cpu")
+
+
+class Progress:
+    """A tqdm bar on a terminal; elsewhere (Snakemake/DVC logs) one plain log line every `log_every` steps."""
+
+    def __init__(self, total: int, desc: str, log_every: int = 10, logger=None):
+        self.bar = tqdm(total=total, desc=desc, disable=None, leave=False)
+        self.total, self.desc, self.every = total, desc, log_every
+        self.log = logger or logging.getLogger("dcpipe")
+        self.t0 = time.perf_counter()
+
+    def __call__(self, step: int, value: float | None = None):
+        self.bar.update(1)
+        if value is not None:
+            self.bar.set_postfix(value=f"{value:.4g}")
+        if self.bar.disable and ((step + 1) % self.every == 0 or step + 1 == self.total):
+            el = time.perf_counter() - self.t0
+            self.log.info("%s %d/%d value=%s elapsed=%.1fs", self.desc, step + 1, self.total,
+                          "-" if value is None else f"{value:.4g}", el)
+
+    def close(self):
+        self.bar.close()
+
+
+_LEASE = None
+
+
+def start_stage(params_file: str, gpu: bool = False) -> dict:
+    """Every stage script starts here: validated params, logging, thread count, and (for GPU rules) a device
+    lease held until the process exits."""
+    global _LEASE
+    from .config import load_params
+    from .lease import GpuLease
+
+    params = load_params(params_file)
+    setup(params["runtime"].get("threads", 1))
+    if gpu:
+        _LEASE = GpuLease()
+        dev = _LEASE.acquire()
+        logging.getLogger("dcpipe").info("device lease: %s", "cpu" if dev is None else f"CUDA_VISIBLE_DEVICES={dev}")
+    return params

@@ -1,0 +1,54 @@
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _mirrors() -> list[str]:
+    env = [p for p in os.environ.get("DCPIPE_DATA_MIRRORS", "").split(os.pathsep) if p]
+    found = subprocess.run([str(ROOT / "workflow/find_mirrors.sh")], capture_output=True, text=True).stdout.strip()
+    return env + ([found] if found else []) + ["/usr/share/datasets/fashion-mnist"]
+
+
+@pytest.fixture(scope="session")
+def mirrors() -> list[Path]:
+    return [Path(m) for m in _mirrors()]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _export_mirrors():
+    os.environ["DCPIPE_DATA_MIRRORS"] = os.pathsep.join(_mirrors())
+
+
+def require_dataset(name: str, mirrors):
+    """Real-data tests read the local mirror; they may skip elsewhere, never under CI."""
+    from dcpipe.data import DataError, locate
+
+    try:
+        return locate(name, mirrors)
+    except DataError as e:
+        if os.environ.get("CI") == "true":
+            raise
+        pytest.skip(f"real {name} not in the local mirror: {e}")
+
+
+@pytest.fixture(scope="session")
+def prepared(tmp_path_factory, mirrors):
+    """Prepare a real dataset once per session: prepared('MNIST') -> path of its .npz."""
+    from dcpipe.data import prepare
+
+    cache = {}
+    base = tmp_path_factory.mktemp("prepared")
+
+    def get(name):
+        if name not in cache:
+            require_dataset(name, mirrors)
+            out = base / f"{name}.npz"
+            prepare(name, out, mirrors, base / "raw")
+            cache[name] = out
+        return cache[name]
+
+    return get

@@ -1,0 +1,101 @@
+"""params.yaml is validated before any work: each bad input gets a clear error naming the key and the file."""
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from dcpipe.config import ParamsError, condense_config, load_params, train_config
+
+ROOT = Path(__file__).resolve().parents[1]
+GOOD = yaml.safe_load((ROOT / "params.yaml").read_text())
+
+
+def _set(doc, dotted, value):
+    *parents, last = dotted.split(".")
+    for p in parents:
+        doc = doc[p]
+    if value is _DELETE:
+        del doc[last]
+    else:
+        doc[last] = value
+
+
+_DELETE = object()
+
+BAD = [
+    ("seed", "zero", "seed: 'zero' is not of type 'integer'"),
+    ("seed", -1, "seed: -1 is less than the minimum"),
+    ("experiment.datasets", ["FashionMNIST", "MNSIT"], "experiment.datasets[1]: unknown name 'MNSIT'; valid: MNIST"),
+    ("experiment.datasets", [], "experiment.datasets: [] should be non-empty"),
+    ("experiment.ipcs", [1, 7], "condense.loops: IPC 7 has no outer/inner loop schedule"),
+    ("experiment.ipcs", ["one"], "experiment.ipcs.0: 'one' is not of type 'integer'"),
+    ("experiment.sets", 0, "experiment.sets: 0 is less than the minimum of 1"),
+    ("experiment.methods", ["DC", "herd"], "experiment.methods[1]: unknown name 'herd'; valid: DC, random"),
+    ("experiment.colour", "blue", "experiment: Additional properties are not allowed ('colour' was unexpected)"),
+    ("condense.model", "ConvNot", "condense.model: unknown name 'ConvNot'; valid: ConvNet"),
+    ("condense.distance", "l2", "condense.distance: unknown name 'l2'; valid: ours, mse, cos"),
+    ("condense.lr_img", "0.1", "condense.lr_img: '0.1' is not of type 'number'"),
+    ("condense.lr_img", 0, "condense.lr_img: 0 is less than or equal to the minimum of 0"),
+    ("condense.init", "zeros", "condense.init: 'zeros' is not one of ['noise', 'real']"),
+    ("condense.iterations", {1: 100}, "condense.iterations: no entry for IPC 10"),
+    ("condense.loops", {1: [1, 1], 10: [10]}, "condense.loops.10: [10] is too short"),
+    ("condense.batch_real", 0, "condense.batch_real: 0 is less than the minimum of 1"),
+    ("condense.iteratons", 5, "condense: Additional properties are not allowed ('iteratons' was unexpected)"),
+    ("evaluate.model", "ResNet19", "evaluate.model: unknown name 'ResNet19'"),
+    ("evaluate.models_per_set", 2.5, "evaluate.models_per_set: 2.5 is not of type 'integer'"),
+    ("evaluate.epochs", {1: 300}, "evaluate.epochs: no entry for IPC 10"),
+    ("evaluate.augment_datasets", ["MNIST", "EMNIST"], "evaluate.augment_datasets[1]: unknown name 'EMNIST'"),
+    ("evaluate", _DELETE, "(top level): 'evaluate' is a required property"),
+    ("data.mirrors", "../shared/data", "data.mirrors: '../shared/data' is not of type 'array'"),
+    ("data.train_subset", 5, "data.train_subset: 5 images per class cannot hold IPC 10"),
+    ("runtime.device", "tpu", "runtime.device: 'tpu' is not one of ['auto', 'cpu', 'cuda']"),
+]
+
+
+@pytest.mark.parametrize("key,value,message", BAD, ids=[f"{k}={v!r}"[:40] for k, v, _ in BAD])
+def test_bad_parameters_fail_early_with_the_key_and_the_file(tmp_path, key, value, message):
+    doc = copy.deepcopy(GOOD)
+    _set(doc, key, value)
+    f = tmp_path / "params.yaml"
+    f.write_text(yaml.safe_dump(doc))
+    with pytest.raises(ParamsError) as e:
+        load_params(f)
+    assert str(f) in str(e.value)
+    assert message in str(e.value)
+
+
+def test_unknown_keys_list_the_valid_ones(tmp_path):
+    doc = copy.deepcopy(GOOD)
+    doc["condense"]["lr_image"] = 0.1
+    f = tmp_path / "p.yaml"
+    f.write_text(yaml.safe_dump(doc))
+    with pytest.raises(ParamsError, match=r"valid keys: .*lr_img"):
+        load_params(f)
+
+
+def test_not_yaml_and_missing_file(tmp_path):
+    f = tmp_path / "p.yaml"
+    f.write_text("seed: [0\n")
+    with pytest.raises(ParamsError, match="not valid YAML"):
+        load_params(f)
+    with pytest.raises(ParamsError, match="not found"):
+        load_params(tmp_path / "absent.yaml")
+
+
+@pytest.mark.parametrize("name", ["params.yaml", "config/paper.yaml", ".test/params.yaml"])
+def test_shipped_parameter_files_are_valid(name):
+    load_params(ROOT / name)
+
+
+def test_the_paper_file_holds_the_papers_protocol():
+    p = load_params(ROOT / "config/paper.yaml")
+    assert p["experiment"]["sets"] * p["evaluate"]["models_per_set"] == 100
+    for ipc in (1, 10, 50):
+        c = condense_config(p, ipc)
+        assert (c.iterations, c.lr_img, c.lr_net, c.batch_real) == (1000, 0.1, 0.01, 256)
+        assert c.loops() == {1: (1, 1), 10: (10, 50), 50: (50, 10)}[ipc]
+        assert train_config(p, "FashionMNIST", ipc).epochs == 300
+        mnist = train_config(p, "MNIST", ipc)
+        assert mnist.epochs == 1000 and mnist.augment
+    assert set(p["experiment"]["datasets"]) >= {"MNIST", "FashionMNIST", "SVHN", "CIFAR10"}

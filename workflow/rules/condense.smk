@@ -1,0 +1,24 @@
+CONDENSE_PARAMS = ["seed", "data.train_subset", "condense", "runtime.device"]
+
+
+rule condense:
+    input:
+        paths.PREPARED,
+    output:
+        npz=paths.SYNTHETIC,
+        meta=paths.SYNTHETIC + ".json",
+        loss=paths.LOSS,
+    params:
+        dvc=CONDENSE_PARAMS,
+        settings=settings(CONDENSE_PARAMS),
+    log:
+        "logs/condense/{dataset}_ipc{ipc}_{method}_set{set}.log",
+    wildcard_constraints:
+        method="DC",
+    threads: THREADS
+    resources:
+        gpu=1,
+        mem_mb=6000,
+    shell:
+        "{RUN}/condense.py {SCRIPT_ARGS} --dataset {wildcards.dataset} --ipc {wildcards.ipc} --set {wildcards.set}"
+        " --prepared {input} --out {output.npz} --loss {output.loss} > {log} 2>&1"

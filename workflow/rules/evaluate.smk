@@ -1,0 +1,22 @@
+EVALUATE_PARAMS = ["seed", "data.train_subset", "evaluate", "runtime.device"]
+
+
+rule evaluate:
+    input:
+        prepared=paths.PREPARED,
+        train_set=lambda wc: paths.train_set(wc.dataset, wc.ipc, wc.method, wc.set),
+    output:
+        paths.EVAL,
+    params:
+        dvc=EVALUATE_PARAMS,
+        settings=settings(EVALUATE_PARAMS),
+    log:
+        "logs/evaluate/{dataset}_ipc{ipc}_{method}_set{set}.log",
+    threads: THREADS
+    resources:
+        gpu=1,
+        mem_mb=6000,
+    shell:
+        "{RUN}/evaluate.py {SCRIPT_ARGS} --dataset {wildcards.dataset} --ipc {wildcards.ipc}"
+        " --method {wildcards.method} --set {wildcards.set} --prepared {input.prepared}"
+        " --train-set {input.train_set} --out {output} > {log} 2>&1"

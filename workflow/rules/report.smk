@@ -1,0 +1,25 @@
+REPORT_PARAMS = ["seed", "experiment", "evaluate"]
+
+
+rule report:
+    input:
+        evals=[paths.EVAL.format(**j) for j in PLAN],
+        synthetic=[paths.SYNTHETIC.format(**j) for j in PLAN if j["method"] in paths.SYNTHETIC_METHODS],
+        losses=[paths.LOSS.format(**j) for j in PLAN if j["method"] in paths.SYNTHETIC_METHODS],
+        prepared=sorted({paths.PREPARED.format(**j) for j in PLAN}),
+    output:
+        md="reports/index.md",
+        html="reports/index.html",
+        metrics="reports/metrics.json",
+        table="reports/table1.csv",
+        figures=directory("reports/figures"),
+    params:
+        dvc=REPORT_PARAMS,
+        settings=settings(REPORT_PARAMS),
+    log:
+        "logs/report.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+    shell:
+        "{RUN}/report.py {SCRIPT_ARGS} --out-dir reports > {log} 2>&1"

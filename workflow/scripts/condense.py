@@ -1,0 +1,24 @@
+"""Stage: condense one synthetic set with gradient matching (resumes from its checkpoint if killed)."""
+from pathlib import Path
+
+import click
+
+from dcpipe import pipeline
+from dcpipe.runtime import start_stage
+
+
+@click.command()
+@click.option("--params", "params_file", required=True)
+@click.option("--dataset", required=True)
+@click.option("--ipc", required=True, type=int)
+@click.option("--set", "index", required=True, type=int)
+@click.option("--prepared", required=True, type=click.Path(path_type=Path))
+@click.option("--out", required=True, type=click.Path(path_type=Path))
+@click.option("--loss", "loss_csv", required=True, type=click.Path(path_type=Path))
+def main(params_file, dataset, ipc, index, prepared, out, loss_csv):
+    params = start_stage(params_file, gpu=True)
+    pipeline.run_condense(params, dataset, ipc, index, prepared, out, loss_csv)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,25 @@
+"""Stage: train fresh models on one condensed set or coreset and test them on the whole test set."""
+from pathlib import Path
+
+import click
+
+from dcpipe import pipeline
+from dcpipe.runtime import start_stage
+
+
+@click.command()
+@click.option("--params", "params_file", required=True)
+@click.option("--dataset", required=True)
+@click.option("--ipc", required=True, type=int)
+@click.option("--method", required=True)
+@click.option("--set", "index", required=True, type=int)
+@click.option("--prepared", required=True, type=click.Path(path_type=Path))
+@click.option("--train-set", required=True, type=click.Path(path_type=Path))
+@click.option("--out", required=True, type=click.Path(path_type=Path))
+def main(params_file, dataset, ipc, method, index, prepared, train_set, out):
+    params = start_stage(params_file, gpu=True)
+    pipeline.evaluate(params, dataset, ipc, method, index, prepared, train_set, out)
+
+
+if __name__ == "__main__":
+    main()
