@@ -16,6 +16,16 @@ from dcpipe.data import Data
 NUM_CLASSES, PER_CLASS, SHAPE = 3, 12, (1, 8, 8)
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    """Tiny tensors: torch's thread pool is pure overhead, and on a busy machine (a pipeline running next to the
+    tests) its spinning threads make these tests ~10x slower. One thread keeps them fast and load-independent."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def fake_data(seed: int = 0) -> Data:
     """Random 1x8x8 "images", 12 per class, 3 classes (unit-test stand-in, NOT a real dataset).
     Labels are interleaved (0,1,2,0,1,2,...) so that class-major outputs cannot come for free."""

@@ -82,6 +82,9 @@ def init_synthetic(data: Data, cfg: CondenseConfig, seed: int) -> tuple[torch.Te
     if cfg.init == "noise":
         x = torch.randn(len(labels), data.channels, *data.im_size, generator=g).to(data.x_train.device)
     elif cfg.init == "real":
+        small = [c for c, ix in enumerate(data.class_indices()) if len(ix) < cfg.ipc]
+        if small:
+            raise ValueError(f"init 'real' needs {cfg.ipc} images per class; classes {small} have fewer")
         idx = torch.cat([sample_class(ix, cfg.ipc, g) for ix in data.class_indices()])
         x = data.x_train[idx].clone()
     else:

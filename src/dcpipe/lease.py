@@ -40,7 +40,7 @@ class GpuLease:
     def acquire(self) -> str | None:
         """Set CUDA_VISIBLE_DEVICES to a free slot and return it; None on a CPU machine.
         A value a cluster scheduler (or the user) already set is kept: the scheduler has done the leasing."""
-        if os.environ.get("CUDA_VISIBLE_DEVICES"):
+        if "CUDA_VISIBLE_DEVICES" in os.environ:  # "" (hide every GPU) counts as a choice too
             return os.environ["CUDA_VISIBLE_DEVICES"]
         n = gpu_count() if self.n is None else self.n
         if n == 0:
