@@ -12,6 +12,16 @@ import torch
 from dcpipe.matching import DISTANCES, channel_distance, match_loss
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    """Tiny tensors: torch's thread pool is pure overhead, and on a busy machine (a pipeline running next to the
+    tests) its spinning threads make these tests ~10x slower. One thread keeps them fast and load-independent."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def _grads(seed=0):
     g = torch.Generator().manual_seed(seed)
     return [torch.randn(4, 3, 3, 3, generator=g),   # conv weight (out, in, h, w)
@@ -99,7 +109,7 @@ def test_unknown_distance_raises_valueerror_listing_valid_ones():
     msg = str(e.value)
     for d in ("ours", "mse", "cos"):
         assert d in msg
-    assert set(DISTANCES) == {"ours", "mse", "cos"}
+    assert {"ours", "mse", "cos"} <= set(DISTANCES)
 
 
 @pytest.mark.parametrize("distance", ["ours", "mse", "cos"])

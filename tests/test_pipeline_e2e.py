@@ -1,0 +1,116 @@
+"""End to end on a small real slice: Snakemake runs the whole DAG (.test/params.yaml: 50 real training images per
+class of FashionMNIST and MNIST, the full test sets), DVC adopts the outputs, and both runners then plan the same
+work after a parameter change."""
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from tests.conftest import require_dataset
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow
+
+
+def run(cmd, cwd, check=True):
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    res = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, shell=isinstance(cmd, str))
+    if check and res.returncode != 0:
+        raise AssertionError(f"{cmd} failed ({res.returncode}):\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}")
+    return res
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory, mirrors):
+    for name in ("FashionMNIST", "MNIST"):
+        require_dataset(name, mirrors)
+    wd = tmp_path_factory.mktemp("pipeline")
+    for name in ("Snakefile", "workflow", "src", ".dvcignore"):
+        src = ROOT / name
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, wd / name)
+    shutil.copy(ROOT / ".test/params.yaml", wd / "params.yaml")
+    run(["dvc", "init", "--no-scm", "-q"], wd)
+    run(["dcpipe", "dvc-yaml"], wd)
+    run(["snakemake", "--cores", "2", "--resources", "gpu=2"], wd)
+    return wd
+
+
+def test_the_run_writes_a_report_with_real_accuracies(workdir):
+    metrics = json.loads((workdir / "reports/metrics.json").read_text())
+    for dataset in ("FashionMNIST", "MNIST"):
+        for method in ("DC", "random"):
+            cell = metrics[dataset]["ipc1"][method]
+            # trained on 10 real or synthetic images, tested on all 10,000: better than chance (10%)
+            assert 15 < cell["mean"] <= 100 and cell["n_models"] == 1
+    html = (workdir / "reports/index.html").read_text()
+    assert "<table>" in html and "70.5 ± 0.6" in html  # ours beside the paper's number
+    for img in re.findall(r'src="(figures/[^"]+)"', html):
+        assert (workdir / "reports" / img).stat().st_size > 1000
+    assert (workdir / "reports/figures/synthetic_FashionMNIST_ipc1.png").exists()
+
+
+def test_artifacts_are_complete_and_carry_their_provenance(workdir):
+    z = np.load(workdir / "data/synthetic/FashionMNIST/ipc1/DC_set0.npz", allow_pickle=False)
+    assert z["images"].shape == (10, 1, 28, 28) and np.isfinite(z["images"]).all()
+    assert z["labels"].tolist() == list(range(10))
+    meta = json.loads((workdir / "data/synthetic/FashionMNIST/ipc1/DC_set0.npz.json").read_text())
+    assert meta["seed"] > 0 and meta["provenance"]["torch"].startswith("2.14")
+    assert not list(workdir.glob("data/**/*.ckpt*")), "finished jobs remove their checkpoints"
+    assert not list(workdir.glob("data/**/.*.tmp*")), "no temporary files left behind"
+    loss = (workdir / "data/synthetic/FashionMNIST/ipc1/DC_set0_loss.csv").read_text().splitlines()
+    assert loss[0] == "iteration,matching_loss,net_updates" and len(loss) == 1 + 3
+
+
+def test_a_study_cell_runs_the_follow_ups_options_and_counts_network_updates(workdir):
+    """V-MDA at 2 img/cls, loops [2, 2]: adaptive steps give zeta(0) = 50 updates after the first matching step."""
+    meta = json.loads((workdir / "data/synthetic/FashionMNIST/ipc2/V-MDA_set0.npz.json").read_text())
+    cfg = meta["config"]
+    assert (cfg["level"], cfg["distance"], cfg["inner_steps"]) == ("multilevel", "improved", "adaptive")
+    assert meta["net_updates_per_iteration"] == 50 and cfg["iterations"] == 1
+    assert "Follow-up Table 3" in (workdir / "reports/index.md").read_text()
+
+
+def test_logs_hold_one_line_per_step_not_a_flood(workdir):
+    logs = list((workdir / "logs").rglob("*.log"))
+    assert len(logs) == 2 + 2 + 3 + 5 + 1  # prepare, coreset, condense (incl. the V-MDA study cell), evaluate, report
+    for log in logs:
+        assert len(log.read_text().splitlines()) < 50, log
+
+
+def _planned_commands(text: str) -> set[str]:
+    return set(re.findall(r"python workflow/scripts/\S+ [^>\n]*", text))
+
+
+def test_dvc_adopts_snakemake_outputs_and_both_plan_the_same_work(workdir):
+    # README: `dvc commit -f` adopts the outputs; DVC re-links them into the workspace (new mtimes), so
+    # `snakemake --touch` then marks them current for Snakemake.
+    run(["dvc", "commit", "-f", "-q"], workdir)
+    run(["snakemake", "--touch", "--cores", "1"], workdir)
+    assert "Running stage" not in run(["dvc", "repro", "--dry"], workdir).stdout
+    res = run(["snakemake", "-n"], workdir)
+    assert "Nothing to be done" in res.stdout + res.stderr
+    assert "mean" in run(["dvc", "metrics", "show"], workdir).stdout
+
+    params = yaml.safe_load((workdir / "params.yaml").read_text())
+    params["evaluate"]["models_per_set"] = 2
+    (workdir / "params.yaml").write_text(yaml.safe_dump(params))
+    dvc = _planned_commands(run(["dvc", "repro", "--dry"], workdir).stdout)
+    smk = _planned_commands(run(["snakemake", "-n", "-p"], workdir).stdout)
+    assert dvc == smk and len(dvc) == 5 + 1  # the five evaluations and the report
+
+
+def test_the_slurm_profile_parses_with_a_dry_run(workdir):
+    res = run(["snakemake", "--profile", str(ROOT / "workflow/profiles/slurm"), "-n"], workdir)
+    assert "dry-run" in res.stdout + res.stderr
+
+
+def test_the_committed_dvc_yaml_is_generated_from_the_snakefile():
+    res = run(["dcpipe", "dvc-yaml", "--check"], ROOT, check=False)
+    assert res.returncode == 0, res.stderr
