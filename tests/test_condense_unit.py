@@ -78,7 +78,7 @@ def test_paper_defaults():
 
 def test_condense_returns_class_major_synthetic_set_and_one_loss_per_iteration():
     data, cfg = fake_data(), tiny_cfg()
-    images, labels, losses = condense(data, cfg, seed=0)
+    images, labels, losses, _ = condense(data, cfg, seed=0)
     assert images.shape == (cfg.ipc * NUM_CLASSES, *SHAPE)
     assert labels.tolist() == [0, 0, 1, 1, 2, 2]
     assert len(losses) == cfg.iterations
@@ -90,7 +90,7 @@ def test_condense_returns_class_major_synthetic_set_and_one_loss_per_iteration()
 def test_condense_updates_the_synthetic_images():
     data, cfg = fake_data(), tiny_cfg(iterations=1)
     init, _ = init_synthetic(data, cfg, seed=0)
-    images, _, _ = condense(data, cfg, seed=0)
+    images, _, _, _ = condense(data, cfg, seed=0)
     assert images.shape == init.shape
     assert not torch.equal(images, init)
 
@@ -98,16 +98,16 @@ def test_condense_updates_the_synthetic_images():
 def test_zero_iterations_return_the_initialisation():
     data, cfg = fake_data(), tiny_cfg(iterations=0)
     init, init_labels = init_synthetic(data, cfg, seed=5)
-    images, labels, losses = condense(data, cfg, seed=5)
+    images, labels, losses, _ = condense(data, cfg, seed=5)
     assert torch.equal(images, init) and torch.equal(labels, init_labels) and losses == []
 
 
 @pytest.mark.parametrize("model", ["ConvNetW32", "ConvNetBN"])
 def test_same_seed_is_bit_identical_and_other_seed_differs(model):
     data, cfg = fake_data(), tiny_cfg(model=model, iterations=2)
-    a, _, la = condense(data, cfg, seed=0)
-    b, _, lb = condense(data, cfg, seed=0)
-    c, _, _ = condense(data, cfg, seed=1)
+    a, _, la, _ = condense(data, cfg, seed=0)
+    b, _, lb, _ = condense(data, cfg, seed=0)
+    c, _, _, _ = condense(data, cfg, seed=1)
     assert torch.equal(a, b) and la == lb
     assert not torch.equal(a, c)
 
@@ -115,7 +115,7 @@ def test_same_seed_is_bit_identical_and_other_seed_differs(model):
 def test_resumed_run_is_bit_identical_to_an_uninterrupted_one(tmp_path):
     """Interrupt after iteration 2 (the checkpoint of iterations 0-1 is on disk), resume, and compare."""
     data, cfg = fake_data(), tiny_cfg(iterations=4, checkpoint_every=2)
-    ref_images, ref_labels, ref_losses = condense(data, cfg, seed=3, checkpoint=tmp_path / "a.safetensors")
+    ref_images, ref_labels, ref_losses, _ = condense(data, cfg, seed=3, checkpoint=tmp_path / "a.safetensors")
 
     class Interrupt(Exception):
         pass
@@ -130,7 +130,7 @@ def test_resumed_run_is_bit_identical_to_an_uninterrupted_one(tmp_path):
     assert ckpt.exists()
 
     seen = []
-    images, labels, losses = condense(data, cfg, seed=3, checkpoint=ckpt, progress=lambda it, l: seen.append(it))
+    images, labels, losses, _ = condense(data, cfg, seed=3, checkpoint=ckpt, progress=lambda it, l: seen.append(it))
     assert seen == [2, 3]  # iterations 0 and 1 came from the checkpoint
     assert torch.equal(images, ref_images)
     assert torch.equal(labels, ref_labels)
@@ -177,7 +177,7 @@ def test_real_init_uses_actual_training_images_of_the_right_class():
 
 def test_condense_with_real_init_starts_from_real_images():
     data = fake_data()
-    images, labels, _ = condense(data, tiny_cfg(init="real", iterations=0), seed=2)
+    images, labels, _, _ = condense(data, tiny_cfg(init="real", iterations=0), seed=2)
     for xi, c in zip(images, labels.tolist()):
         assert any(torch.equal(xi, data.x_train[j]) and data.y_train[j].item() == c
                    for j in range(len(data.y_train)))

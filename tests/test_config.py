@@ -31,7 +31,7 @@ BAD = [
     ("experiment.ipcs", [1, 7], "condense.loops: IPC 7 has no outer/inner loop schedule"),
     ("experiment.ipcs", ["one"], "experiment.ipcs.0: 'one' is not of type 'integer'"),
     ("experiment.sets", 0, "experiment.sets: 0 is less than the minimum of 1"),
-    ("experiment.methods", ["DC", "herd"], "experiment.methods[1]: unknown name 'herd'; valid: DC, random"),
+    ("experiment.methods", ["DC", "herd"], "experiment.methods[1]: unknown name 'herd'; valid: DC, M, MD, MDO, MDA, random"),
     ("experiment.colour", "blue", "experiment: Additional properties are not allowed ('colour' was unexpected)"),
     ("condense.model", "ConvNot", "condense.model: unknown name 'ConvNot'; valid: ConvNet"),
     ("condense.distance", "l2", "condense.distance: unknown name 'l2'; valid: ours, mse, cos"),
@@ -99,3 +99,58 @@ def test_the_paper_file_holds_the_papers_protocol():
         mnist = train_config(p, "MNIST", ipc)
         assert mnist.epochs == 1000 and mnist.augment
     assert set(p["experiment"]["datasets"]) >= {"MNIST", "FashionMNIST", "SVHN", "CIFAR10"}
+
+
+STUDY_BAD = [
+    ({"levels": {"datasets": ["FashionMNIST"], "ipcs": [1], "values": ["intraclass"]}},
+     "studies.levels.values[0]: unknown name 'intraclass'; valid: intra, inter, multilevel, interleaved"),
+    ({"distances": {"datasets": ["FashionMNIST"], "ipcs": [1], "values": ["d5"]}},
+     "studies.distances.values[0]: unknown name 'd5'"),
+    ({"traditional": {"datasets": ["MNIST"], "ipcs": [1], "values": ["mse"]}},
+     "studies.traditional.models: list the architectures"),
+    ({"variants": {"datasets": ["MNIST"], "ipcs": [1], "values": ["MDX"]}},
+     "studies.variants.values[0]: unknown name 'MDX'; valid: DC, M, MD, MDO, MDA"),
+    ({"variants": {"datasets": ["MNIST"], "ipcs": [7], "values": ["M"]}},
+     "condense.loops: IPC 7 has no outer/inner loop schedule"),
+    ({"levels": {"datasets": ["MNIST"], "ipcs": [1], "values": ["inter"], "iterations": {10: 3}}},
+     "studies.levels.iterations: no entry for IPC 1"),
+    ({"level": {"datasets": ["MNIST"], "ipcs": [1], "values": ["inter"]}},
+     "studies: Additional properties are not allowed ('level' was unexpected)"),
+]
+
+
+@pytest.mark.parametrize("studies,message", STUDY_BAD, ids=[m[:40] for _, m in STUDY_BAD])
+def test_bad_studies_fail_early(tmp_path, studies, message):
+    doc = copy.deepcopy(GOOD)
+    doc["studies"] = studies
+    f = tmp_path / "params.yaml"
+    f.write_text(yaml.safe_dump(doc))
+    with pytest.raises(ParamsError) as e:
+        load_params(f)
+    assert message in str(e.value)
+
+
+def test_study_cells_resolve_to_the_follow_ups_settings():
+    from dcpipe.config import condense_config, evaluation_model_for, method_settings, models_per_set
+
+    p = load_params(ROOT / "params.yaml")
+    assert method_settings("L-inter") == {"level": "inter", "distance": "ours", "inner_steps": "fixed"}
+    assert method_settings("D-d1+d3")["level"] == "multilevel"
+    assert method_settings("T-mse-LeNet")["model"] == "LeNet" and evaluation_model_for(p, "T-mse-LeNet") == "LeNet"
+    assert method_settings("T-ours-MLP")["lr_img"] == 0.01  # DC appendix A: MLP condenses with 0.01
+    assert condense_config(p, 10, "V-MDA").inner_steps == "adaptive"
+    assert condense_config(p, 1, "L-inter").iterations == p["studies"]["levels"]["iterations"]["1"]
+    assert models_per_set(p, "L-inter") == p["studies"]["levels"]["models_per_set"]
+    assert models_per_set(p, "DC") == p["evaluate"]["models_per_set"]
+
+
+def test_the_plan_skips_O_and_A_at_one_image_per_class_and_shares_equal_cells():
+    from dcpipe import paths
+
+    p = load_params(ROOT / "config/paper.yaml")
+    jobs = paths.plan(p)
+    assert not [j for j in jobs if j["method"] in ("MDO", "MDA") and j["ipc"] == 1]
+    methods = {j["method"] for j in jobs}
+    # same budget as the main table: L-intra is DC, D-d1 is M, D-d1+d2 is MD, V-MDA is MDA
+    assert not methods & {"L-intra", "L-multilevel", "D-d1", "D-d1+d2", "V-DC", "V-MDA"}
+    assert len(jobs) == len({(j["dataset"], j["ipc"], j["method"], j["set"]) for j in jobs})

@@ -80,3 +80,13 @@ def test_gzipped_flat_mirror_layout_is_read(tmp_path, mirrors):
             shutil.copyfileobj(fin, fout)
     found = data.locate("MNIST", [tmp_path])
     assert all(p.suffix == ".gz" for p in found.values())
+
+
+def test_a_flat_mirror_of_one_dataset_never_stands_in_for_another(mirrors):
+    """MNIST and Fashion-MNIST use the same file names: Debian's flat Fashion-MNIST folder must not be read as MNIST."""
+    from tests.conftest import require_dataset
+
+    fashion = require_dataset("FashionMNIST", mirrors)
+    flat = next(iter(fashion.values())).parent
+    with pytest.raises(DataError, match="dataset MNIST not found"):
+        data.locate("MNIST", [flat])

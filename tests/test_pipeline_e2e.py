@@ -65,12 +65,21 @@ def test_artifacts_are_complete_and_carry_their_provenance(workdir):
     assert not list(workdir.glob("data/**/*.ckpt*")), "finished jobs remove their checkpoints"
     assert not list(workdir.glob("data/**/.*.tmp*")), "no temporary files left behind"
     loss = (workdir / "data/synthetic/FashionMNIST/ipc1/DC_set0_loss.csv").read_text().splitlines()
-    assert loss[0] == "iteration,matching_loss" and len(loss) == 1 + 3
+    assert loss[0] == "iteration,matching_loss,net_updates" and len(loss) == 1 + 3
+
+
+def test_a_study_cell_runs_the_follow_ups_options_and_counts_network_updates(workdir):
+    """V-MDA at 2 img/cls, loops [2, 2]: adaptive steps give zeta(0) = 50 updates after the first matching step."""
+    meta = json.loads((workdir / "data/synthetic/FashionMNIST/ipc2/V-MDA_set0.npz.json").read_text())
+    cfg = meta["config"]
+    assert (cfg["level"], cfg["distance"], cfg["inner_steps"]) == ("multilevel", "improved", "adaptive")
+    assert meta["net_updates_per_iteration"] == 50 and cfg["iterations"] == 1
+    assert "Follow-up Table 3" in (workdir / "reports/index.md").read_text()
 
 
 def test_logs_hold_one_line_per_step_not_a_flood(workdir):
     logs = list((workdir / "logs").rglob("*.log"))
-    assert len(logs) == 2 + 2 + 2 + 4 + 1  # prepare, coreset, condense, evaluate, report
+    assert len(logs) == 2 + 2 + 3 + 5 + 1  # prepare, coreset, condense (incl. the V-MDA study cell), evaluate, report
     for log in logs:
         assert len(log.read_text().splitlines()) < 50, log
 
@@ -94,7 +103,7 @@ def test_dvc_adopts_snakemake_outputs_and_both_plan_the_same_work(workdir):
     (workdir / "params.yaml").write_text(yaml.safe_dump(params))
     dvc = _planned_commands(run(["dvc", "repro", "--dry"], workdir).stdout)
     smk = _planned_commands(run(["snakemake", "-n", "-p"], workdir).stdout)
-    assert dvc == smk and len(dvc) == 4 + 1  # the four evaluations and the report
+    assert dvc == smk and len(dvc) == 5 + 1  # the five evaluations and the report
 
 
 def test_the_slurm_profile_parses_with_a_dry_run(workdir):

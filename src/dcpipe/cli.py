@@ -46,3 +46,28 @@ def dvc_yaml(params_file, out, check):
     with atomic_path(out) as tmp:
         tmp.write_text(text)
     click.echo(f"wrote {out}")
+
+
+@main.command("check-precision")
+@click.option("--prepared", required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--train-set", required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--models", default=3, show_default=True)
+@click.option("--epochs", default=300, show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), default=Path("reports/precision_check.json"), show_default=True)
+def check_precision(prepared, train_set, models, epochs, out):
+    """Measure what bf16 autocast of the test pass changes: same trained networks tested in fp32 and bf16."""
+    from . import data, pipeline
+    from .io import provenance, write_json
+    from .runtime import setup
+    from .train import TrainConfig, compare_test_precision
+
+    setup(threads=2)
+    d = data.load(prepared)
+    x, y = pipeline.training_set(train_set, d)
+    res = compare_test_precision("ConvNet", models, x, y, d.x_test, d.y_test, d.num_classes,
+                                 TrainConfig(epochs=epochs), seed=0)
+    res.update(prepared=str(prepared), train_set=str(train_set), epochs=epochs, provenance=provenance(),
+               command=" ".join(sys.argv))
+    write_json(out, res)
+    click.echo(f"max |fp32 - bf16| = {res['max_abs_diff_points']:.2f} points over {models} models; "
+               f"test pass {res['speedup']:.2f}x faster in bf16 -> {out}")

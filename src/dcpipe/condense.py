@@ -1,16 +1,21 @@
-"""Dataset condensation with gradient matching: Algorithm 1 of the DC paper, top to bottom.
+"""Dataset condensation with gradient matching: Algorithm 1 of the DC paper, top to bottom, with the options of
+the follow-up paper (Jiang et al.: multi-level loss, angle + magnitude distances, overfitting-aware and adaptive
+inner steps) as settings of the same loop.
 
 for each of K outer iterations:                    (a fresh randomly initialised network each time)
     for t in 0..T-1:                               (T = outer_loop of the IPC schedule)
         freeze BatchNorm statistics estimated on real data
-        for each class c: D(grad L(S_c), grad L(T_c))  summed, then one SGD step on the synthetic images
-        if t < T-1: inner_loop SGD steps of the network on the synthetic set
+        per class c: g_S^c = grad L(S_c), g_T^c = grad L(T_c)
+        loss = sum_c D(g_S^c, g_T^c)  [+ lambda * D(mean_c g_S^c, mean_c g_T^c)]   (level: intra/inter/multilevel)
+        one SGD step on the synthetic images
+        if t < T-1: update the network on the synthetic set (fixed / until overfitting / adaptive steps)
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import asdict, dataclass
+from typing import NamedTuple
 from pathlib import Path
 
 import torch
@@ -52,13 +57,63 @@ class CondenseConfig:
     checkpoint_every: int = 10
     outer_loop: int | None = None  # None: the paper's schedule for this IPC (LOOPS)
     inner_loop: int | None = None
+    # follow-up paper (Jiang et al.)
+    level: str = "intra"         # intra (DC) | inter | multilevel (its eq. 6) | interleaved (intra, inter, ...)
+    lambda_inter: float | None = None  # weight of the inter-class term; None = number of classes (its choice)
+    inner_steps: str = "fixed"   # fixed (inner_loop) | overfit ("O": until the real loss rises) | adaptive ("A", eq. 12)
+    overfit_cap: int = 50        # most network updates of the "O" rule per outer step
+    overfit_batch: int = 256     # real images (all classes) on which "O" watches the loss
 
     def loops(self) -> tuple[int, int]:
         return (self.outer_loop, self.inner_loop) if self.outer_loop else loops_for(self.ipc)
 
 
+LEVELS = ("intra", "inter", "multilevel", "interleaved")
+INNER_STEPS = ("fixed", "overfit", "adaptive")
+# Named variants of the follow-up's Table 3: M = multi-level, D = angle + magnitude distance (its eq. 9,
+# d1 + d2), O = update the network until overfitting, A = adaptive steps.
+VARIANTS = {
+    "DC": {"level": "intra", "distance": "ours", "inner_steps": "fixed"},
+    "M": {"level": "multilevel", "distance": "ours", "inner_steps": "fixed"},
+    "MD": {"level": "multilevel", "distance": "improved", "inner_steps": "fixed"},
+    "MDO": {"level": "multilevel", "distance": "improved", "inner_steps": "overfit"},
+    "MDA": {"level": "multilevel", "distance": "improved", "inner_steps": "adaptive"},
+}
+
+
 class NonFiniteError(RuntimeError):
     pass
+
+
+class Condensed(NamedTuple):
+    images: torch.Tensor
+    labels: torch.Tensor
+    losses: list          # mean matching loss per outer iteration
+    net_updates: list     # network updates (passes over the synthetic set) per outer iteration
+
+
+def adaptive_steps(t: int) -> int:
+    """zeta_theta(t) of the follow-up's eq. 12: 50 - 10t for t < 4, 10 for 4 <= t < 10, 5 after."""
+    return 50 - 10 * t if t < 4 else 10 if t < 10 else 5
+
+
+def steps_until_rise(step, real_loss, cap: int) -> int:
+    """The "O" rule: take network steps while the loss on real data keeps falling; stop after the first step
+    that raises it (that step is kept, as in the follow-up's code) or after `cap` steps. Returns steps taken."""
+    before = real_loss()
+    for n in range(1, cap + 1):
+        step()
+        after = real_loss()
+        if after > before:
+            return n
+        before = after
+    return cap
+
+
+def class_mean(grads_per_class):
+    """Gradient of the class-balanced mean loss over the union of the per-class batches (follow-up eq. 5 with
+    equal batch sizes): the average of the per-class gradients, so no extra forward or backward pass."""
+    return [torch.stack(gs).mean(0) for gs in zip(*grads_per_class)]
 
 
 def _freeze_bn_on_real(net, data: Data, class_idx, n_per_class, gen):
@@ -93,7 +148,7 @@ def init_synthetic(data: Data, cfg: CondenseConfig, seed: int) -> tuple[torch.Te
 
 
 def condense(data: Data, cfg: CondenseConfig, seed: int, checkpoint: Path | None = None, progress=None):
-    """Learn cfg.ipc synthetic images per class. Returns (images, labels, per-iteration mean matching loss).
+    """Learn cfg.ipc synthetic images per class. Returns Condensed(images, labels, losses, net_updates).
 
     Every random choice of iteration k comes from derive_seed(seed, ..., k), so a run resumed from a checkpoint
     is bit-identical to an uninterrupted one.
@@ -104,9 +159,10 @@ def condense(data: Data, cfg: CondenseConfig, seed: int, checkpoint: Path | None
     syn.requires_grad_(True)
     opt_img = torch.optim.SGD([syn], lr=cfg.lr_img, momentum=cfg.momentum_img)
     losses: list[float] = []
+    net_updates: list[int] = []
     start = 0
     if checkpoint is not None and checkpoint.exists():
-        start, losses = _load_checkpoint(checkpoint, syn, opt_img, cfg, seed)
+        start, losses, net_updates = _load_checkpoint(checkpoint, syn, opt_img, cfg, seed)
         log.info("resuming from %s at iteration %d", checkpoint, start)
     class_idx = data.class_indices()
     syn_idx = [torch.nonzero(labels == c).flatten() for c in range(data.num_classes)]
@@ -118,19 +174,26 @@ def condense(data: Data, cfg: CondenseConfig, seed: int, checkpoint: Path | None
         opt_net = torch.optim.SGD(params, lr=cfg.lr_net, momentum=cfg.momentum_net)
         gen = generator(derive_seed(seed, "batches", it))
         bn = has_batchnorm(net)
-        total = 0.0
+        total, updates = 0.0, 0
         for t in range(outer):
             if bn:
                 _freeze_bn_on_real(net, data, class_idx, cfg.bn_real_per_class, gen)
-            loss = syn.new_zeros(())
+            gw_syn_c, gw_real_c = [], []
             for c in range(data.num_classes):
                 real = data.x_train[sample_class(class_idx[c], cfg.batch_real, gen)]
                 y_real = torch.full((len(real),), c, device=dev)
                 gw_real = torch.autograd.grad(F.cross_entropy(net(real), y_real), params)
-                gw_real = [g.detach() for g in gw_real]
+                gw_real_c.append([g.detach() for g in gw_real])
                 s = syn[syn_idx[c]]
-                gw_syn = torch.autograd.grad(F.cross_entropy(net(s), labels[syn_idx[c]]), params, create_graph=True)
-                loss = loss + match_loss(gw_syn, gw_real, cfg.distance)
+                gw_syn_c.append(torch.autograd.grad(F.cross_entropy(net(s), labels[syn_idx[c]]), params,
+                                                    create_graph=True))
+            level = cfg.level if cfg.level != "interleaved" else ("intra", "inter")[it % 2]
+            loss = syn.new_zeros(())
+            if level in ("intra", "multilevel"):
+                loss = loss + sum(match_loss(gs, gr, cfg.distance) for gs, gr in zip(gw_syn_c, gw_real_c))
+            if level in ("inter", "multilevel"):
+                lam = data.num_classes if cfg.lambda_inter is None else cfg.lambda_inter
+                loss = loss + lam * match_loss(class_mean(gw_syn_c), class_mean(gw_real_c), cfg.distance)
             if not torch.isfinite(loss):
                 raise NonFiniteError(f"matching loss became {loss.item()} at iteration {it}, step {t}; the last good "
                                      f"checkpoint is kept ({checkpoint}). Lower lr_img or check the data.")
@@ -140,33 +203,51 @@ def condense(data: Data, cfg: CondenseConfig, seed: int, checkpoint: Path | None
             total += loss.item()
             if t == outer - 1:
                 break  # the network is not used after the last matching step (DC appendix A)
-            net.train()
-            x_syn, y_syn = syn.detach(), labels
-            for _ in range(inner):
-                perm = torch.randperm(len(y_syn), generator=gen).to(dev)
-                for i in range(0, len(y_syn), cfg.batch_train):
+            x_syn = syn.detach()
+
+            def net_step():  # one pass over the synthetic set, mini-batches of batch_train
+                net.train()
+                perm = torch.randperm(len(labels), generator=gen).to(dev)
+                for i in range(0, len(labels), cfg.batch_train):
                     b = perm[i:i + cfg.batch_train]
-                    l_net = F.cross_entropy(net(x_syn[b]), y_syn[b])
+                    l_net = F.cross_entropy(net(x_syn[b]), labels[b])
                     opt_net.zero_grad(set_to_none=True)
                     l_net.backward()
                     opt_net.step()
+
+            if cfg.inner_steps == "overfit":
+                watch = torch.randperm(len(data.y_train), generator=gen)[:cfg.overfit_batch].to(dev)
+
+                def real_loss():
+                    net.eval()  # no BatchNorm statistics from the watch batch
+                    with torch.no_grad():
+                        return F.cross_entropy(net(data.x_train[watch]), data.y_train[watch]).item()
+
+                updates += steps_until_rise(net_step, real_loss, cfg.overfit_cap)
+            else:
+                n = inner if cfg.inner_steps == "fixed" else adaptive_steps(t)
+                for _ in range(n):
+                    net_step()
+                updates += n
         if not torch.isfinite(syn).all():
             raise NonFiniteError(f"synthetic images became non-finite at iteration {it}; last good checkpoint kept")
         losses.append(total / (data.num_classes * outer))
+        net_updates.append(updates)
         if progress:
             progress(it, losses[-1])
         if checkpoint is not None and ((it + 1) % cfg.checkpoint_every == 0 or it + 1 == cfg.iterations):
-            _save_checkpoint(checkpoint, syn, opt_img, it + 1, losses, cfg, seed)
-    return syn.detach(), labels, losses
+            _save_checkpoint(checkpoint, syn, opt_img, it + 1, losses, net_updates, cfg, seed)
+    return Condensed(syn.detach(), labels, losses, net_updates)
 
 
 def _fingerprint(cfg: CondenseConfig, seed: int) -> str:
     return repr(sorted(asdict(cfg).items()) + [("seed", seed)])
 
 
-def _save_checkpoint(path: Path, syn, opt_img, next_it, losses, cfg, seed):
+def _save_checkpoint(path: Path, syn, opt_img, next_it, losses, net_updates, cfg, seed):
     buf = opt_img.state[syn].get("momentum_buffer")
-    tensors = {"syn": syn.detach().contiguous(), "losses": torch.tensor(losses, dtype=torch.float64)}
+    tensors = {"syn": syn.detach().contiguous(), "losses": torch.tensor(losses, dtype=torch.float64),
+               "net_updates": torch.tensor(net_updates, dtype=torch.int64)}
     if buf is not None:
         tensors["momentum_buffer"] = buf.contiguous()
     with atomic_path(path) as tmp:
@@ -185,4 +266,4 @@ def _load_checkpoint(path: Path, syn, opt_img, cfg, seed):
         syn.copy_(t["syn"])
     if "momentum_buffer" in t:
         opt_img.state[syn]["momentum_buffer"] = t["momentum_buffer"].to(syn.device)
-    return int(meta["next_iteration"]), t["losses"].tolist()
+    return int(meta["next_iteration"]), t["losses"].tolist(), t["net_updates"].tolist()

@@ -12,13 +12,16 @@ from pathlib import Path
 import jsonschema
 import yaml
 
-from .condense import LOOPS, CondenseConfig
+from .condense import LEVELS, LOOPS, VARIANTS, CondenseConfig
 from .data import DATASETS
-from .matching import DISTANCES
-from .models import is_model_name, MODEL_NAMES
+from .matching import DISTANCES, is_distance
+from .models import MODEL_NAMES, evaluation_model, is_model_name
 from .train import TrainConfig
 
-METHODS = ("DC", "random")  # synthetic-set methods first, then coreset methods
+CORESET_METHODS = ("random",)
+METHODS = tuple(VARIANTS) + CORESET_METHODS  # synthetic-set variants (DC, M, MD, MDO, MDA), then coresets
+# Ablation studies: each value becomes a condensation method named "<prefix>-<value>[-<model>]".
+STUDIES = {"levels": "L", "distances": "D", "traditional": "T", "variants": "V"}
 
 
 class ParamsError(ValueError):
@@ -41,15 +44,19 @@ def load_params(path: str | Path) -> dict:
     return params
 
 
-IPC_MAPS = (("condense", "iterations"), ("condense", "loops"), ("evaluate", "epochs"), ("evaluate", "epochs_augmented"))
+IPC_MAPS = (("condense", "iterations"), ("condense", "loops"), ("condense", "init"), ("evaluate", "epochs"),
+            ("evaluate", "epochs_augmented"))
 
 
 def _normalise(params):
     """YAML reads `{1: 100}` with integer keys; the schema (JSON) and lookups use strings."""
-    for section, key in IPC_MAPS:
-        table = params.get(section, {}) if isinstance(params.get(section), dict) else {}
-        if isinstance(table.get(key), dict):
-            table[key] = {str(k): v for k, v in table[key].items()}
+    tables = [params.get(section) for section, _ in IPC_MAPS]
+    studies = params.get("studies")
+    tables += list(studies.values()) if isinstance(studies, dict) else []
+    for table in tables:
+        for key in ("iterations", "loops", "init", "epochs", "epochs_augmented"):
+            if isinstance(table, dict) and isinstance(table.get(key), dict):
+                table[key] = {str(k): v for k, v in table[key].items()}
 
 
 def validate_params(params, where: str = "params") -> None:
@@ -82,19 +89,45 @@ def validate_params(params, where: str = "params") -> None:
         check_name(f"evaluate.augment_datasets[{i}]", d, DATASETS)
     check_name("condense.model", cond["model"], MODEL_NAMES, is_model_name)
     check_name("evaluate.model", ev["model"], MODEL_NAMES, is_model_name)
-    check_name("condense.distance", cond.get("distance", "ours"), DISTANCES)
-    for ipc in exp["ipcs"]:
+    check_name("condense.distance", cond.get("distance", "ours"), DISTANCES, is_distance)
+    all_ipcs = set(exp["ipcs"])
+    for study, spec in params.get("studies", {}).items():
+        for i, d in enumerate(spec["datasets"]):
+            check_name(f"studies.{study}.datasets[{i}]", d, DATASETS)
+        all_ipcs |= set(spec["ipcs"])
+        for i, v in enumerate(spec["values"]):
+            if study == "levels":
+                check_name(f"studies.levels.values[{i}]", v, LEVELS)
+            elif study == "variants":
+                pass  # checked below
+            else:
+                check_name(f"studies.{study}.values[{i}]", v, DISTANCES, is_distance)
+        for i, m in enumerate(spec.get("models", [])):
+            check_name(f"studies.{study}.models[{i}]", m, MODEL_NAMES, is_model_name)
+        for key in ("iterations",):
+            for i in spec["ipcs"]:
+                if key in spec and str(i) not in spec[key]:
+                    problems.append(f"  studies.{study}.{key}: no entry for IPC {i}")
+        if study == "variants":
+            for i, v in enumerate(spec["values"]):
+                check_name(f"studies.variants.values[{i}]", v, VARIANTS)
+        if study == "traditional" and not spec.get("models"):
+            problems.append("  studies.traditional.models: list the architectures (DC Table T11)")
+    for ipc in sorted(all_ipcs):
         if str(ipc) not in cond["loops"]:
             problems.append(f"  condense.loops: IPC {ipc} has no outer/inner loop schedule (paper: "
                             f"{', '.join(f'{k}: {list(v)}' for k, v in LOOPS.items())})")
-        for key, table in (("condense.iterations", cond["iterations"]), ("evaluate.epochs", ev["epochs"])):
+        tables = [("condense.iterations", cond["iterations"]), ("evaluate.epochs", ev["epochs"])]
+        if isinstance(cond.get("init"), dict):
+            tables.append(("condense.init", cond["init"]))
+        for key, table in tables:
             if str(ipc) not in table:
                 problems.append(f"  {key}: no entry for IPC {ipc}")
         if ev.get("augment_datasets") and str(ipc) not in ev.get("epochs_augmented", {}):
             problems.append(f"  evaluate.epochs_augmented: no entry for IPC {ipc}")
     subset = params["data"].get("train_subset")
-    if subset and max(exp["ipcs"]) > subset:
-        problems.append(f"  data.train_subset: {subset} images per class cannot hold IPC {max(exp['ipcs'])}")
+    if subset and max(all_ipcs) > subset:
+        problems.append(f"  data.train_subset: {subset} images per class cannot hold IPC {max(all_ipcs)}")
     if problems:
         raise ParamsError(f"{where}: invalid parameters:\n" + "\n".join(problems))
 
@@ -103,16 +136,62 @@ def methods(params) -> list[str]:
     return list(params["experiment"].get("methods", METHODS))
 
 
-def condense_config(params, ipc: int) -> CondenseConfig:
+def method_settings(method: str) -> dict:
+    """CondenseConfig overrides of a synthetic-set method: a named variant (DC, M, MD, MDO, MDA) or a study cell
+    "L-<level>" (follow-up Table 1), "D-<distance>" (its Table 2, multi-level), "T-<distance>-<model>" (DC T11)."""
+    if method in VARIANTS:
+        return dict(VARIANTS[method])
+    kind, _, rest = method.partition("-")
+    if kind == "V" and rest in VARIANTS:
+        return dict(VARIANTS[rest])
+    if kind == "L" and rest in LEVELS:
+        return {"level": rest, "distance": "ours", "inner_steps": "fixed"}
+    if kind == "D" and is_distance(rest):
+        return {"level": "multilevel", "distance": rest, "inner_steps": "fixed"}
+    if kind == "T":
+        dist, _, model = rest.partition("-")
+        if is_distance(dist) and is_model_name(model):
+            out = {"level": "intra", "distance": dist, "inner_steps": "fixed", "model": model}
+            if model == "MLP" and dist == "ours":
+                out["lr_img"] = 0.01  # DC appendix A; T11 keeps 0.1 for MLP with the traditional distances
+            return out
+    raise ParamsError(f"unknown method {method!r}; valid: {', '.join(METHODS)}, L-<level>, D-<distance>, "
+                      f"T-<distance>-<model>, V-<variant>")
+
+
+def study_of(params, method: str) -> dict:
+    """The studies-section entry a method belongs to ({} for the main experiment's methods)."""
+    prefix = method.partition("-")[0]
+    name = next((s for s, p in STUDIES.items() if p == prefix), None)
+    return params.get("studies", {}).get(name, {}) if name and method not in METHODS else {}
+
+
+def condense_config(params, ipc: int, method: str = "DC") -> CondenseConfig:
     c = params["condense"]
     keys = {k: v for k, v in c.items() if k not in ("iterations", "loops")}
+    if isinstance(keys.get("init"), dict):
+        keys["init"] = keys["init"][str(ipc)]
+    keys.update(method_settings(method))
     outer, inner = c["loops"][str(ipc)]
-    return CondenseConfig(ipc=ipc, iterations=c["iterations"][str(ipc)], outer_loop=outer, inner_loop=inner, **keys)
+    iterations = study_of(params, method).get("iterations", c["iterations"])[str(ipc)]
+    return CondenseConfig(ipc=ipc, iterations=iterations, outer_loop=outer, inner_loop=inner, **keys)
+
+
+def models_per_set(params, method: str) -> int:
+    return study_of(params, method).get("models_per_set", params["evaluate"]["models_per_set"])
+
+
+def evaluation_model_for(params, method: str) -> str:
+    """Networks trained on a set: the evaluate model, except in T11 where sets are learned and tested on one
+    architecture (DC appendix: "for simplicity")."""
+    if method not in CORESET_METHODS and "model" in method_settings(method):
+        return evaluation_model(method_settings(method)["model"])
+    return evaluation_model(params["evaluate"]["model"])
 
 
 def train_config(params, dataset: str, ipc: int) -> TrainConfig:
     e = params["evaluate"]
     aug = dataset in e.get("augment_datasets", [])
     epochs = (e["epochs_augmented"] if aug else e["epochs"])[str(ipc)]
-    keys = {k: e[k] for k in ("lr", "momentum", "weight_decay", "batch", "test_batch") if k in e}
+    keys = {k: e[k] for k in ("lr", "momentum", "weight_decay", "batch", "test_batch", "test_precision") if k in e}
     return TrainConfig(epochs=epochs, augment=aug, **keys)

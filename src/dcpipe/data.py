@@ -90,10 +90,31 @@ def mirror_dirs(configured: list[str] | None = None) -> list[Path]:
     return [Path(p).expanduser() for p in env + list(configured or [])]
 
 
-def _candidates(mirror: Path, rel: str) -> list[Path]:
-    """A file may sit in torchvision's layout or flat in the mirror (as Debian installs Fashion-MNIST), gzipped or not."""
+def _sha256_content(path: Path) -> str:
+    h = hashlib.sha256()
+    with (gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")) as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _find(spec: DatasetSpec, mirror: Path, rel: str) -> Path | None:
+    """A file sits in torchvision's layout (<mirror>/MNIST/raw/...) or flat in the mirror, as Debian installs
+    Fashion-MNIST, gzipped or not. MNIST and Fashion-MNIST share file names, so a flat copy of a file with a known
+    checksum counts only if its content matches; the torchvision layout is trusted and checked later."""
+    hit = next((c for c in (mirror / rel, mirror / f"{rel}.gz") if c.is_file()), None)
+    if hit:
+        return hit
     name = Path(rel).name
-    return [mirror / rel, mirror / f"{rel}.gz", mirror / name, mirror / f"{name}.gz"]
+    for c in (mirror / name, mirror / f"{name}.gz"):
+        if c.is_file():
+            want = spec.sha256.get(name)
+            try:
+                if want is None or _sha256_content(c) == want:
+                    return c
+            except (OSError, EOFError):
+                continue
+    return None
 
 
 def locate(name: str, mirrors: list[Path]) -> dict[str, Path]:
@@ -104,7 +125,7 @@ def locate(name: str, mirrors: list[Path]) -> dict[str, Path]:
             continue
         found = {}
         for rel in spec.files:
-            hit = next((c for c in _candidates(m, rel) if c.is_file()), None)
+            hit = _find(spec, m, rel)
             if hit is None:
                 break
             found[rel] = hit

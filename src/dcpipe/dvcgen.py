@@ -35,7 +35,8 @@ def snakemake_jobs(snakefile: Path, params_file: str) -> list:
 
 
 def stage_name(job) -> str:
-    return "_".join([job["rule"]] + [str(v) for v in job["wildcards"].values()])
+    # DVC stage names allow letters, digits, '-', '_' and '.': distances like d1+d2 spell '+' as 'p'
+    return "_".join([job["rule"]] + [str(v) for v in job["wildcards"].values()]).replace("+", "p")
 
 
 def _script(cmd: str) -> str | None:

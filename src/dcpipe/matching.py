@@ -1,42 +1,87 @@
-"""Gradient-matching distances (DC paper eq. 10 and its Table T11 alternatives)."""
+"""Gradient-matching distances: the DC paper's eq. 10, the follow-up's angle + magnitude family (its section
+4.3), and the "traditional" whole-vector distances of DC Table T11.
+
+Per-channel distances compare one row per output channel / unit (conv (out,in,h,w) -> (out, in*h*w), LayerNorm
+(C,H,W) -> (C, H*W)) and sum over rows and layers. 1-D parameters (biases, norm scales and shifts) contribute
+nothing: both papers match per output node, and a bias has one number per node.
+"""
 
 from __future__ import annotations
+
+import re
 
 import torch
 
 
 def _rows(g: torch.Tensor) -> torch.Tensor:
-    """One row per output channel / unit: conv (out,in,h,w) -> (out, in*h*w); LayerNorm (C,H,W) -> (C, H*W)."""
     return g.reshape(g.shape[0], -1)
 
 
-def channel_distance(gs: torch.Tensor, gr: torch.Tensor) -> torch.Tensor:
-    """Eq. 10 for one layer: sum over output channels of 1 - cos(gs_i, gr_i).
+# per-row terms of the follow-up paper (a = synthetic, b = real rows)
+def _d1(a, b):  # 1 - cos: the angle only (= DC eq. 10; the 1e-6 follows the reference code)
+    return 1 - (a * b).sum(1) / (a.norm(dim=1) * b.norm(dim=1) + 1e-6)
 
-    1-D parameters (biases, norm scales and shifts) contribute nothing: the paper matches per output node, and a
-    bias has one number per node, whose cosine carries no information. The 1e-6 follows the reference code.
-    """
+
+def _d2(a, b):  # Euclidean distance
+    return (a - b).norm(dim=1)
+
+
+def _d3(a, b):  # sum of squared errors
+    return ((a - b) ** 2).sum(1)
+
+
+def _d4(a, b):  # mean squared error
+    return ((a - b) ** 2).mean(1)
+
+
+TERMS = {"d1": _d1, "d2": _d2, "d3": _d3, "d4": _d4}
+# Named distances. "ours" is DC's eq. 10 (= d1); "improved" is the follow-up's eq. 9 (d1 + d2, its "MD");
+# the others are the rows of its Table 2 and the CIFAR-10 IPC-50 exception (d1 + 0.1 d2).
+DISTANCES = ("ours", "improved", "d1", "d2", "d3", "d4", "100d4", "d1+d2", "d1+d3", "d1+100d4", "d1+0.1d2",
+             "mse", "cos")
+_TERM = re.compile(r"^(\d*\.?\d*)(d[1-4])$")
+
+
+def parse_distance(name: str) -> list[tuple[float, str]]:
+    """'d1+0.1d2' -> [(1.0, 'd1'), (0.1, 'd2')]; also accepts the aliases ours/improved."""
+    name = {"ours": "d1", "improved": "d1+d2"}.get(name, name)
+    terms = []
+    for part in name.split("+"):
+        m = _TERM.match(part.strip())
+        if not m:
+            raise ValueError(f"unknown distance {name!r}; valid: {', '.join(DISTANCES)} (or any sum like 'd1+0.5d3')")
+        terms.append((float(m.group(1)) if m.group(1) else 1.0, m.group(2)))
+    return terms
+
+
+def channel_distance(gs: torch.Tensor, gr: torch.Tensor, terms=((1.0, "d1"),)) -> torch.Tensor:
+    """One layer: sum over output channels of the weighted per-row terms (default: DC eq. 10)."""
     if gs.dim() == 1:
         return gs.new_zeros(())
     a, b = _rows(gs), _rows(gr)
-    return (1 - (a * b).sum(1) / (a.norm(dim=1) * b.norm(dim=1) + 1e-6)).sum()
+    return sum(w * TERMS[t](a, b) for w, t in terms).sum()
 
 
 def match_loss(gw_syn, gw_real, distance: str = "ours") -> torch.Tensor:
     """Distance between two lists of per-parameter gradients (synthetic first), summed over layers.
 
-    ours: eq. 10 (per output channel); mse / cos: the "traditional" distances of DC Table T11, computed over the
-    whole flattened gradient vector (biases included), as in the reference code.
+    mse / cos: the "traditional" distances of DC Table T11, computed over the whole flattened gradient vector
+    (biases included), as in the reference code.
     """
-    if distance == "ours":
-        return sum(channel_distance(s, r) for s, r in zip(gw_syn, gw_real))
-    flat_s = torch.cat([g.reshape(-1) for g in gw_syn])
-    flat_r = torch.cat([g.reshape(-1) for g in gw_real])
-    if distance == "mse":
-        return ((flat_s - flat_r) ** 2).sum()
-    if distance == "cos":
+    if distance in ("mse", "cos"):
+        flat_s = torch.cat([g.reshape(-1) for g in gw_syn])
+        flat_r = torch.cat([g.reshape(-1) for g in gw_real])
+        if distance == "mse":
+            return ((flat_s - flat_r) ** 2).sum()
         return 1 - (flat_s * flat_r).sum() / (flat_s.norm() * flat_r.norm() + 1e-6)
-    raise ValueError(f"unknown distance {distance!r}; valid: {', '.join(DISTANCES)}")
+    terms = parse_distance(distance)
+    return sum(channel_distance(s, r, terms) for s, r in zip(gw_syn, gw_real))
 
 
-DISTANCES = ("ours", "mse", "cos")
+def is_distance(name: str) -> bool:
+    try:
+        if name not in ("mse", "cos"):
+            parse_distance(name)
+        return True
+    except ValueError:
+        return False

@@ -6,18 +6,62 @@ SYNTHETIC = "data/synthetic/{dataset}/ipc{ipc}/{method}_set{set}.npz"
 LOSS = "data/synthetic/{dataset}/ipc{ipc}/{method}_set{set}_loss.csv"
 EVAL = "data/eval/{dataset}/ipc{ipc}/{method}_set{set}.json"
 
-SYNTHETIC_METHODS = ("DC",)
+CORESET_METHODS = ("random",)
+
+
+def is_synthetic(method: str) -> bool:
+    return method not in CORESET_METHODS
 
 
 def train_set(dataset: str, ipc, method: str, set) -> str:  # noqa: A002 (the wildcard's name)
-    tmpl = SYNTHETIC if method in SYNTHETIC_METHODS else CORESET
+    tmpl = SYNTHETIC if is_synthetic(method) else CORESET
     return tmpl.format(dataset=dataset, ipc=ipc, method=method, set=set)
 
 
+def not_applicable(method: str, ipc: int) -> bool:
+    """O and A change the network's inner updates, which IPC 1 (T = 1) never makes (follow-up Table 3: "-")."""
+    return method.removeprefix("V-") in ("MDO", "MDA") and int(ipc) == 1
+
+
+def study_cells(params) -> list[dict]:
+    """(study, dataset, ipc, value, model, method) of every ablation cell. Studies run on their own budget
+    (iterations, models per set), so their cells never share sets with the main table."""
+    from .config import STUDIES
+
+    cells = []
+    for study, spec in params.get("studies", {}).items():
+        for d in spec["datasets"]:
+            for i in spec["ipcs"]:
+                for v in spec["values"]:
+                    for m in spec.get("models", [None]):
+                        name = f"{STUDIES[study]}-{v}" + (f"-{m}" if m else "")
+                        if not m and not ({"iterations", "models_per_set"} & set(spec)):
+                            name = same_as_variant(name)  # same budget: share the main table's set
+                        cells.append(dict(study=study, dataset=d, ipc=i, value=v, model=m, method=name))
+    return cells
+
+
+def same_as_variant(method: str) -> str:
+    """The named variant (DC, M, MD, MDO, MDA) whose settings equal a study cell's, if any: L-intra is DC,
+    D-d1 is M, D-d1+d2 is MD, V-MDA is MDA."""
+    from .condense import VARIANTS
+    from .config import method_settings
+
+    s = method_settings(method)
+    s["distance"] = {"d1": "ours", "d1+d2": "improved"}.get(s["distance"], s["distance"])
+    return next((v for v, vs in VARIANTS.items() if vs == s), method)
+
+
 def plan(params) -> list[dict]:
-    """Every (dataset, ipc, method, set) the experiment evaluates."""
+    """Every (dataset, ipc, method, set) the experiment and its studies evaluate, without duplicates."""
     from .config import methods
 
     e = params["experiment"]
-    return [dict(dataset=d, ipc=i, method=m, set=s) for d in e["datasets"] for i in e["ipcs"]
-            for m in methods(params) for s in range(e["sets"])]
+    jobs = [(d, i, m) for d in e["datasets"] for i in e["ipcs"] for m in methods(params) if not not_applicable(m, i)]
+    jobs += [(c["dataset"], c["ipc"], c["method"]) for c in study_cells(params) if not not_applicable(c["method"], c["ipc"])]
+    seen, out = set(), []
+    for d, i, m in jobs:
+        if (d, i, m) not in seen:
+            seen.add((d, i, m))
+            out += [dict(dataset=d, ipc=i, method=m, set=s) for s in range(e["sets"])]
+    return out

@@ -15,7 +15,6 @@ from . import config, data as data_mod
 from .condense import condense
 from .coreset import SELECTORS
 from .io import atomic_path, provenance, read_json, read_npz, write_json, write_npz
-from .models import evaluation_model
 from .runtime import Progress, pick_device
 from .seeding import derive_seed
 from .train import train_models
@@ -46,25 +45,34 @@ def select(params, dataset: str, ipc: int, method: str, index: int, prepared: Pa
                                     "set": index, "seed": seed, "provenance": provenance()})
 
 
-def run_condense(params, dataset: str, ipc: int, index: int, prepared: Path, out: Path, loss_csv: Path) -> None:
+def run_condense(params, dataset: str, ipc: int, method: str, index: int, prepared: Path, out: Path,
+                 loss_csv: Path) -> None:
     dev = pick_device(params["runtime"].get("device", "auto"))
     d = load_data(params, prepared, dev)
-    cfg = config.condense_config(params, ipc)
-    seed = set_seed(params, dataset, ipc, "DC", index)
-    bar = Progress(cfg.iterations, f"condense {dataset} ipc{ipc} set{index}", params["runtime"].get("log_every", 10))
+    cfg = config.condense_config(params, ipc, method)
+    seed = set_seed(params, dataset, ipc, method, index)
+    bar = Progress(cfg.iterations, f"condense {dataset} ipc{ipc} {method} set{index}", params["runtime"].get("log_every", 10))
+    ckpt = Path(str(out) + ".ckpt.safetensors")
+    start_losses = 0
+    if ckpt.exists():  # wall time of a resumed run covers only the iterations it ran
+        from safetensors import safe_open
+        with safe_open(str(ckpt), "pt") as f:
+            start_losses = int(f.metadata().get("next_iteration", 0))
     t0 = time.perf_counter()
-    images, labels, losses = condense(d, cfg, seed, checkpoint=Path(str(out) + ".ckpt.safetensors"), progress=bar)
+    images, labels, losses, net_updates = condense(d, cfg, seed, checkpoint=ckpt, progress=bar)
     bar.close()
     wall = time.perf_counter() - t0
     with atomic_path(loss_csv) as tmp, open(tmp, "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["iteration", "matching_loss"])
-        w.writerows(enumerate(losses))
+        w.writerow(["iteration", "matching_loss", "net_updates"])
+        w.writerows(zip(range(len(losses)), losses, net_updates))
     write_npz(out, images=images.cpu().numpy().astype(np.float32), labels=labels.cpu().numpy())
-    write_json(str(out) + ".json", {"kind": "synthetic", "method": "DC", "dataset": dataset, "ipc": ipc,
+    write_json(str(out) + ".json", {"kind": "synthetic", "method": method, "dataset": dataset, "ipc": ipc,
                                     "set": index, "seed": seed, "config": cfg.__dict__, "wall_seconds": wall,
+                                    "seconds_per_iteration": wall / max(1, len(losses) - start_losses),
+                                    "net_updates_per_iteration": float(np.mean(net_updates)) if net_updates else 0.0,
                                     "final_loss": losses[-1] if losses else None, "provenance": provenance()})
-    Path(str(out) + ".ckpt.safetensors").unlink(missing_ok=True)
+    ckpt.unlink(missing_ok=True)
 
 
 def training_set(artifact: Path, d: data_mod.Data) -> tuple[torch.Tensor, torch.Tensor]:
@@ -83,8 +91,8 @@ def evaluate(params, dataset: str, ipc: int, method: str, index: int, prepared: 
     d = load_data(params, prepared, dev)
     x, y = training_set(train_set, d)
     cfg = config.train_config(params, dataset, ipc)
-    model = evaluation_model(params["evaluate"]["model"])
-    n = params["evaluate"]["models_per_set"]
+    model = config.evaluation_model_for(params, method)
+    n = config.models_per_set(params, method)
     seed = derive_seed(params["seed"], "evaluate", dataset, ipc, method, index)
     bar = Progress(n, f"evaluate {dataset} ipc{ipc} {method} set{index}", 1)
     t0 = time.perf_counter()

@@ -36,25 +36,93 @@ def collect(params) -> pd.DataFrame:
 
 def summarise(df: pd.DataFrame) -> pd.DataFrame:
     g = df.groupby(["dataset", "ipc", "method"], sort=False)["accuracy"]
-    out = g.agg(mean="mean", std="std", n_models="count").reset_index()
-    out["std"] = g.std(ddof=0).values  # the paper's std over all models
-    out["paper_mean"] = [(paper.table1(d, i, m) or (np.nan,))[0] for d, i, m in out[["dataset", "ipc", "method"]].values]
-    out["paper_std"] = [(paper.table1(d, i, m) or (np.nan, np.nan))[1] for d, i, m in out[["dataset", "ipc", "method"]].values]
+    out = g.agg(mean="mean", n_models="count").reset_index()
+    out["std"] = g.std(ddof=0).values  # the papers' std over all models
     return out
 
 
-def _pm(m, s):
-    return "–" if pd.isna(m) else f"{m:.1f} ± {s:.1f}"
+def _pm(v) -> str:
+    return "–" if v is None or pd.isna(v[0]) else f"{v[0]:.1f} ± {v[1]:.1f}"
 
 
-def table_rows(summary: pd.DataFrame, methods: list[str]) -> tuple[list[str], list[list[str]]]:
-    header = ["Dataset", "IPC"] + [f"{m} (ours)" for m in methods] + [f"{m} (paper)" for m in methods]
+def _ours(summary, dataset, ipc, method):
+    r = summary[(summary.dataset == dataset) & (summary.ipc == int(ipc)) & (summary.method == method)]
+    return None if r.empty else (r["mean"].iloc[0], r["std"].iloc[0])
+
+
+def main_table(summary, params):
+    """DC Table 1 / follow-up Table 3 style: one row per dataset and IPC, 'ours / paper' per method."""
+    methods = methods_of(params)
+    header = ["Dataset", "IPC"] + methods
     rows = []
-    for (d, i), grp in summary.groupby(["dataset", "ipc"], sort=False):
-        by = grp.set_index("method")
-        rows.append([d, str(i)] + [_pm(by.loc[m, "mean"], by.loc[m, "std"]) if m in by.index else "–" for m in methods]
-                    + [_pm(by.loc[m, "paper_mean"], by.loc[m, "paper_std"]) if m in by.index else "–" for m in methods])
+    for d in params["experiment"]["datasets"]:
+        for i in params["experiment"]["ipcs"]:
+            rows.append([d, str(i)] + ["n/a" if paths.not_applicable(m, i) else
+                                       f"{_pm(_ours(summary, d, i, m))} / {_pm(paper.reference(d, i, m))}"
+                                       for m in methods])
     return header, rows
+
+
+def cost_table(params):
+    """Condensation cost per synthetic method: network updates and seconds per outer iteration."""
+    header = ["Dataset", "IPC", "Method", "network updates / iteration", "seconds / iteration", "iterations"]
+    rows = []
+    for job in paths.plan(params):
+        if job["set"] == 0 and paths.is_synthetic(job["method"]) and (
+                job["method"] in methods_of(params) or job["method"].startswith("V-")):
+            m = read_json(paths.SYNTHETIC.format(**job) + ".json")
+            rows.append([job["dataset"], str(job["ipc"]), job["method"], f"{m.get('net_updates_per_iteration', 0):.0f}",
+                         f"{m.get('seconds_per_iteration', float('nan')):.1f}", str(m["config"]["iterations"])])
+    return header, rows
+
+
+def study_tables(summary, params):
+    """Follow-up Tables 1 (levels) and 2 (distances) and DC Table T11, as (title, note, header, rows)."""
+    out = []
+    cells = paths.study_cells(params)
+    for study, spec in params.get("studies", {}).items():
+        mine = [c for c in cells if c["study"] == study]
+        if study == "traditional":
+            header = ["Dataset", "IPC", "Distance"] + spec["models"]
+            rows = [[d, str(i), v] + [f"{_pm(_ours(summary, d, i, next(c['method'] for c in mine if (c['dataset'], c['ipc'], c['value'], c['model']) == (d, i, v, m))))}"
+                                      f" / {_pm(paper.T11.get(v, {}).get(m) if d == 'MNIST' and i == 1 else None)}"
+                                      for m in spec["models"]]
+                    for d in spec["datasets"] for i in spec["ipcs"] for v in spec["values"]]
+            out.append(("DC Table T11: distance × architecture (learned and tested on the same network)",
+                        "ours / paper (MNIST, 1 img/cls). mse: squared Euclidean, cos: cosine, both over the whole "
+                        "flattened gradient; ours: per output channel (eq. 10).", header, rows))
+            continue
+        header = ["Dataset", "IPC"] + spec["values"]
+        rows = []
+        for d in spec["datasets"]:
+            for i in spec["ipcs"]:
+                def ref(v):
+                    if study == "levels":
+                        return paper.LEVELS.get(d, {}).get(int(i), {}).get(v)
+                    if study == "variants":
+                        return paper.reference(d, i, v)
+                    return None
+
+                def cell(v):
+                    if study == "variants" and paths.not_applicable(v, i):
+                        return "n/a"
+                    m = next(c["method"] for c in mine if (c["dataset"], c["ipc"], c["value"]) == (d, i, v))
+                    return f"{_pm(_ours(summary, d, i, m))} / {_pm(ref(v))}"
+                rows.append([d, str(i)] + [cell(v) for v in spec["values"]])
+        if study == "variants":
+            out.append(("Follow-up Table 3: DC against its M / MD / MDO / MDA variants",
+                        "ours / paper. M: multi-level loss, D: angle + magnitude distance (d1 + d2), O: update the "
+                        "network until the real loss rises, A: adaptive steps (eq. 12). Cost: see the table above.",
+                        header, rows))
+        elif study == "levels":
+            out.append(("Follow-up Table 1: what to match (intra-class, inter-class, interleaved, multi-level)",
+                        "ours / paper; angle-only distance, fixed inner steps, λ = number of classes.", header, rows))
+        else:
+            rows.append(["paper: SVHN", "1"] + [_pm(paper.DISTANCES_SVHN_IPC1.get(v)) for v in spec["values"]])
+            out.append(("Follow-up Table 2: distance functions (multi-level matching)",
+                        "ours; the paper reports SVHN at 1 img/cls only (last row), and SVHN is not available "
+                        "offline here, so the rows above are the datasets we have.", header, rows))
+    return out
 
 
 def image_grid(params, dataset, ipc, out: Path) -> Path:
@@ -80,7 +148,7 @@ def image_grid(params, dataset, ipc, out: Path) -> Path:
 def loss_plot(params, out: Path) -> Path:
     frames = []
     for job in paths.plan(params):
-        if job["method"] in paths.SYNTHETIC_METHODS:
+        if job["method"] == "DC":
             f = pd.read_csv(paths.LOSS.format(**job))
             frames.append(f.assign(run=f"{job['dataset']} ipc{job['ipc']} set{job['set']}"))
     df = pd.concat(frames)
@@ -105,24 +173,31 @@ def html_table(header, rows) -> str:
     return f"<table><thead><tr>{th}</tr></thead><tbody>{trs}</tbody></table>"
 
 
+def methods_of(params):
+    from .config import methods
+
+    return [m for m in methods(params)]
+
+
 def build_report(params, params_file: str, out_dir: Path) -> None:
     out_dir = Path(out_dir)
     fig_dir = out_dir / "figures"
     fig_dir.mkdir(parents=True, exist_ok=True)
-    from .config import methods as methods_of
-
     methods = methods_of(params)
     df = collect(params)
     summary = summarise(df)
-    header, rows = table_rows(summary, methods)
 
     metrics = {}
     for r in summary.itertuples():
         metrics.setdefault(r.dataset, {}).setdefault(f"ipc{r.ipc}", {})[r.method] = {
             "mean": round(r.mean, 2), "std": round(r.std, 2), "n_models": int(r.n_models)}
     write_json(out_dir / "metrics.json", metrics)
+    table = summary.assign(paper_mean=[(paper.reference(d, i, m) or (np.nan, np.nan))[0] for d, i, m in
+                                       summary[["dataset", "ipc", "method"]].values],
+                           paper_std=[(paper.reference(d, i, m) or (np.nan, np.nan))[1] for d, i, m in
+                                      summary[["dataset", "ipc", "method"]].values])
     with atomic_path(out_dir / "table1.csv") as tmp:
-        summary.to_csv(tmp, index=False, float_format="%.2f")
+        table.to_csv(tmp, index=False, float_format="%.2f")
 
     figures = []
     for d in params["experiment"]["datasets"]:
@@ -130,6 +205,14 @@ def build_report(params, params_file: str, out_dir: Path) -> None:
             if "DC" in methods:
                 figures.append(image_grid(params, d, i, fig_dir / f"synthetic_{d}_ipc{i}.png"))
     loss_png = loss_plot(params, fig_dir / "matching_loss.png") if "DC" in methods else None
+
+    sections = [("Results: test accuracy (%)", "Each cell: ours / paper, mean ± std over all models of all sets "
+                 "(DC paper Table 1; M/MD/MDO/MDA: the follow-up's Table 3; n/a: O and A change nothing at 1 img/cls).",
+                 *main_table(summary, params))]
+    if any(paths.is_synthetic(m) for m in methods):
+        sections.append(("Condensation cost", "Network updates and wall time per outer iteration (the follow-up: "
+                         "190 instead of 450 updates at 10 img/cls, 25–30% less time).", *cost_table(params)))
+    sections += study_tables(summary, params)
 
     prov = provenance()
     cond, ev = params["condense"], params["evaluate"]
@@ -144,10 +227,13 @@ def build_report(params, params_file: str, out_dir: Path) -> None:
                f"{ev.get('epochs_augmented', {})}), whole test set. Paper protocol: K = 1000, 5 sets × 20 models, "
                f"300 epochs (MNIST: 1000 with augmentation).")
     versions = ", ".join(f"{k} {v}" for k, v in prov.items())
-    md = [f"# dcpipe report\n", "Test accuracy (%) of ConvNets trained from scratch on each set: mean ± std over all "
-          "models of all sets (DC paper Table 1 style), beside the paper's numbers.\n", md_table(header, rows), "",
-          setting, "", f"Produced by: {versions}.", "", "## Synthetic images", ""]
-    md += [f"![{p.stem}](figures/{p.name})" for p in figures]
+
+    md = ["# dcpipe report", "", setting, "", f"Produced by: {versions}.", ""]
+    page = []
+    for title, note, header, rows in sections:
+        md += [f"## {title}", "", note, "", md_table(header, rows), ""]
+        page.append(f"<h2>{html.escape(title)}</h2><p>{html.escape(note)}</p>{html_table(header, rows)}")
+    md += ["## Synthetic images", ""] + [f"![{p.stem}](figures/{p.name})" for p in figures]
     if loss_png:
         md += ["", "## Matching loss", "", f"![matching loss](figures/{loss_png.name})"]
     md += ["", "## Seeds", "", md_table(seed_header, seed_rows), ""]
@@ -155,15 +241,14 @@ def build_report(params, params_file: str, out_dir: Path) -> None:
         tmp.write_text("\n".join(md) + "\n")
 
     imgs = "".join(f'<img src="figures/{p.name}" alt="{p.stem}">' for p in figures)
-    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>dcpipe report</title><style>
-body{{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}}table{{border-collapse:collapse}}
+    doc = f"""<!doctype html><html><head><meta charset="utf-8"><title>dcpipe report</title><style>
+body{{font-family:sans-serif;max-width:1200px;margin:2em auto;padding:0 1em}}table{{border-collapse:collapse}}
 td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}img{{max-height:420px;margin:4px}}</style></head><body>
-<h1>dcpipe report</h1><p>Test accuracy (%) of ConvNets trained from scratch on each set: mean ± std over all models of
-all sets (DC paper Table 1 style), beside the paper's numbers.</p>{html_table(header, rows)}
-<p>{html.escape(setting)}</p><p>Produced by: {html.escape(versions)}.</p>
+<h1>dcpipe report</h1><p>{html.escape(setting)}</p><p>Produced by: {html.escape(versions)}.</p>
+{"".join(page)}
 <h2>Synthetic images</h2>{imgs}
 {f'<h2>Matching loss</h2><img src="figures/{loss_png.name}">' if loss_png else ''}
 <h2>Seeds</h2>{html_table(seed_header, seed_rows)}</body></html>"""
     with atomic_path(out_dir / "index.html") as tmp:
-        tmp.write_text(page)
+        tmp.write_text(doc)
     log.info("report written to %s", out_dir)

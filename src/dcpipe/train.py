@@ -29,6 +29,7 @@ class TrainConfig:
     batch: int = 256
     augment: bool = False  # crop/scale/rotate, one op per image (DC appendix A, MNIST only)
     test_batch: int = 1000
+    test_precision: str = "fp32"  # "bf16": autocast the test pass (measured in reports/precision_check.json)
 
 
 def augment_crop_scale_rotate(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
@@ -78,9 +79,11 @@ def train_model(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: Tra
 
 
 @torch.no_grad()
-def test_accuracy(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 1000) -> float:
+def test_accuracy(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 1000,
+                  precision: str = "fp32") -> float:
     net.eval()
-    correct = sum((net(x[i:i + batch]).argmax(1) == y[i:i + batch]).sum().item() for i in range(0, len(y), batch))
+    with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+        correct = sum((net(x[i:i + batch]).argmax(1) == y[i:i + batch]).sum().item() for i in range(0, len(y), batch))
     return correct / len(y)
 
 
@@ -98,7 +101,30 @@ def train_models(model: str, n_models: int, x: torch.Tensor, y: torch.Tensor, x_
         with torch_seeded(s):
             net = build_model(model, x.shape[1], num_classes, tuple(x.shape[2:])).to(x.device)
         train_model(net, x, y, cfg, generator(derive_seed(s, "batches"), "cpu"))
-        accs.append(test_accuracy(net, x_test, y_test, cfg.test_batch))
+        accs.append(test_accuracy(net, x_test, y_test, cfg.test_batch, cfg.test_precision))
         if progress:
             progress(i, accs[-1])
     return accs
+
+
+def compare_test_precision(model: str, n_models: int, x, y, x_test, y_test, num_classes: int, cfg: TrainConfig,
+                           seed: int) -> dict:
+    """Train n_models once, then test each in fp32 and in bf16 autocast: the accuracy check behind the
+    `evaluate.test_precision: bf16` switch (same networks, so any difference is the precision's alone)."""
+    import time
+
+    rows = []
+    for i in range(n_models):
+        s = derive_seed(seed, "model", i)
+        with torch_seeded(s):
+            net = build_model(model, x.shape[1], num_classes, tuple(x.shape[2:])).to(x.device)
+        train_model(net, x, y, cfg, generator(derive_seed(s, "batches"), "cpu"))
+        row = {}
+        for precision in ("fp32", "bf16"):
+            t0 = time.perf_counter()
+            row[precision] = test_accuracy(net, x_test, y_test, cfg.test_batch, precision)
+            row[f"{precision}_seconds"] = time.perf_counter() - t0
+        rows.append(row)
+    diffs = [abs(r["fp32"] - r["bf16"]) * 100 for r in rows]
+    return {"models": rows, "max_abs_diff_points": max(diffs), "mean_abs_diff_points": sum(diffs) / len(diffs),
+            "speedup": sum(r["fp32_seconds"] for r in rows) / sum(r["bf16_seconds"] for r in rows)}

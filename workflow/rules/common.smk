@@ -21,3 +21,4 @@ wildcard_constraints:
     dataset="[A-Za-z0-9_]+",
     ipc="[0-9]+",
     set="[0-9]+",
+    method=r"[A-Za-z0-9_.+\-]+",

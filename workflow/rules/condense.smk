@@ -14,11 +14,12 @@ rule condense:
     log:
         "logs/condense/{dataset}_ipc{ipc}_{method}_set{set}.log",
     wildcard_constraints:
-        method="DC",
+        method=r"DC|M|MD|MDO|MDA|[LDTV]-[A-Za-z0-9_.+\-]+",
     threads: THREADS
     resources:
         gpu=1,
         mem_mb=6000,
     shell:
-        "{RUN}/condense.py {SCRIPT_ARGS} --dataset {wildcards.dataset} --ipc {wildcards.ipc} --set {wildcards.set}"
+        "{RUN}/condense.py {SCRIPT_ARGS} --dataset {wildcards.dataset} --ipc {wildcards.ipc}"
+        " --method {wildcards.method} --set {wildcards.set}"
         " --prepared {input} --out {output.npz} --loss {output.loss} > {log} 2>&1"

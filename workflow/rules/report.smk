@@ -4,8 +4,8 @@ REPORT_PARAMS = ["seed", "experiment", "evaluate"]
 rule report:
     input:
         evals=[paths.EVAL.format(**j) for j in PLAN],
-        synthetic=[paths.SYNTHETIC.format(**j) for j in PLAN if j["method"] in paths.SYNTHETIC_METHODS],
-        losses=[paths.LOSS.format(**j) for j in PLAN if j["method"] in paths.SYNTHETIC_METHODS],
+        synthetic=[paths.SYNTHETIC.format(**j) for j in PLAN if paths.is_synthetic(j["method"])],
+        losses=[paths.LOSS.format(**j) for j in PLAN if paths.is_synthetic(j["method"])],
         prepared=sorted({paths.PREPARED.format(**j) for j in PLAN}),
     output:
         md="reports/index.md",

@@ -11,13 +11,14 @@ from dcpipe.runtime import start_stage
 @click.option("--params", "params_file", required=True)
 @click.option("--dataset", required=True)
 @click.option("--ipc", required=True, type=int)
+@click.option("--method", default="DC", show_default=True)
 @click.option("--set", "index", required=True, type=int)
 @click.option("--prepared", required=True, type=click.Path(path_type=Path))
 @click.option("--out", required=True, type=click.Path(path_type=Path))
 @click.option("--loss", "loss_csv", required=True, type=click.Path(path_type=Path))
-def main(params_file, dataset, ipc, index, prepared, out, loss_csv):
+def main(params_file, dataset, ipc, method, index, prepared, out, loss_csv):
     params = start_stage(params_file, gpu=True)
-    pipeline.run_condense(params, dataset, ipc, index, prepared, out, loss_csv)
+    pipeline.run_condense(params, dataset, ipc, method, index, prepared, out, loss_csv)
 
 
 if __name__ == "__main__":
