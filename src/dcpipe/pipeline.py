@@ -14,7 +14,7 @@ import torch
 from . import config, data as data_mod
 from .condense import condense
 from .coreset import SELECTORS
-from .io import atomic_path, provenance, read_json, read_npz, write_json, write_npz
+from .io import atomic_path, provenance, read_json, read_npz, remove_stale_temps, write_json, write_npz
 from .models import evaluation_model
 from .runtime import Progress, pick_device
 from .seeding import derive_seed
@@ -51,9 +51,13 @@ def run_condense(params, dataset: str, ipc: int, index: int, prepared: Path, out
     d = load_data(params, prepared, dev)
     cfg = config.condense_config(params, ipc)
     seed = set_seed(params, dataset, ipc, "DC", index)
+    ckpt = Path(str(out) + ".ckpt.safetensors")
+    for p in (ckpt, out, Path(str(out) + ".json"), loss_csv):  # a SIGKILL mid-write leaves its temporary behind
+        for stale in remove_stale_temps(p):
+            log.info("removed %s, left by a killed run", stale)
     bar = Progress(cfg.iterations, f"condense {dataset} ipc{ipc} set{index}", params["runtime"].get("log_every", 10))
     t0 = time.perf_counter()
-    images, labels, losses = condense(d, cfg, seed, checkpoint=Path(str(out) + ".ckpt.safetensors"), progress=bar)
+    images, labels, losses = condense(d, cfg, seed, checkpoint=ckpt, progress=bar)
     bar.close()
     wall = time.perf_counter() - t0
     with atomic_path(loss_csv) as tmp, open(tmp, "w", newline="") as f:
@@ -64,7 +68,7 @@ def run_condense(params, dataset: str, ipc: int, index: int, prepared: Path, out
     write_json(str(out) + ".json", {"kind": "synthetic", "method": "DC", "dataset": dataset, "ipc": ipc,
                                     "set": index, "seed": seed, "config": cfg.__dict__, "wall_seconds": wall,
                                     "final_loss": losses[-1] if losses else None, "provenance": provenance()})
-    Path(str(out) + ".ckpt.safetensors").unlink(missing_ok=True)
+    ckpt.unlink(missing_ok=True)
 
 
 def training_set(artifact: Path, d: data_mod.Data) -> tuple[torch.Tensor, torch.Tensor]:
