@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
 from .data import Data, sample_class
-from .io import atomic_path
+from .io import ArtifactError, atomic_path
 from .matching import match_loss
 from .models import build_model, has_batchnorm
 from .seeding import derive_seed, generator, torch_seeded
@@ -255,13 +255,16 @@ def _save_checkpoint(path: Path, syn, opt_img, next_it, losses, net_updates, cfg
 
 
 def _load_checkpoint(path: Path, syn, opt_img, cfg, seed):
-    from safetensors import safe_open
+    from safetensors import SafetensorError, safe_open
 
-    with safe_open(str(path), "pt") as f:
-        meta = f.metadata()
+    try:
+        with safe_open(str(path), "pt") as f:
+            meta = f.metadata() or {}
+        t = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise ArtifactError(f"checkpoint {path} is unreadable ({e}); delete it to start afresh") from e
     if meta.get("fingerprint") != _fingerprint(cfg, seed):
-        raise RuntimeError(f"checkpoint {path} was written with other settings; delete it to start afresh")
-    t = load_file(str(path))
+        raise ArtifactError(f"checkpoint {path} was written with other settings; delete it to start afresh")
     with torch.no_grad():
         syn.copy_(t["syn"])
     if "momentum_buffer" in t:

@@ -6,6 +6,7 @@ fails in a second with the key and the file named, not three hours into a run.
 
 from __future__ import annotations
 
+import math
 from importlib import resources
 from pathlib import Path
 
@@ -64,7 +65,10 @@ def validate_params(params, where: str = "params") -> None:
         raise ParamsError(f"{where}: expected a mapping of sections, got {type(params).__name__}")
     _normalise(params)
     errors = sorted(jsonschema.Draft202012Validator(_schema()).iter_errors(params), key=lambda e: list(e.path))
-    if errors:
+    # JSON Schema bounds are comparisons, and every comparison with nan is false: `lr_img: .nan` passes
+    # `exclusiveMinimum: 0` (and `.inf` passes it too). No parameter may be non-finite.
+    non_finite = [f"  {key}: {value!r} is not a finite number" for key, value in _non_finite(params)]
+    if errors or non_finite:
         lines = []
         for e in errors:
             key = ".".join(map(str, e.absolute_path)) or "(top level)"
@@ -73,6 +77,7 @@ def validate_params(params, where: str = "params") -> None:
                 allowed = sorted(e.schema.get("properties", {}))
                 msg += f" (valid keys: {', '.join(allowed)})"
             lines.append(f"  {key}: {msg}")
+        lines += non_finite
         raise ParamsError(f"{where}: invalid parameters:\n" + "\n".join(lines))
     problems = []
 
@@ -90,6 +95,10 @@ def validate_params(params, where: str = "params") -> None:
     check_name("condense.model", cond["model"], MODEL_NAMES, is_model_name)
     check_name("evaluate.model", ev["model"], MODEL_NAMES, is_model_name)
     check_name("condense.distance", cond.get("distance", "ours"), DISTANCES, is_distance)
+    init = cond.get("init", "noise")
+    for key, value in (init.items() if isinstance(init, dict) else [(None, init)]):
+        if value not in ("noise", "real"):
+            problems.append(f"  condense.init{'' if key is None else '.' + key}: {value!r} is not one of noise, real")
     all_ipcs = set(exp["ipcs"])
     for study, spec in params.get("studies", {}).items():
         for i, d in enumerate(spec["datasets"]):
@@ -130,6 +139,36 @@ def validate_params(params, where: str = "params") -> None:
         problems.append(f"  data.train_subset: {subset} images per class cannot hold IPC {max(all_ipcs)}")
     if problems:
         raise ParamsError(f"{where}: invalid parameters:\n" + "\n".join(problems))
+
+
+def _non_finite(node, path=()):
+    if isinstance(node, float) and not math.isfinite(node):
+        yield ".".join(map(str, path)) or "(top level)", node
+    elif isinstance(node, dict):
+        for k, v in node.items():
+            yield from _non_finite(v, (*path, k))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            yield from _non_finite(v, (*path, i))
+
+
+def check_job(params, where: str = "params", dataset: str | None = None, ipc: int | None = None,
+              method: str | None = None) -> None:
+    """A stage's command-line names must be ones the parameter file plans: only those were validated (loop
+    schedule, iterations, epochs, budget). The Snakefile and dvc.yaml only generate such jobs; this catches a
+    hand-run stage with a typo before it reads any data."""
+    from .paths import plan
+
+    jobs = {(j["dataset"], j["ipc"], j["method"]) for j in plan(params)}
+    datasets = sorted({d for d, _, _ in jobs})
+    problems = []
+    if dataset is not None and dataset not in datasets:
+        problems.append(f"  --dataset {dataset!r}: not planned by this file (datasets: {', '.join(datasets)})")
+    elif ipc is not None and method is not None and (dataset, ipc, method) not in jobs:
+        planned = sorted(f"{i}/{m}" for d, i, m in jobs if d == dataset)
+        problems.append(f"  --ipc {ipc} --method {method!r}: not planned for {dataset} (ipc/method: {', '.join(planned)})")
+    if problems:
+        raise ParamsError(f"{where}: this job is not part of the experiment:\n" + "\n".join(problems))
 
 
 def methods(params) -> list[str]:

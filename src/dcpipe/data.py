@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .io import atomic_path, provenance, read_json, read_npz, write_json, write_npz
+from .io import ArtifactError, atomic_path, provenance, read_json, read_npz, write_json, write_npz
 
 log = logging.getLogger(__name__)
 
@@ -275,7 +275,12 @@ def normalise(x_uint8: np.ndarray | torch.Tensor, mean, std, device="cpu") -> to
 def load(path: str | Path, device="cpu", train_subset: int | None = None) -> Data:
     """Load a prepared dataset. `train_subset` keeps the first n training images per class (smoke tests)."""
     path = Path(path)
-    meta, z = read_json(str(path) + ".json"), read_npz(path)
+    z = read_npz(path)
+    try:
+        meta = read_json(str(path) + ".json")
+    except (OSError, ValueError) as e:
+        raise ArtifactError(f"{path}.json: metadata of the prepared dataset is missing or unreadable ({e}); "
+                            f"rerun prepare_data") from e
     xtr, ytr = z["x_train"], z["y_train"]
     if train_subset:
         keep = np.sort(np.concatenate([np.flatnonzero(ytr == c)[:train_subset] for c in range(meta["num_classes"])]))

@@ -6,8 +6,10 @@ import contextlib
 import json
 import os
 import platform
+import re
 import subprocess
 import tempfile
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +31,17 @@ def atomic_path(path: str | os.PathLike):
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def remove_stale_temps(path: str | os.PathLike) -> list[Path]:
+    """Delete the temporaries atomic_path(`path`) left behind when its process was killed (SIGKILL skips
+    `finally`). Call it only for outputs the calling job owns (Snakemake and DVC run one job per output)."""
+    path = Path(path)
+    pattern = re.compile(re.escape(f".{path.name}.") + r"[A-Za-z0-9_]+" + re.escape(".tmp" + path.suffix))
+    stale = [p for p in path.parent.glob(".*") if pattern.fullmatch(p.name)] if path.parent.is_dir() else []
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return stale
 
 
 def write_json(path, obj) -> None:
@@ -63,7 +76,7 @@ def read_npz(path) -> dict[str, np.ndarray]:
     try:
         with np.load(path, allow_pickle=False) as z:
             return {k: z[k] for k in z.files}
-    except (ValueError, OSError, EOFError) as e:
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:  # BadZipFile: truncated or bad CRC
         raise ArtifactError(f"{path}: not a readable .npz artifact ({e}); delete it and rerun the stage") from e
 
 

@@ -14,7 +14,7 @@ import torch
 from . import config, data as data_mod
 from .condense import condense
 from .coreset import SELECTORS
-from .io import atomic_path, provenance, read_json, read_npz, write_json, write_npz
+from .io import atomic_path, provenance, read_json, read_npz, remove_stale_temps, write_json, write_npz
 from .runtime import Progress, pick_device
 from .seeding import derive_seed
 from .train import train_models
@@ -51,15 +51,19 @@ def run_condense(params, dataset: str, ipc: int, method: str, index: int, prepar
     d = load_data(params, prepared, dev)
     cfg = config.condense_config(params, ipc, method)
     seed = set_seed(params, dataset, ipc, method, index)
-    bar = Progress(cfg.iterations, f"condense {dataset} ipc{ipc} {method} set{index}", params["runtime"].get("log_every", 10))
     ckpt = Path(str(out) + ".ckpt.safetensors")
-    start_losses = 0
-    if ckpt.exists():  # wall time of a resumed run covers only the iterations it ran
-        from safetensors import safe_open
-        with safe_open(str(ckpt), "pt") as f:
-            start_losses = int(f.metadata().get("next_iteration", 0))
+    for p in (ckpt, out, Path(str(out) + ".json"), loss_csv):  # a SIGKILL mid-write leaves its temporary behind
+        for stale in remove_stale_temps(p):
+            log.info("removed %s, left by a killed run", stale)
+    bar = Progress(cfg.iterations, f"condense {dataset} ipc{ipc} {method} set{index}", params["runtime"].get("log_every", 10))
+    ran = []  # iterations this process ran: a resumed run's wall time covers only those
+
+    def progress(it, loss):
+        ran.append(it)
+        bar(it, loss)
+
     t0 = time.perf_counter()
-    images, labels, losses, net_updates = condense(d, cfg, seed, checkpoint=ckpt, progress=bar)
+    images, labels, losses, net_updates = condense(d, cfg, seed, checkpoint=ckpt, progress=progress)
     bar.close()
     wall = time.perf_counter() - t0
     with atomic_path(loss_csv) as tmp, open(tmp, "w", newline="") as f:
@@ -69,7 +73,7 @@ def run_condense(params, dataset: str, ipc: int, method: str, index: int, prepar
     write_npz(out, images=images.cpu().numpy().astype(np.float32), labels=labels.cpu().numpy())
     write_json(str(out) + ".json", {"kind": "synthetic", "method": method, "dataset": dataset, "ipc": ipc,
                                     "set": index, "seed": seed, "config": cfg.__dict__, "wall_seconds": wall,
-                                    "seconds_per_iteration": wall / max(1, len(losses) - start_losses),
+                                    "seconds_per_iteration": wall / max(1, len(ran)),
                                     "net_updates_per_iteration": float(np.mean(net_updates)) if net_updates else 0.0,
                                     "final_loss": losses[-1] if losses else None, "provenance": provenance()})
     ckpt.unlink(missing_ok=True)

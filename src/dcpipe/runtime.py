@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 import time
@@ -53,17 +54,36 @@ class Progress:
 _LEASE = None
 
 
-def start_stage(params_file: str, gpu: bool = False) -> dict:
-    """Every stage script starts here: validated params, logging, thread count, and (for GPU rules) a device
-    lease held until the process exits."""
+def start_stage(params_file: str, gpu: bool = False, **job) -> dict:
+    """Every stage script starts here: validated params (and the job's --dataset/--ipc/--method, see
+    config.check_job), logging, thread count, and (for GPU rules) a device lease held until the process exits."""
     global _LEASE
-    from .config import load_params
+    from .config import check_job, load_params
     from .lease import GpuLease
 
     params = load_params(params_file)
+    check_job(params, params_file, **job)
     setup(params["runtime"].get("threads", 1))
     if gpu:
         _LEASE = GpuLease()
         dev = _LEASE.acquire()
         logging.getLogger("dcpipe").info("device lease: %s", "cpu" if dev is None else f"CUDA_VISIBLE_DEVICES={dev}")
     return params
+
+
+@contextlib.contextmanager
+def stage_errors():
+    """Wrap a stage script's body: an error the user can fix (bad params, missing or corrupt data or artifact,
+    a diverged run) ends the process with `error: <message>` on stderr and exit status 2, not a traceback.
+    Anything else is a bug and keeps its traceback (so no bare ValueError/RuntimeError here)."""
+    from .condense import NonFiniteError
+    from .config import ParamsError
+    from .data import DataError
+    from .io import ArtifactError
+
+    try:
+        yield
+    except (ParamsError, DataError, ArtifactError, NonFiniteError) as e:
+        logging.getLogger("dcpipe").debug("stage failed", exc_info=True)
+        print(f"error: {e}", file=sys.stderr, flush=True)
+        raise SystemExit(2) from None

@@ -4,7 +4,7 @@ from pathlib import Path
 import click
 
 from dcpipe import pipeline
-from dcpipe.runtime import start_stage
+from dcpipe.runtime import stage_errors, start_stage
 
 
 @click.command()
@@ -17,8 +17,9 @@ from dcpipe.runtime import start_stage
 @click.option("--out", required=True, type=click.Path(path_type=Path))
 @click.option("--loss", "loss_csv", required=True, type=click.Path(path_type=Path))
 def main(params_file, dataset, ipc, method, index, prepared, out, loss_csv):
-    params = start_stage(params_file, gpu=True)
-    pipeline.run_condense(params, dataset, ipc, method, index, prepared, out, loss_csv)
+    with stage_errors():
+        params = start_stage(params_file, gpu=True, dataset=dataset, ipc=ipc, method=method)
+        pipeline.run_condense(params, dataset, ipc, method, index, prepared, out, loss_csv)
 
 
 if __name__ == "__main__":

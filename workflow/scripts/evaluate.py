@@ -4,7 +4,7 @@ from pathlib import Path
 import click
 
 from dcpipe import pipeline
-from dcpipe.runtime import start_stage
+from dcpipe.runtime import stage_errors, start_stage
 
 
 @click.command()
@@ -17,8 +17,9 @@ from dcpipe.runtime import start_stage
 @click.option("--train-set", required=True, type=click.Path(path_type=Path))
 @click.option("--out", required=True, type=click.Path(path_type=Path))
 def main(params_file, dataset, ipc, method, index, prepared, train_set, out):
-    params = start_stage(params_file, gpu=True)
-    pipeline.evaluate(params, dataset, ipc, method, index, prepared, train_set, out)
+    with stage_errors():
+        params = start_stage(params_file, gpu=True, dataset=dataset, ipc=ipc, method=method)
+        pipeline.evaluate(params, dataset, ipc, method, index, prepared, train_set, out)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ from pathlib import Path
 import click
 
 from dcpipe import pipeline
-from dcpipe.runtime import start_stage
+from dcpipe.runtime import stage_errors, start_stage
 
 
 @click.command()
@@ -12,8 +12,9 @@ from dcpipe.runtime import start_stage
 @click.option("--dataset", required=True)
 @click.option("--out", required=True, type=click.Path(path_type=Path))
 def main(params_file, dataset, out):
-    params = start_stage(params_file)
-    pipeline.prepare(params, dataset, out, staging=Path("data/raw"))
+    with stage_errors():
+        params = start_stage(params_file)
+        pipeline.prepare(params, dataset, out, staging=Path("data/raw"))
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ from pathlib import Path
 import click
 
 from dcpipe import pipeline
-from dcpipe.runtime import start_stage
+from dcpipe.runtime import stage_errors, start_stage
 
 
 @click.command()
@@ -16,8 +16,9 @@ from dcpipe.runtime import start_stage
 @click.option("--prepared", required=True, type=click.Path(path_type=Path))
 @click.option("--out", required=True, type=click.Path(path_type=Path))
 def main(params_file, dataset, ipc, method, index, prepared, out):
-    params = start_stage(params_file)
-    pipeline.select(params, dataset, ipc, method, index, prepared, out)
+    with stage_errors():
+        params = start_stage(params_file, dataset=dataset, ipc=ipc, method=method)
+        pipeline.select(params, dataset, ipc, method, index, prepared, out)
 
 
 if __name__ == "__main__":

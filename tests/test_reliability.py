@@ -1,0 +1,518 @@
+"""Reliability: a killed condensation resumes bit-identically, a diverging one stops cleanly, and bad inputs fail
+before any work with a clear message while existing artifacts stay as they were.
+
+Everything here runs the real stage scripts (or the real library) on real MNIST from the local mirror.
+"""
+from __future__ import annotations
+
+import copy
+import gzip
+import math
+import os
+import pickle
+import random
+import re
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPTS = ROOT / "workflow" / "scripts"
+SMOKE = yaml.safe_load((ROOT / ".test/params.yaml").read_text())
+PROGRESS_LINE = re.compile(r"(condense|evaluate) \S+ ipc\d+ .*\b1/\d+ value=")
+
+
+def stage_env(**overrides) -> dict:
+    """The environment of a stage subprocess: this interpreter's venv first, the worktree's library, one thread."""
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), *filter(None, [env.get("PYTHONPATH")])])
+    env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", DCPIPE_FAKE_GPUS="0")  # no GPU lease: a CPU test
+    env.update(overrides)
+    return env
+
+
+def tiny_params(**updates) -> dict:
+    """.test/params.yaml shrunk to seconds: 20 real images per class, 12 iterations of IPC 1, CPU, one thread."""
+    p = copy.deepcopy(SMOKE)
+    p.pop("studies", None)  # the main experiment only
+    p["data"]["train_subset"] = 20
+    p["condense"].update(iterations={1: 12}, checkpoint_every=2, batch_real=8)
+    p["runtime"].update(threads=1, log_every=1, device="cpu")
+    for dotted, value in updates.items():
+        _set(p, dotted, value)
+    return p
+
+
+_DELETE = object()
+
+
+def _set(doc, dotted, value):
+    *parents, last = dotted.split(".")
+    for key in parents:
+        doc = doc[key]
+    if value is _DELETE:
+        del doc[last]
+    else:
+        doc[last] = value
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+# --- 1. SIGKILL at several points, resume, compare bit for bit ------------------------------------------------
+
+@pytest.mark.slow
+def test_a_condensation_killed_with_sigkill_resumes_bit_identical(tmp_path, prepared):
+    mnist = prepared("MNIST")
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump(tiny_params()))
+    env = stage_env()
+
+    def command(out: Path, loss: Path) -> list[str]:
+        return [sys.executable, str(SCRIPTS / "condense.py"), "--params", str(params), "--dataset", "MNIST",
+                "--ipc", "1", "--set", "0", "--prepared", str(mnist), "--out", str(out), "--loss", str(loss)]
+
+    ref_dir, run_dir, logs = tmp_path / "ref", tmp_path / "run", tmp_path / "logs"
+    for d in (ref_dir, run_dir, logs):
+        d.mkdir()
+    a_npz, a_csv = ref_dir / "A.npz", ref_dir / "A.csv"
+    done = subprocess.run(command(a_npz, a_csv), cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "resuming from" not in done.stderr
+
+    b_npz, b_csv = run_dir / "B.npz", run_dir / "B.csv"
+    ckpt = Path(str(b_npz) + ".ckpt.safetensors")
+
+    def stamp():
+        try:
+            st = ckpt.stat()
+        except FileNotFoundError:
+            return None
+        return st.st_ino, st.st_mtime_ns, st.st_size  # os.replace gives every new checkpoint a new inode
+
+    rng = random.Random(6)  # seeded "random-ish" kill delays: reproducible, still not aligned to anything
+    # (what to wait for, extra delay before SIGKILL)
+    plan = [("checkpoint", 0.0),                        # the moment the first checkpoint appears
+            ("checkpoint", rng.uniform(0.05, 0.35)),    # somewhere in the iterations after a later checkpoint
+            ("start-up", rng.uniform(0.3, 1.0)),        # while it is still importing / loading / resuming
+            ("checkpoint", rng.uniform(0.05, 0.35))]
+    runs = []  # (event, returncode, had_checkpoint_at_start, log text)
+    planted = None
+    proc = None
+    try:
+        for i, (event, delay) in enumerate([*plan, ("finish", None)]):
+            log_path = logs / f"run{i}.log"
+            had_ckpt = stamp() is not None
+            if i == 3 and had_ckpt:
+                # a checkpoint write killed half-way: the checkpoint survives, its temporary is left behind,
+                # and the next run must clear it away (SIGKILL skips atomic_path's clean-up)
+                kept = ckpt.read_bytes()
+                planted = _killed_mid_write(ckpt, env)
+                assert ckpt.read_bytes() == kept
+            with open(log_path, "w") as log:
+                before = stamp()
+                proc = subprocess.Popen(command(b_npz, b_csv), cwd=ROOT, env=env, stdout=log, stderr=log)
+                deadline = time.monotonic() + 240
+                if event == "checkpoint":
+                    while stamp() in (None, before) and proc.poll() is None:
+                        assert time.monotonic() < deadline, f"run {i}: no new checkpoint in time"
+                        time.sleep(0.005)
+                if event != "finish":
+                    time.sleep(delay)
+                    if proc.poll() is None:
+                        proc.send_signal(signal.SIGKILL)
+                rc = proc.wait(timeout=max(1.0, deadline - time.monotonic()))
+                proc = None
+            runs.append((event, rc, had_ckpt, log_path.read_text()))
+            if rc == 0:
+                break  # the job got to the end before the kill landed: nothing left to interrupt
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
+
+    summary = [(e, rc) for e, rc, _, _ in runs]
+    print("runs (event, returncode):", summary)
+    assert runs[-1][1] == 0, f"the last run must complete: {summary}\n{runs[-1][3]}"
+    assert all(rc in (0, -signal.SIGKILL) for _, rc, _, _ in runs), f"{summary}\n" + "\n".join(r[3] for r in runs)
+    assert sum(rc == -signal.SIGKILL for _, rc, _, _ in runs) >= 2, f"fewer than 2 kills interrupted the job: {summary}"
+    for event, rc, had_ckpt, text in runs:
+        if had_ckpt and event != "start-up":  # it got past start-up, so it must have said where it resumed
+            assert f"resuming from {ckpt}" in text, text
+    assert planted is not None and len(runs) > 3, summary
+    assert f"removed {planted}, left by a killed run" in runs[3][3], runs[3][3]
+    final = runs[-1][3]
+    m = re.search(r"resuming from \S+ at iteration (\d+)", final)
+    assert m and int(m.group(1)) >= 2, final
+    assert f" {int(m.group(1))}/12 " not in final  # iterations before the checkpoint were not recomputed
+
+    with np.load(a_npz, allow_pickle=False) as za, np.load(b_npz, allow_pickle=False) as zb:
+        a, b = dict(za), dict(zb)
+    assert sorted(a) == sorted(b) == ["images", "labels"]
+    assert a["images"].dtype == b["images"].dtype == np.float32
+    assert np.array_equal(a["images"], b["images"]) and np.array_equal(a["labels"], b["labels"])
+    assert np.isfinite(b["images"]).all()
+    assert a_csv.read_bytes() == b_csv.read_bytes()
+    assert len(a_csv.read_text().splitlines()) == 13
+    # no checkpoint, no temporary of a killed write, nothing but the three outputs
+    assert sorted(p.name for p in run_dir.iterdir()) == ["B.csv", "B.npz", "B.npz.json"]
+    assert sorted(p.name for p in ref_dir.iterdir()) == ["A.csv", "A.npz", "A.npz.json"]
+
+
+def _killed_mid_write(path: Path, env) -> Path:
+    """SIGKILL a process inside atomic_path(path) after it wrote half its data; return the temporary it left."""
+    code = ("import os, signal, sys\nfrom dcpipe.io import atomic_path\n"
+            "with atomic_path(sys.argv[1]) as tmp:\n"
+            "    tmp.write_bytes(b'half a checkpoint')\n"
+            "    os.kill(os.getpid(), signal.SIGKILL)\n")
+    r = subprocess.run([sys.executable, "-c", code, str(path)], env=env, timeout=120)
+    assert r.returncode == -signal.SIGKILL
+    (left,) = [p for p in path.parent.iterdir() if p.name.startswith(f".{path.name}.") and ".tmp" in p.name]
+    return left
+
+
+# --- 2. a diverging run stops and keeps its last good checkpoint ---------------------------------------------
+
+@pytest.fixture
+def one_thread():
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def test_a_non_finite_loss_stops_with_a_clear_error_and_keeps_the_last_checkpoint(tmp_path, prepared, one_thread):
+    import torch
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    from dcpipe import data
+    from dcpipe.condense import CondenseConfig, NonFiniteError, condense
+
+    d = data.load(prepared("MNIST"), train_subset=10)
+    # No monkeypatching needed: with lr_img = 1e30 iteration 0 is still finite (its loss is computed before the
+    # step, and the step leaves images of ~3e30, below float32's 3.4e38), so its checkpoint is written; in
+    # iteration 1 those images overflow the network and the matching loss is nan.
+    cfg = CondenseConfig(ipc=1, iterations=4, lr_img=1e30, batch_real=8, checkpoint_every=1)
+    ckpt = tmp_path / "DC_set0.npz.ckpt.safetensors"
+    seen = []
+    with pytest.raises(NonFiniteError, match=r"matching loss became nan at iteration 1, step 0; the last good "
+                                             r"checkpoint is kept .*Lower lr_img"):
+        condense(d, cfg, seed=0, checkpoint=ckpt, progress=lambda it, loss: seen.append(it))
+    assert seen == [0]
+    assert ckpt.exists()
+    with safe_open(str(ckpt), "pt") as f:
+        assert f.metadata()["next_iteration"] == "1"
+    saved = load_file(str(ckpt))
+    assert set(saved) == {"syn", "losses", "net_updates", "momentum_buffer"}
+    assert all(torch.isfinite(t).all() for t in saved.values())
+    assert saved["syn"].shape == (10, 1, 28, 28) and len(saved["losses"]) == 1
+    assert [p.name for p in tmp_path.iterdir()] == [ckpt.name]  # no temporary left behind
+
+    # the run is deterministic, so resuming hits the same wall again, and the good checkpoint survives that too
+    before = ckpt.read_bytes()
+    with pytest.raises(NonFiniteError, match="at iteration 1"):
+        condense(d, cfg, seed=0, checkpoint=ckpt)
+    assert ckpt.read_bytes() == before
+
+
+def test_non_finite_synthetic_images_stop_the_job(tmp_path, prepared, one_thread):
+    from dcpipe import data
+    from dcpipe.condense import CondenseConfig, NonFiniteError, condense
+
+    d = data.load(prepared("MNIST"), train_subset=10)
+    # lr_img = 3e38 is still a float32 (SGD refuses one that is not), but the step lr * grad overflows it
+    # wherever |grad| > 1.14 (the largest gradient of iteration 0 here is ~2.9): the loss of iteration 0 is
+    # finite, the images it leaves are not.
+    cfg = CondenseConfig(ipc=1, iterations=2, lr_img=3e38, batch_real=8, checkpoint_every=1)
+    ckpt = tmp_path / "c.safetensors"
+    with pytest.raises(NonFiniteError, match="synthetic images became non-finite at iteration 0"):
+        condense(d, cfg, seed=0, checkpoint=ckpt)
+    assert list(tmp_path.iterdir()) == []  # no good iteration, so no checkpoint (and never a non-finite one)
+
+
+# --- 3. bad inputs: a clear error before any work, existing artifacts untouched --------------------------------
+
+@dataclass
+class Ctx:
+    tmp: Path
+    mnist: Path            # the session's real prepared MNIST (read only)
+    mirrors: list
+    params: dict           # written to params_file unless a setup wrote the file itself
+    params_file: Path
+    args: dict             # command-line options of the stage
+    env: dict
+    art: Path              # where the job's outputs (the existing artifacts) sit
+    write_params: bool = True
+    after: list = field(default_factory=list)  # extra checks after the run
+
+
+@dataclass(frozen=True)
+class Bad:
+    id: str
+    expect: tuple[str, ...]    # fragments of the message; {params}, {tmp}, {art}, {mnist} are filled in
+    stage: str = "condense"    # condense | evaluate | prepare_data
+    edit: dict = field(default_factory=dict)   # dotted params key -> value (_DELETE removes it)
+    args: dict = field(default_factory=dict)   # command-line overrides
+    setup: Callable[[Ctx], None] | None = None
+    names_params: bool = False  # a config error: the message must name the parameter file
+
+
+def _raw_params(text):
+    def setup(ctx):
+        ctx.params_file.write_text(text)
+        ctx.write_params = False
+    return setup
+
+
+def _missing_params(ctx):
+    ctx.write_params = False
+    ctx.args["--params"] = str(ctx.tmp / "paramz.yaml")
+
+
+def _no_mirror(ctx):
+    ctx.env["DCPIPE_DATA_MIRRORS"] = str(ctx.tmp / "no-such-env-mirror")
+    ctx.params["data"]["mirrors"] = [str(ctx.tmp / "no-such-params-mirror")]
+
+
+def _mirror_copy(ctx, corrupt: Callable[[Path], Path]) -> None:
+    """A mirror of symlinks to the real MNIST files, one of which `corrupt` replaces by a damaged copy."""
+    from dcpipe.data import locate
+
+    mirror = ctx.tmp / "mirror"
+    for rel, src in locate("MNIST", ctx.mirrors).items():  # present: the `prepared` fixture needed them
+        (mirror / rel).parent.mkdir(parents=True, exist_ok=True)
+        (mirror / rel).symlink_to(src)
+    corrupt(mirror / "MNIST/raw/t10k-labels-idx1-ubyte")
+    ctx.env["DCPIPE_DATA_MIRRORS"] = ""
+    ctx.params["data"]["mirrors"] = [str(mirror)]
+
+
+def _truncated_idx(ctx):
+    def corrupt(link):
+        data = link.read_bytes()
+        link.unlink()
+        link.write_bytes(data[:5000])
+    _mirror_copy(ctx, corrupt)
+
+
+def _truncated_gz(ctx):
+    def corrupt(link):
+        gz = gzip.compress(link.read_bytes())
+        link.unlink()
+        link.with_name(link.name + ".gz").write_bytes(gz[: len(gz) // 2])
+    _mirror_copy(ctx, corrupt)
+
+
+def _prepared_copy(ctx, npz_bytes: bytes | None, with_json: bool = True):
+    bad = ctx.tmp / "prepared" / "MNIST.npz"
+    bad.parent.mkdir()
+    if npz_bytes is None:
+        bad.symlink_to(ctx.mnist)
+    else:
+        bad.write_bytes(npz_bytes)
+    if with_json:
+        Path(str(bad) + ".json").write_bytes(Path(str(ctx.mnist) + ".json").read_bytes())
+    ctx.args["--prepared"] = str(bad)
+
+
+def _small_npz_bytes() -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    np.savez(buf, x_train=np.zeros((10, 1, 28, 28), np.uint8), y_train=np.arange(10))
+    return buf.getvalue()
+
+
+class _Exploit:
+    """Unpickling this would create a marker file: a crafted 'artifact'."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def _pickled_train_set(ctx):
+    marker = ctx.tmp / "pwned"
+    crafted = ctx.tmp / "trainset" / "DC_set0.npz"
+    crafted.parent.mkdir()
+    crafted.write_bytes(pickle.dumps(_Exploit(marker)))
+    Path(str(crafted) + ".json").write_text("{}")
+    ctx.args["--train-set"] = str(crafted)
+    ctx.after.append(lambda: not marker.exists())
+
+
+def _checkpoint(content: Callable[[], bytes]):
+    def setup(ctx):
+        Path(str(ctx.art / "DC_set0.npz") + ".ckpt.safetensors").write_bytes(content())
+    return setup
+
+
+def _foreign_checkpoint() -> bytes:
+    import torch
+    from safetensors.torch import save
+
+    return save({"syn": torch.zeros(10, 1, 28, 28), "losses": torch.zeros(2, dtype=torch.float64)},
+                metadata={"next_iteration": "2", "fingerprint": "written by other settings"})
+
+
+BAD_INPUTS = [
+    # config typos / unknown keys
+    Bad("typo-condense-key", ("condense: Additional properties are not allowed ('iteratons' was unexpected)",
+                              "valid keys:", "iterations"), edit={"condense.iteratons": 5}, names_params=True),
+    Bad("typo-runtime-key", ("runtime: Additional properties are not allowed ('thread' was unexpected)",
+                             "valid keys: device, log_every, threads"), edit={"runtime.thread": 1}, names_params=True),
+    Bad("unknown-top-level-key", ("(top level): Additional properties are not allowed ('seeed' was unexpected)",),
+        edit={"seeed": 0}, names_params=True),
+    Bad("missing-section", ("(top level): 'evaluate' is a required property",), edit={"evaluate": _DELETE},
+        names_params=True),
+    Bad("not-yaml", ("not valid YAML",), setup=_raw_params("seed: [0\nruntime: {threads: 1}\n"), names_params=True),
+    Bad("missing-params-file", ("paramz.yaml: parameter file not found",), setup=_missing_params),
+    # wrong types
+    Bad("seed-string", ("seed: 'zero' is not of type 'integer'",), edit={"seed": "zero"}, names_params=True),
+    Bad("lr-img-string", ("condense.lr_img: '0.1' is not of type 'number'",), edit={"condense.lr_img": "0.1"},
+        names_params=True),
+    Bad("batch-real-float", ("condense.batch_real: 8.5 is not of type 'integer'",), edit={"condense.batch_real": 8.5},
+        names_params=True),
+    Bad("mirrors-string", ("data.mirrors: '/srv/data' is not of type 'array'",), edit={"data.mirrors": "/srv/data"},
+        names_params=True),
+    Bad("loops-not-a-pair", ("condense.loops.1: 1 is not of type 'array'",), edit={"condense.loops": {1: 1}},
+        names_params=True),
+    # NaN / inf (JSON Schema bounds let them through; config rejects them)
+    Bad("lr-img-nan", ("condense.lr_img: nan is not a finite number",), setup=_raw_params(
+        yaml.safe_dump(tiny_params()).replace("batch_real: 8", "batch_real: 8\n  lr_img: .nan")), names_params=True),
+    Bad("lr-net-inf", ("condense.lr_net: inf is not a finite number",), edit={"condense.lr_net": math.inf},
+        names_params=True),
+    # unknown names
+    Bad("unknown-dataset-in-params", ("experiment.datasets[1]: unknown name 'MNSIT'; valid: MNIST",),
+        edit={"experiment.datasets": ["MNIST", "MNSIT"]}, names_params=True),
+    Bad("unknown-model", ("condense.model: unknown name 'ConvNot'; valid: ConvNet",), edit={"condense.model": "ConvNot"},
+        names_params=True),
+    Bad("unknown-distance", ("condense.distance: unknown name 'l2'; valid: ours, improved",),
+        edit={"condense.distance": "l2"}, names_params=True),
+    Bad("unknown-method", ("experiment.methods[1]: unknown name 'herding'; valid: DC, M, MD, MDO, MDA, random",),
+        edit={"experiment.methods": ["DC", "herding"]}, names_params=True),
+    Bad("unknown-init", ("condense.init: 'zeros' is not one of noise, real",), edit={"condense.init": "zeros"},
+        names_params=True),
+    Bad("unknown-eval-model", ("evaluate.model: unknown name 'ResNet19'",), stage="evaluate",
+        edit={"evaluate.model": "ResNet19"}, names_params=True),
+    Bad("unknown-dataset-on-command-line", ("--dataset 'MNSIT': not planned by this file (datasets: MNIST)",),
+        args={"--dataset": "MNSIT"}, names_params=True),
+    Bad("unknown-dataset-to-prepare", ("unknown dataset 'MNSIT'; valid: MNIST, FashionMNIST",), stage="prepare_data",
+        args={"--dataset": "MNSIT"}),
+    # IPC without a loop schedule, impossible budgets
+    Bad("ipc-without-loop-schedule", ("condense.loops: IPC 7 has no outer/inner loop schedule",),
+        edit={"experiment.ipcs": [1, 7], "condense.iterations": {1: 12, 7: 2}, "evaluate.epochs": {1: 5, 7: 5},
+              "evaluate.epochs_augmented": {1: 5, 7: 5}}, names_params=True),
+    Bad("ipc-on-command-line-not-planned", ("--ipc 7 --method 'DC': not planned for MNIST",), args={"--ipc": "7"},
+        names_params=True),
+    Bad("train-subset-below-ipc", ("data.train_subset: 5 images per class cannot hold IPC 10",),
+        edit={"data.train_subset": 5, "experiment.ipcs": [1, 10], "condense.iterations": {1: 12, 10: 2},
+              "condense.loops": {1: [1, 1], 10: [10, 50]}, "evaluate.epochs": {1: 5, 10: 5},
+              "evaluate.epochs_augmented": {1: 5, 10: 5}}, names_params=True),
+    # missing and corrupt data
+    Bad("missing-mirror", ("dataset MNIST not found offline", "{tmp}/no-such-env-mirror  (does not exist)",
+                           "{tmp}/no-such-params-mirror  (does not exist)", "How to get it:"),
+        stage="prepare_data", setup=_no_mirror),
+    Bad("truncated-idx-file", ("{tmp}/mirror/MNIST/raw/t10k-labels-idx1-ubyte: checksum mismatch",
+                               "truncated or corrupt. Replace it"), stage="prepare_data", setup=_truncated_idx),
+    Bad("truncated-gz-file", ("{tmp}/mirror/MNIST/raw/t10k-labels-idx1-ubyte.gz: unreadable or truncated",
+                              "replace it with a fresh copy"), stage="prepare_data", setup=_truncated_gz),
+    Bad("garbage-prepared-npz", ("{tmp}/prepared/MNIST.npz: not a readable .npz artifact", "rerun the stage"),
+        setup=lambda ctx: _prepared_copy(ctx, b"previous artifact, not an npz" * 8)),
+    Bad("truncated-prepared-npz", ("{tmp}/prepared/MNIST.npz: not a readable .npz artifact", "rerun the stage"),
+        setup=lambda ctx: _prepared_copy(ctx, _small_npz_bytes()[:300])),
+    Bad("prepared-npz-without-metadata", ("{tmp}/prepared/MNIST.npz.json: metadata of the prepared dataset is "
+                                          "missing", "rerun prepare_data"),
+        setup=lambda ctx: _prepared_copy(ctx, None, with_json=False)),
+    Bad("pickle-as-train-set", ("{tmp}/trainset/DC_set0.npz: not a readable .npz artifact", "rerun the stage"),
+        stage="evaluate",
+        setup=_pickled_train_set),
+    Bad("corrupt-checkpoint", ("checkpoint {art}/DC_set0.npz.ckpt.safetensors is unreadable",
+                               "delete it to start afresh"), setup=_checkpoint(lambda: b"half a checkpoint")),
+    Bad("checkpoint-of-other-settings", ("checkpoint {art}/DC_set0.npz.ckpt.safetensors was written with other "
+                                         "settings; delete it to start afresh",), setup=_checkpoint(_foreign_checkpoint)),
+]
+
+
+def _existing_artifacts(stage: str, art: Path) -> list[Path]:
+    names = {"condense": ["DC_set0.npz", "DC_set0.npz.json", "DC_set0_loss.csv"],
+             "evaluate": ["DC_set0.json"], "prepare_data": ["MNIST.npz", "MNIST.npz.json"]}[stage]
+    for n in names:
+        (art / n).write_bytes(b"previous artifact " + n.encode())
+    return [art / n for n in names]
+
+
+def _base_args(stage: str, ctx: Ctx, outputs: list[Path]) -> dict:
+    common = {"--params": str(ctx.params_file), "--dataset": "MNIST"}
+    if stage == "prepare_data":
+        return {**common, "--out": str(outputs[0])}
+    job = {**common, "--ipc": "1", "--set": "0", "--prepared": str(ctx.mnist)}
+    if stage == "condense":
+        return {**job, "--out": str(outputs[0]), "--loss": str(outputs[2])}
+    train_set = ctx.tmp / "trainset_ok" / "DC_set0.npz"  # a valid condensed set, for the evaluate cases
+    train_set.parent.mkdir()
+    np.savez(train_set, images=np.zeros((10, 1, 28, 28), np.float32), labels=np.arange(10))
+    Path(str(train_set) + ".json").write_text("{}")
+    return {**job, "--method": "DC", "--train-set": str(train_set), "--out": str(outputs[0])}
+
+
+@pytest.mark.parametrize("case", BAD_INPUTS, ids=[c.id for c in BAD_INPUTS])
+def test_a_bad_input_fails_before_work_with_a_clear_error_and_leaves_artifacts(case, tmp_path, prepared, mirrors):
+    art = tmp_path / "art"
+    art.mkdir()
+    outputs = _existing_artifacts(case.stage, art)
+    params = tiny_params(**{"experiment.datasets": ["MNIST"], "experiment.ipcs": [1],
+                            "data.mirrors": [str(m) for m in mirrors]})
+    ctx = Ctx(tmp=tmp_path, mnist=prepared("MNIST"), mirrors=mirrors, params=params,
+              params_file=tmp_path / "params.yaml", args={}, env=stage_env(), art=art)
+    ctx.args = _base_args(case.stage, ctx, outputs)
+    for key, value in case.edit.items():
+        _set(ctx.params, key, value)
+    ctx.args.update(case.args)
+    if case.setup:
+        case.setup(ctx)
+    if ctx.write_params:
+        ctx.params_file.write_text(yaml.safe_dump(ctx.params))
+    before = snapshot(art)
+
+    cmd = [sys.executable, str(SCRIPTS / f"{case.stage}.py")] + [x for kv in ctx.args.items() for x in kv]
+    r = subprocess.run(cmd, cwd=tmp_path, env=ctx.env, capture_output=True, text=True, timeout=180)
+    out = r.stdout + r.stderr
+
+    assert r.returncode == 2, out                          # (a) a non-zero exit, the one for a user error
+    assert "Traceback" not in out, out                     # a clear message, not a stack trace
+    assert "error: " in r.stderr, out
+    fill = {"params": str(ctx.params_file), "tmp": str(tmp_path), "art": str(art), "mnist": str(ctx.mnist)}
+    for fragment in case.expect:                           # (b) the message says what is wrong, where
+        assert fragment.format(**fill) in r.stderr, out
+    if case.names_params:
+        assert f"error: {ctx.args['--params']}: " in r.stderr, out
+    assert snapshot(art) == before                         # (c) existing artifacts untouched, no temporaries
+    assert not PROGRESS_LINE.search(out), out              # (d) it failed before the first iteration / model
+    assert all(check() for check in ctx.after), out
+
+
+def test_the_bad_input_table_covers_every_category():
+    ids = {c.id for c in BAD_INPUTS}
+    assert len(BAD_INPUTS) >= 20 and len(ids) == len(BAD_INPUTS)
+    assert {"condense", "evaluate", "prepare_data"} == {c.stage for c in BAD_INPUTS}
+    for needed in ("typo-condense-key", "seed-string", "unknown-dataset-in-params", "unknown-model",
+                   "unknown-distance", "unknown-method", "ipc-without-loop-schedule", "train-subset-below-ipc",
+                   "missing-mirror", "truncated-idx-file", "garbage-prepared-npz", "pickle-as-train-set",
+                   "lr-img-nan"):
+        assert needed in ids
