@@ -67,7 +67,7 @@ def check_precision(prepared, train_set, models, epochs, out):
     res = compare_test_precision("ConvNet", models, x, y, d.x_test, d.y_test, d.num_classes,
                                  TrainConfig(epochs=epochs), seed=0)
     res.update(prepared=str(prepared), train_set=str(train_set), epochs=epochs, provenance=provenance(),
-               command=" ".join(sys.argv))
+               command=" ".join(["dcpipe"] + sys.argv[1:]))
     write_json(out, res)
     click.echo(f"max |fp32 - bf16| = {res['max_abs_diff_points']:.2f} points over {models} models; "
                f"test pass {res['speedup']:.2f}x faster in bf16 -> {out}")
