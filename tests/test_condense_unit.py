@@ -16,14 +16,6 @@ from dcpipe.data import Data
 NUM_CLASSES, PER_CLASS, SHAPE = 3, 12, (1, 8, 8)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny tensors: torch's thread pool is pure overhead, and on a busy machine (a pipeline running next to the
-    tests) its spinning threads make these tests ~10x slower. One thread keeps them fast and load-independent."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def fake_data(seed: int = 0) -> Data:

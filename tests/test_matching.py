@@ -12,14 +12,6 @@ import torch
 from dcpipe.matching import DISTANCES, channel_distance, match_loss
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny tensors: torch's thread pool is pure overhead, and on a busy machine (a pipeline running next to the
-    tests) its spinning threads make these tests ~10x slower. One thread keeps them fast and load-independent."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _grads(seed=0):

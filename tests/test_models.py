@@ -14,14 +14,6 @@ MNIST = dict(channels=1, num_classes=10, im_size=(28, 28))
 CIFAR = dict(channels=3, num_classes=10, im_size=(32, 32))
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny tensors: torch's thread pool is pure overhead, and on a busy machine (a pipeline running next to the
-    tests) its spinning threads make these tests ~10x slower. One thread keeps them fast and load-independent."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def first_conv(model: nn.Module) -> nn.Conv2d:

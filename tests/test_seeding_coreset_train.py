@@ -15,14 +15,6 @@ from dcpipe.seeding import derive_seed, generator, torch_seeded
 from dcpipe.train import TrainConfig, augment_crop_scale_rotate, test_accuracy as accuracy_of, train_models
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny tensors: torch's thread pool is pure overhead, and on a busy machine (a pipeline running next to the
-    tests) its spinning threads make these tests ~10x slower. One thread keeps them fast and load-independent."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 # --- seeds ------------------------------------------------------------------------------------------------------------
 

@@ -87,6 +87,14 @@ def test_accuracy(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch:
     return correct / len(y)
 
 
+def trained_model(model: str, index: int, x, y, num_classes: int, cfg: TrainConfig, seed: int) -> torch.nn.Module:
+    """Model `index` of a group: initialised and shuffled from derive_seed(seed, "model", index) alone."""
+    s = derive_seed(seed, "model", index)
+    with torch_seeded(s):
+        net = build_model(model, x.shape[1], num_classes, tuple(x.shape[2:])).to(x.device)
+    return train_model(net, x, y, cfg, generator(derive_seed(s, "batches"), "cpu"))
+
+
 def train_models(model: str, n_models: int, x: torch.Tensor, y: torch.Tensor, x_test: torch.Tensor,
                  y_test: torch.Tensor, num_classes: int, cfg: TrainConfig, seed: int,
                  progress=None) -> list[float]:
@@ -97,10 +105,7 @@ def train_models(model: str, n_models: int, x: torch.Tensor, y: torch.Tensor, x_
     """
     accs = []
     for i in range(n_models):
-        s = derive_seed(seed, "model", i)
-        with torch_seeded(s):
-            net = build_model(model, x.shape[1], num_classes, tuple(x.shape[2:])).to(x.device)
-        train_model(net, x, y, cfg, generator(derive_seed(s, "batches"), "cpu"))
+        net = trained_model(model, i, x, y, num_classes, cfg, seed)
         accs.append(test_accuracy(net, x_test, y_test, cfg.test_batch, cfg.test_precision))
         if progress:
             progress(i, accs[-1])
@@ -115,10 +120,7 @@ def compare_test_precision(model: str, n_models: int, x, y, x_test, y_test, num_
 
     rows = []
     for i in range(n_models):
-        s = derive_seed(seed, "model", i)
-        with torch_seeded(s):
-            net = build_model(model, x.shape[1], num_classes, tuple(x.shape[2:])).to(x.device)
-        train_model(net, x, y, cfg, generator(derive_seed(s, "batches"), "cpu"))
+        net = trained_model(model, i, x, y, num_classes, cfg, seed)
         row = {}
         for precision in ("fp32", "bf16"):
             t0 = time.perf_counter()
