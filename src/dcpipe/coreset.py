@@ -1,5 +1,7 @@
 """Coreset selection: pick `ipc` real training images per class. Every method shares one signature:
-select(labels, ipc, num_classes, seed, **features) -> indices (class-major, ipc per class)."""
+select(labels, ipc, num_classes, seed, **evidence) -> indices (class-major, ipc per class), where the evidence is
+what the method looks at: nothing (random), features of a model trained on the whole set (herding, k-center),
+or per-sample forgetting counts (forgetting). DC paper section 3.1 "Baselines"."""
 
 from __future__ import annotations
 
@@ -8,16 +10,89 @@ import torch
 from .seeding import derive_seed, generator
 
 
+def _class_members(labels: torch.Tensor, c: int, ipc: int) -> torch.Tensor:
+    idx = torch.nonzero(labels.cpu() == c).flatten()
+    if len(idx) < ipc:
+        raise ValueError(f"class {c} has {len(idx)} images, fewer than IPC {ipc}")
+    return idx
+
+
 def random_select(labels: torch.Tensor, ipc: int, num_classes: int, seed: int) -> torch.Tensor:
     """ipc distinct random images of each class (the DC paper's "Random" baseline)."""
     out = []
     for c in range(num_classes):
-        idx = torch.nonzero(labels.cpu() == c).flatten()
-        if len(idx) < ipc:
-            raise ValueError(f"class {c} has {len(idx)} images, fewer than IPC {ipc}")
+        idx = _class_members(labels, c, ipc)
         g = generator(derive_seed(seed, "random", c))
         out.append(idx[torch.randperm(len(idx), generator=g)[:ipc]])
     return torch.cat(out)
 
 
-SELECTORS = {"random": random_select}
+def herding_order(f: torch.Tensor, k: int) -> list[int]:
+    """Greedy herding (Welling 2009, as in iCaRL / E2E): the k-th pick makes the running mean of the picks
+    closest to the class mean, so the first pick is the sample nearest the mean."""
+    mu = f.mean(0)
+    picked, total = [], torch.zeros_like(mu)
+    free = torch.ones(len(f), dtype=torch.bool)
+    for n in range(1, k + 1):
+        dist = ((mu - (total + f) / n) ** 2).sum(1)
+        dist[~free] = float("inf")
+        j = int(dist.argmin())
+        picked.append(j)
+        free[j] = False
+        total += f[j]
+    return picked
+
+
+def kcenter_order(f: torch.Tensor, k: int) -> list[int]:
+    """Greedy k-center (Sener & Savarese 2018): start at the sample nearest the class centre, then repeatedly take
+    the sample farthest from its nearest chosen centre (l2 in feature space)."""
+    first = int(((f - f.mean(0)) ** 2).sum(1).argmin())
+    picked = [first]
+    nearest = ((f - f[first]) ** 2).sum(1)
+    for _ in range(k - 1):
+        j = int(nearest.argmax())
+        picked.append(j)
+        nearest = torch.minimum(nearest, ((f - f[j]) ** 2).sum(1))
+    return picked
+
+
+def herding_select(labels, ipc, num_classes, seed, features: torch.Tensor) -> torch.Tensor:
+    out = []
+    for c in range(num_classes):
+        idx = _class_members(labels, c, ipc)
+        out.append(idx[herding_order(features[idx].double().cpu(), ipc)])
+    return torch.cat(out)
+
+
+def kcenter_select(labels, ipc, num_classes, seed, features: torch.Tensor) -> torch.Tensor:
+    out = []
+    for c in range(num_classes):
+        idx = _class_members(labels, c, ipc)
+        out.append(idx[kcenter_order(features[idx].double().cpu(), ipc)])
+    return torch.cat(out)
+
+
+def forgetting_counts(correct: torch.Tensor) -> torch.Tensor:
+    """Forgetting events (Toneva et al. 2019) from a (presentations, samples) trace of whether each sample was
+    classified correctly: a sample is forgotten when it goes from correct to wrong at its next presentation.
+    A sample never classified correctly counts as forgotten infinitely often, as in Toneva et al."""
+    correct = correct.bool()
+    events = (correct[:-1] & ~correct[1:]).sum(0).double()
+    events[~correct.any(0)] = float("inf")
+    return events
+
+
+def forgetting_select(labels, ipc, num_classes, seed, counts: torch.Tensor) -> torch.Tensor:
+    """The most forgotten samples of each class ("easy to forget", DC paper); ties broken at random by seed."""
+    out = []
+    for c in range(num_classes):
+        idx = _class_members(labels, c, ipc)
+        g = generator(derive_seed(seed, "forgetting", c))
+        shuffled = idx[torch.randperm(len(idx), generator=g)]
+        order = torch.argsort(counts.cpu()[shuffled], descending=True, stable=True)
+        out.append(shuffled[order[:ipc]])
+    return torch.cat(out)
+
+
+SELECTORS = {"random": random_select, "herding": herding_select, "kcenter": kcenter_select,
+             "forgetting": forgetting_select}
