@@ -130,3 +130,63 @@ def compare_test_precision(model: str, n_models: int, x, y, x_test, y_test, num_
     diffs = [abs(r["fp32"] - r["bf16"]) * 100 for r in rows]
     return {"models": rows, "max_abs_diff_points": max(diffs), "mean_abs_diff_points": sum(diffs) / len(diffs),
             "speedup": sum(r["fp32_seconds"] for r in rows) / sum(r["bf16_seconds"] for r in rows)}
+
+
+def train_models_batched(model: str, n_models: int, x: torch.Tensor, y: torch.Tensor, x_test: torch.Tensor,
+                         y_test: torch.Tensor, num_classes: int, cfg: TrainConfig, seed: int) -> list[float]:
+    """train_models for a batch of models at once: parameters stacked along a leading model axis and one
+    vmap(grad(functional_call)) per step, so M small networks become one wide computation (the speed issue's
+    batched evaluation). Model i sees exactly the initialisation, shuffles and augmentations of train_models'
+    model i; SGD with momentum and weight decay is applied as torch.optim.SGD does. Not for networks with
+    BatchNorm, whose running statistics are in-place buffer updates that vmap does not batch."""
+    from torch.func import functional_call, vmap
+
+    params, buffers, base = train_stacked(model, n_models, x, y, num_classes, cfg, seed)
+    forward = vmap(lambda p, b, xb: functional_call(base, (p, b), (xb,)), in_dims=(0, 0, None))
+    correct = torch.zeros(n_models, dtype=torch.long, device=x.device)
+    with torch.no_grad(), torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=cfg.test_precision == "bf16"):
+        for i in range(0, len(y_test), cfg.test_batch):
+            logits = forward(params, buffers, x_test[i:i + cfg.test_batch])
+            correct += (logits.argmax(-1) == y_test[i:i + cfg.test_batch]).sum(1)
+    return [c / len(y_test) for c in correct.tolist()]
+
+
+def train_stacked(model: str, n_models: int, x, y, num_classes: int, cfg: TrainConfig, seed: int):
+    """Train the stack; returns (stacked parameters, stacked buffers, the module whose structure they fill)."""
+    from torch.func import functional_call, grad, stack_module_state, vmap
+
+    nets, gens = [], []
+    for i in range(n_models):
+        s = derive_seed(seed, "model", i)
+        with torch_seeded(s):
+            nets.append(build_model(model, x.shape[1], num_classes, tuple(x.shape[2:])).to(x.device))
+        gens.append(generator(derive_seed(s, "batches"), "cpu"))
+    if any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in nets[0].modules()):
+        raise ValueError(f"{model}: batched training does not support BatchNorm; use train_models")
+    params, buffers = stack_module_state(nets)
+    base = nets[0]
+
+    def loss(p, b, xb, yb):
+        return F.cross_entropy(functional_call(base, (p, b), (xb,)), yb)
+
+    grads_of = vmap(grad(loss))
+    momentum = {k: torch.zeros_like(v) for k, v in params.items()}
+    lr = cfg.lr
+    base.train()
+    for epoch in range(cfg.epochs):
+        if epoch == cfg.epochs // 2:
+            lr = cfg.lr * 0.1  # MultiStepLR(milestones=[epochs // 2], gamma=0.1), as train_model
+        perms = torch.stack([torch.randperm(len(y), generator=g, device=g.device) for g in gens]).to(x.device)
+        for i in range(0, len(y), cfg.batch):
+            idx = perms[:, i:i + cfg.batch]
+            xb = x[idx]
+            if cfg.augment:
+                xb = torch.stack([augment_crop_scale_rotate(xb[m], gens[m]) for m in range(n_models)])
+            grads = grads_of(params, buffers, xb, y[idx])
+            with torch.no_grad():
+                for k, p in params.items():
+                    d_p = grads[k] + cfg.weight_decay * p
+                    momentum[k].mul_(cfg.momentum).add_(d_p)
+                    p.sub_(lr * momentum[k])
+    base.eval()
+    return params, buffers, base
