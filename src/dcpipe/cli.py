@@ -71,3 +71,28 @@ def check_precision(prepared, train_set, models, epochs, out):
     write_json(out, res)
     click.echo(f"max |fp32 - bf16| = {res['max_abs_diff_points']:.2f} points over {models} models; "
                f"test pass {res['speedup']:.2f}x faster in bf16 -> {out}")
+
+
+@main.command("bench")
+@click.option("--prepared", default="data/prepared/FashionMNIST.npz", show_default=True,
+              type=click.Path(exists=True, path_type=Path))
+@click.option("--models", default=20, show_default=True, help="IPC-1 evaluation models, one by one vs batched")
+@click.option("--epochs", default=300, show_default=True)
+@click.option("--threads", default=2, show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), default=Path("reports/bench.json"), show_default=True)
+def bench(prepared, models, epochs, threads, out):
+    """Measure where the time goes (JSON): conv microbenchmark, real-gradient and test passes, batched evaluation."""
+    from . import bench as bench_mod, data
+    from .io import provenance, write_json
+    from .runtime import pick_device, setup
+
+    setup(threads=threads)
+    res = bench_mod.run(data.load(prepared, pick_device()), n_models=models, epochs=epochs)
+    res.update(prepared=str(prepared), provenance=provenance(), command=" ".join(["dcpipe"] + sys.argv[1:]))
+    write_json(out, res)
+    for key in ("conv_microbenchmark_fp32", "real_gradient_pass_fp32", "test_pass_fp32", "test_pass_bf16"):
+        click.echo(f"{key:28s} {res[key]['gflop_per_s']:7.1f} GFLOP/s  ({res[key]['seconds']:.3f} s)")
+    e = res["evaluate_ipc1"]
+    click.echo(f"evaluate {models} IPC-1 models: {e['one_by_one_seconds_per_model']:.2f} s/model one by one, "
+               f"{e['batched_seconds_per_model']:.2f} s/model batched ({e['speedup']:.2f}x)")
+    click.echo(f"condense IPC 1: {res['condense_ipc1_seconds_per_iteration']:.2f} s per outer iteration -> {out}")
