@@ -4,6 +4,7 @@ The workflow scripts are thin command-line wrappers around these."""
 from __future__ import annotations
 
 import csv
+import json
 import logging
 import time
 from pathlib import Path
@@ -99,11 +100,29 @@ def evaluate(params, dataset: str, ipc: int, method: str, index: int, prepared: 
     n = config.models_per_set(params, method)
     seed = derive_seed(params["seed"], "evaluate", dataset, ipc, method, index)
     bar = Progress(n, f"evaluate {dataset} ipc{ipc} {method} set{index}", 1)
+    # checkpoint: the accuracies of finished models (model i depends on (seed, i) alone, so a resumed job
+    # retrains only the unfinished ones and ends bit-identical)
+    partial = Path(str(out) + ".partial.json")
+    fingerprint = {"seed": seed, "model": model, "train_config": cfg.__dict__, "n_train_images": len(y)}
+    done = []
+    if partial.exists():
+        saved = read_json(partial)
+        if saved.get("fingerprint") == json.loads(json.dumps(fingerprint)):
+            done = saved["accuracies"][:n]
+            log.info("resuming from %s: %d of %d models done", partial, len(done), n)
+    finished = list(done)
+
+    def progress(i, acc):
+        finished.append(acc)
+        write_json(partial, {"fingerprint": fingerprint, "accuracies": finished})
+        bar(i, acc)
+
     t0 = time.perf_counter()
-    accs = train_models(model, n, x, y, d.x_test, d.y_test, d.num_classes, cfg, seed, progress=bar)
+    accs = train_models(model, n, x, y, d.x_test, d.y_test, d.num_classes, cfg, seed, progress=progress, done=done)
     bar.close()
     write_json(out, {"dataset": dataset, "ipc": ipc, "method": method, "set": index, "model": model,
                      "seed": seed, "train_config": cfg.__dict__, "n_train_images": len(y),
                      "n_test_images": len(d.y_test), "accuracies": accs, "mean": float(np.mean(accs)),
                      "std": float(np.std(accs)), "wall_seconds": time.perf_counter() - t0,
                      "provenance": provenance(), "train_set_meta": read_json(str(train_set) + ".json")})
+    partial.unlink(missing_ok=True)

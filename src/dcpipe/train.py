@@ -97,14 +97,14 @@ def trained_model(model: str, index: int, x, y, num_classes: int, cfg: TrainConf
 
 def train_models(model: str, n_models: int, x: torch.Tensor, y: torch.Tensor, x_test: torch.Tensor,
                  y_test: torch.Tensor, num_classes: int, cfg: TrainConfig, seed: int,
-                 progress=None) -> list[float]:
+                 progress=None, done: list[float] | None = None) -> list[float]:
     """Train n_models fresh networks of one architecture on (x, y); return each one's test accuracy.
 
     Model i is initialised and shuffled from derive_seed(seed, i) alone, so results do not depend on how the
-    models are grouped (one by one now, a batch of models later).
+    models are grouped (one by one, or a batch of models), and a resumed group skips the models in `done`.
     """
-    accs = []
-    for i in range(n_models):
+    accs = list(done or [])
+    for i in range(len(accs), n_models):
         net = trained_model(model, i, x, y, num_classes, cfg, seed)
         accs.append(test_accuracy(net, x_test, y_test, cfg.test_batch, cfg.test_precision))
         if progress:
