@@ -56,20 +56,21 @@ def kcenter_order(f: torch.Tensor, k: int) -> list[int]:
     return picked
 
 
-def herding_select(labels, ipc, num_classes, seed, features: torch.Tensor) -> torch.Tensor:
+def _by_feature_order(order, labels, ipc, num_classes, features: torch.Tensor) -> torch.Tensor:
+    """Apply a greedy feature-space order within each class (deterministic: the seed is not needed)."""
     out = []
     for c in range(num_classes):
         idx = _class_members(labels, c, ipc)
-        out.append(idx[herding_order(features[idx].double().cpu(), ipc)])
+        out.append(idx[order(features[idx].double().cpu(), ipc)])
     return torch.cat(out)
+
+
+def herding_select(labels, ipc, num_classes, seed, features: torch.Tensor) -> torch.Tensor:
+    return _by_feature_order(herding_order, labels, ipc, num_classes, features)
 
 
 def kcenter_select(labels, ipc, num_classes, seed, features: torch.Tensor) -> torch.Tensor:
-    out = []
-    for c in range(num_classes):
-        idx = _class_members(labels, c, ipc)
-        out.append(idx[kcenter_order(features[idx].double().cpu(), ipc)])
-    return torch.cat(out)
+    return _by_feature_order(kcenter_order, labels, ipc, num_classes, features)
 
 
 def forgetting_counts(correct: torch.Tensor) -> torch.Tensor:
