@@ -63,3 +63,17 @@ def _one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+DELETE = object()  # a value for set_dotted that removes the key
+
+
+def set_dotted(doc: dict, dotted: str, value) -> None:
+    """doc['a']['b'] = value for 'a.b' (or delete it when value is DELETE): edits of parameter files in tests."""
+    *parents, last = dotted.split(".")
+    for key in parents:
+        doc = doc[key]
+    if value is DELETE:
+        del doc[last]
+    else:
+        doc[last] = value

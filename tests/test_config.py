@@ -5,23 +5,15 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.conftest import DELETE, set_dotted
+
 from dcpipe.config import ParamsError, condense_config, load_params, train_config
 
 ROOT = Path(__file__).resolve().parents[1]
 GOOD = yaml.safe_load((ROOT / "params.yaml").read_text())
 
 
-def _set(doc, dotted, value):
-    *parents, last = dotted.split(".")
-    for p in parents:
-        doc = doc[p]
-    if value is _DELETE:
-        del doc[last]
-    else:
-        doc[last] = value
-
-
-_DELETE = object()
+_set, _DELETE = set_dotted, DELETE
 
 BAD = [
     ("seed", "zero", "seed: 'zero' is not of type 'integer'"),

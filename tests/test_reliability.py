@@ -24,6 +24,8 @@ import numpy as np
 import pytest
 import yaml
 
+from tests.conftest import DELETE, set_dotted
+
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = ROOT / "workflow" / "scripts"
 SMOKE = yaml.safe_load((ROOT / ".test/params.yaml").read_text())
@@ -52,17 +54,7 @@ def tiny_params(**updates) -> dict:
     return p
 
 
-_DELETE = object()
-
-
-def _set(doc, dotted, value):
-    *parents, last = dotted.split(".")
-    for key in parents:
-        doc = doc[key]
-    if value is _DELETE:
-        del doc[last]
-    else:
-        doc[last] = value
+_set, _DELETE = set_dotted, DELETE
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
