@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from .models import build_model
+from .models import build_model, has_batchnorm
 from .seeding import derive_seed, generator, torch_seeded
 
 log = logging.getLogger(__name__)
@@ -161,7 +161,7 @@ def train_stacked(model: str, n_models: int, x, y, num_classes: int, cfg: TrainC
         with torch_seeded(s):
             nets.append(build_model(model, x.shape[1], num_classes, tuple(x.shape[2:])).to(x.device))
         gens.append(generator(derive_seed(s, "batches"), "cpu"))
-    if any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in nets[0].modules()):
+    if has_batchnorm(nets[0]):
         raise ValueError(f"{model}: batched training does not support BatchNorm; use train_models")
     params, buffers = stack_module_state(nets)
     base = nets[0]
