@@ -1,7 +1,10 @@
 """The benchmark runs end to end on a tiny slice and reports rates (no timing assertions: speed is measured, not tested)."""
+import sys
+
 import torch
 
 from dcpipe import bench
+from dcpipe.condense import CondenseConfig
 from dcpipe.data import Data
 
 
@@ -10,8 +13,13 @@ def test_bench_reports_every_measurement_on_a_tiny_slice():
     g = torch.Generator().manual_seed(0)
     x = torch.randn(40, 1, 28, 28, generator=g)
     y = torch.arange(10).repeat(4)
-    res = bench.run(Data("fake", x, y, x, y, 10, (0.0,), (1.0,)), n_models=2, batch_real=8, epochs=2)
+    cfgs = {1: CondenseConfig(ipc=1, batch_real=4), 10: CondenseConfig(ipc=1, batch_real=4, outer_loop=2, inner_loop=2)}
+    res = bench.run(Data("fake", x, y, x, y, 10, (0.0,), (1.0,)), n_models=2, batch_real=4, epochs={1: 2},
+                    condense_cfgs=cfgs)
     for key in ("conv_microbenchmark_fp32", "real_gradient_pass_fp32", "test_pass_fp32", "test_pass_bf16"):
         assert res[key]["gflop"] > 0 and res[key]["gflop_per_s"] > 0
-    assert res["evaluate_ipc1"]["max_accuracy_difference"] < 1e-6  # batched = one by one
-    assert res["condense_ipc1_seconds_per_iteration"] > 0
+    assert res["evaluate_ipc1"]["max_accuracy_difference_batched"] < 1e-6  # batched = one by one
+    assert res["condense_ipc1"]["seconds_per_iteration"] > 0 and res["condense_ipc10"]["loops"] == [2, 2]
+    assert res["class_gradients"]["vmap_seconds"] > 0
+    if sys.platform.startswith("linux"):  # glibc: the allocator setting is measured against glibc's default
+        assert res["allocator"]["glibc_default_seconds"] > 0 and res["allocator"]["speedup"] > 0

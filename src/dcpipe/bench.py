@@ -3,13 +3,18 @@
 - conv microbenchmark: ConvNet's middle 3x3 convolution (128 -> 128 channels, 16x16), forward + backward;
 - the real-gradient pass of one matching step (batch_real images of one class through the default ConvNet);
 - the 10,000-image test pass (fp32 and bf16);
-- evaluating n IPC-1 models: one by one (train_models) against a stacked batch (train_models_batched);
-- one outer iteration of condensation at IPC 1.
+- the allocator: ConvNet forward + backward at batch 256 with glibc's default malloc against the process-wide
+  setting of runtime.keep_freed_memory (restored afterwards);
+- the real gradients of all classes: one vmapped pass against the per-class loop (condense.class_gradients);
+- evaluating n models at IPC 1 and IPC 10: one by one (train_models) against a stacked batch (train_models_batched);
+- one outer iteration of condensation at IPC 1 and IPC 10 with the given condensation settings.
 FLOPs are counted with torch.utils.flop_counter; timings are the median of repeats after a warm-up.
 """
 
 from __future__ import annotations
 
+import ctypes
+import dataclasses
 import statistics
 import time
 
@@ -17,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
-from .condense import CondenseConfig, condense
+from .condense import CondenseConfig, class_gradients, condense
 from .data import Data
 from .models import build_model
 from .train import TrainConfig, train_models, train_models_batched
@@ -44,7 +49,40 @@ def _rate(fn, repeats=3) -> dict:
     return {"seconds": sec, "gflop": flops / 1e9, "gflop_per_s": flops / 1e9 / sec}
 
 
-def run(data: Data, n_models: int = 20, batch_real: int = 256, epochs: int = 300) -> dict:
+def _glibc_default_malloc(on: bool) -> bool:
+    """Switch glibc back to its default mmap/trim behaviour (on=True) or to runtime.keep_freed_memory's."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4
+    return bool(libc.mallopt(M_MMAP_MAX, 65536 if on else 0)) and bool(
+        libc.mallopt(M_TRIM_THRESHOLD, 128 * 1024 if on else 2**31 - 1))
+
+
+def _evaluation(data: Data, ipc: int, n_models: int, epochs: int, test_precision: str) -> dict:
+    idx = torch.cat([torch.nonzero(data.y_train == c).flatten()[:ipc] for c in range(data.num_classes)])
+    x, y = data.x_train[idx], data.y_train[idx]
+    out = {"ipc": ipc, "models": n_models, "epochs": epochs, "test_precision": test_precision}
+    runs = {}
+    for name, fn, cfg in (
+            ("one_by_one_fp32", train_models, TrainConfig(epochs=epochs)),  # the issue's baseline
+            ("one_by_one", train_models, TrainConfig(epochs=epochs, test_precision=test_precision)),
+            ("batched", train_models_batched, TrainConfig(epochs=epochs, test_precision=test_precision))):
+        t0 = time.perf_counter()
+        runs[name] = fn("ConvNet", n_models, x, y, data.x_test, data.y_test, data.num_classes, cfg, seed=0)
+        out[f"{name}_seconds_per_model"] = (time.perf_counter() - t0) / n_models
+    out["batched_speedup"] = out["one_by_one_seconds_per_model"] / out["batched_seconds_per_model"]
+    out["best_speedup_over_fp32_one_by_one"] = out["one_by_one_fp32_seconds_per_model"] / min(
+        out["one_by_one_seconds_per_model"], out["batched_seconds_per_model"])
+    out["max_accuracy_difference_batched"] = max(abs(a - b) for a, b in zip(runs["one_by_one"], runs["batched"]))
+    return out
+
+
+def run(data: Data, n_models: int = 20, batch_real: int = 256, epochs: dict | None = None,
+        condense_cfgs: dict | None = None, test_precision: str = "bf16") -> dict:
+    """epochs: {ipc: training epochs} of the evaluations to time ({1: 300} by default); condense_cfgs:
+    {ipc: CondenseConfig} of the condensations to time one outer iteration of (the paper's IPC 1 by default)."""
     dev = data.x_train.device
     out = {"threads": torch.get_num_threads(), "device": str(dev)}
     conv = torch.nn.Conv2d(128, 128, 3, padding=1).to(dev)
@@ -61,23 +99,33 @@ def run(data: Data, n_models: int = 20, batch_real: int = 256, epochs: int = 300
                 for i in range(0, len(data.y_test), 1000):
                     net(data.x_test[i:i + 1000])
         out[f"test_pass_{precision}"] = _rate(test_pass, repeats=1)
-    for key in ("real_gradient_pass_fp32", "test_pass_fp32"):
+    for key in ("real_gradient_pass_fp32", "test_pass_fp32", "test_pass_bf16"):
         out[key]["fraction_of_conv_microbenchmark"] = (out[key]["gflop_per_s"]
                                                       / out["conv_microbenchmark_fp32"]["gflop_per_s"])
-    # n IPC-1 evaluation models: one by one against one stacked batch (same seeds, same protocol)
-    idx = torch.cat([torch.nonzero(data.y_train == c).flatten()[:1] for c in range(data.num_classes)])
-    x1, y1 = data.x_train[idx], data.y_train[idx]
-    cfg = TrainConfig(epochs=epochs)
-    t0 = time.perf_counter()
-    seq = train_models("ConvNet", n_models, x1, y1, data.x_test, data.y_test, data.num_classes, cfg, seed=0)
-    t_seq = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    bat = train_models_batched("ConvNet", n_models, x1, y1, data.x_test, data.y_test, data.num_classes, cfg, seed=0)
-    t_bat = time.perf_counter() - t0
-    out["evaluate_ipc1"] = {"models": n_models, "epochs": epochs, "one_by_one_seconds_per_model": t_seq / n_models,
-                            "batched_seconds_per_model": t_bat / n_models, "speedup": t_seq / t_bat,
-                            "max_accuracy_difference": max(abs(a - b) for a, b in zip(seq, bat))}
-    t0 = time.perf_counter()
-    condense(data, CondenseConfig(ipc=1, iterations=2, batch_real=batch_real), seed=0)
-    out["condense_ipc1_seconds_per_iteration"] = (time.perf_counter() - t0) / 2
+
+    x256, y256 = data.x_train[:256], data.y_train[:256]
+    step = lambda: F.cross_entropy(net(x256), y256).backward()  # noqa: E731
+    if dev.type == "cpu" and _glibc_default_malloc(True):
+        glibc = _time(step)
+        _glibc_default_malloc(False)
+        kept = _time(step)
+        out["allocator"] = {"what": f"ConvNet forward+backward, batch {len(y256)}", "glibc_default_seconds": glibc,
+                            "keep_freed_memory_seconds": kept, "speedup": glibc / kept}
+
+    per_class = torch.stack([data.x_train[torch.nonzero(data.y_train == c).flatten()[:batch_real]]
+                             for c in range(data.num_classes)])
+    loop = _time(lambda: class_gradients(net, per_class, vectorised=False), repeats=1)
+    vec = _time(lambda: class_gradients(net, per_class, vectorised=True), repeats=1)
+    out["class_gradients"] = {"classes": data.num_classes, "batch_per_class": per_class.shape[1],
+                              "loop_seconds": loop, "vmap_seconds": vec, "vmap_speedup": loop / vec}
+
+    for ipc, n_epochs in (epochs or {1: 300}).items():
+        out[f"evaluate_ipc{ipc}"] = _evaluation(data, int(ipc), n_models, n_epochs, test_precision)
+    for ipc, cfg in (condense_cfgs or {1: CondenseConfig(ipc=1, batch_real=batch_real)}).items():
+        cfg = dataclasses.replace(cfg, iterations=1, checkpoint_every=10**9)
+        t0 = time.perf_counter()
+        condense(data, cfg, seed=0)
+        out[f"condense_ipc{ipc}"] = {"seconds_per_iteration": time.perf_counter() - t0,
+                                     "batch_real": cfg.batch_real, "loops": list(cfg.loops()),
+                                     "vectorise_classes": cfg.vectorise_classes}
     return out

@@ -74,25 +74,39 @@ def check_precision(prepared, train_set, models, epochs, out):
 
 
 @main.command("bench")
+@click.option("--params", "params_file", default="params.yaml", show_default=True,
+              type=click.Path(exists=True, path_type=Path), help="condensation and evaluation settings to time")
 @click.option("--prepared", default="data/prepared/FashionMNIST.npz", show_default=True,
               type=click.Path(exists=True, path_type=Path))
-@click.option("--models", default=20, show_default=True, help="IPC-1 evaluation models, one by one vs batched")
-@click.option("--epochs", default=300, show_default=True)
+@click.option("--models", default=20, show_default=True, help="evaluation models per IPC, one by one vs batched")
 @click.option("--threads", default=2, show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), default=Path("reports/bench.json"), show_default=True)
-def bench(prepared, models, epochs, threads, out):
-    """Measure where the time goes (JSON): conv microbenchmark, real-gradient and test passes, batched evaluation."""
-    from . import bench as bench_mod, data
+def bench(params_file, prepared, models, threads, out):
+    """Measure where the time goes (JSON): conv microbenchmark, real-gradient and test passes, the allocator,
+    vectorised class gradients, batched evaluation and condensation iterations at IPC 1 and 10."""
+    from . import bench as bench_mod, config, data
     from .io import provenance, write_json
     from .runtime import pick_device, setup
 
     setup(threads=threads)
-    res = bench_mod.run(data.load(prepared, pick_device()), n_models=models, epochs=epochs)
-    res.update(prepared=str(prepared), provenance=provenance(), command=" ".join(["dcpipe"] + sys.argv[1:]))
+    params = config.load_params(params_file)
+    d = data.load(prepared, pick_device())
+    ipcs = (1, 10)
+    epochs = {i: config.train_config(params, d.name, i).epochs for i in ipcs}
+    cfgs = {i: config.condense_config(params, i, "DC") for i in ipcs}
+    res = bench_mod.run(d, n_models=models, batch_real=cfgs[1].batch_real, epochs=epochs, condense_cfgs=cfgs,
+                        test_precision=params["evaluate"].get("test_precision", "fp32"))
+    res.update(prepared=str(prepared), params_file=str(params_file), provenance=provenance(),
+               command=" ".join(["dcpipe"] + sys.argv[1:]))
     write_json(out, res)
     for key in ("conv_microbenchmark_fp32", "real_gradient_pass_fp32", "test_pass_fp32", "test_pass_bf16"):
         click.echo(f"{key:28s} {res[key]['gflop_per_s']:7.1f} GFLOP/s  ({res[key]['seconds']:.3f} s)")
-    e = res["evaluate_ipc1"]
-    click.echo(f"evaluate {models} IPC-1 models: {e['one_by_one_seconds_per_model']:.2f} s/model one by one, "
-               f"{e['batched_seconds_per_model']:.2f} s/model batched ({e['speedup']:.2f}x)")
-    click.echo(f"condense IPC 1: {res['condense_ipc1_seconds_per_iteration']:.2f} s per outer iteration -> {out}")
+    if "allocator" in res:
+        click.echo(f"allocator: {res['allocator']['speedup']:.2f}x faster with freed memory kept")
+    click.echo(f"class gradients: vmap {res['class_gradients']['vmap_speedup']:.2f}x the per-class loop")
+    for i in ipcs:
+        e = res[f"evaluate_ipc{i}"]
+        click.echo(f"evaluate IPC {i}: {e['one_by_one_fp32_seconds_per_model']:.2f} s/model one by one fp32, "
+                   f"{e['one_by_one_seconds_per_model']:.2f} one by one, {e['batched_seconds_per_model']:.2f} batched")
+        click.echo(f"condense IPC {i}: {res[f'condense_ipc{i}']['seconds_per_iteration']:.2f} s per outer iteration")
+    click.echo(f"-> {out}")

@@ -63,6 +63,7 @@ class CondenseConfig:
     inner_steps: str = "fixed"   # fixed (inner_loop) | overfit ("O": until the real loss rises) | adaptive ("A", eq. 12)
     overfit_cap: int = 50        # most network updates of the "O" rule per outer step
     overfit_batch: int = 256     # real images (all classes) on which "O" watches the loss
+    vectorise_classes: str = "auto"  # real gradients of all classes in one vmapped pass: on | off | auto (CUDA only)
 
     def loops(self) -> tuple[int, int]:
         return (self.outer_loop, self.inner_loop) if self.outer_loop else loops_for(self.ipc)
@@ -114,6 +115,29 @@ def class_mean(grads_per_class):
     """Gradient of the class-balanced mean loss over the union of the per-class batches (follow-up eq. 5 with
     equal batch sizes): the average of the per-class gradients, so no extra forward or backward pass."""
     return [torch.stack(gs).mean(0) for gs in zip(*grads_per_class)]
+
+
+def class_gradients(net: torch.nn.Module, real: torch.Tensor, vectorised: bool = False) -> list[list[torch.Tensor]]:
+    """Gradients of the cross-entropy of each class's real batch w.r.t. the network's parameters: real is
+    (classes, batch, C, H, W) and class c's images carry label c. `vectorised` computes all classes in one
+    vmapped pass (torch.func); otherwise one forward/backward per class. Both give the same gradients (to float
+    tolerance: tests/test_speed.py); which is faster depends on the device (reports/bench.json): on this 2-core
+    CPU the loop wins, since each class's batch already fills the cores and vmap adds copies. BatchNorm must be
+    frozen (eval mode) so that no statistic mixes classes (DC appendix A freezes it on real data anyway)."""
+    classes, batch = real.shape[:2]
+    labels = torch.arange(classes, device=real.device)[:, None].expand(classes, batch)
+    params = dict(net.named_parameters())
+    if not vectorised:
+        return [[g.detach() for g in torch.autograd.grad(F.cross_entropy(net(x), y), list(params.values()))]
+                for x, y in zip(real, labels)]
+    from torch.func import functional_call, grad, vmap
+
+    def loss(p, x, y):
+        return F.cross_entropy(functional_call(net, p, (x,)), y)
+
+    frozen = {k: v.detach() for k, v in params.items()}
+    per_class = vmap(grad(loss), in_dims=(None, 0, 0))(frozen, real, labels)
+    return [[per_class[k][c] for k in params] for c in range(classes)]
 
 
 def _freeze_bn_on_real(net, data: Data, class_idx, n_per_class, gen):
@@ -174,19 +198,15 @@ def condense(data: Data, cfg: CondenseConfig, seed: int, checkpoint: Path | None
         opt_net = torch.optim.SGD(params, lr=cfg.lr_net, momentum=cfg.momentum_net)
         gen = generator(derive_seed(seed, "batches", it))
         bn = has_batchnorm(net)
+        vectorise = cfg.vectorise_classes == "on" or (cfg.vectorise_classes == "auto" and dev.type == "cuda")
         total, updates = 0.0, 0
         for t in range(outer):
             if bn:
                 _freeze_bn_on_real(net, data, class_idx, cfg.bn_real_per_class, gen)
-            gw_syn_c, gw_real_c = [], []
-            for c in range(data.num_classes):
-                real = data.x_train[sample_class(class_idx[c], cfg.batch_real, gen)]
-                y_real = torch.full((len(real),), c, device=dev)
-                gw_real = torch.autograd.grad(F.cross_entropy(net(real), y_real), params)
-                gw_real_c.append([g.detach() for g in gw_real])
-                s = syn[syn_idx[c]]
-                gw_syn_c.append(torch.autograd.grad(F.cross_entropy(net(s), labels[syn_idx[c]]), params,
-                                                    create_graph=True))
+            real = torch.stack([data.x_train[sample_class(ix, cfg.batch_real, gen)] for ix in class_idx])
+            gw_real_c = class_gradients(net, real, vectorised=vectorise)
+            gw_syn_c = [torch.autograd.grad(F.cross_entropy(net(syn[ix]), labels[ix]), params, create_graph=True)
+                        for ix in syn_idx]
             level = cfg.level if cfg.level != "interleaved" else ("intra", "inter")[it % 2]
             loss = syn.new_zeros(())
             if level in ("intra", "multilevel"):
