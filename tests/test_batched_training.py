@@ -61,3 +61,22 @@ def test_per_class_vectorised_gradients_equal_the_per_class_loop(model):
     import torch.nn.functional as F
     ref = torch.autograd.grad(F.cross_entropy(net(real[2]), torch.full((5,), 2)), list(net.parameters()))
     assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(ref, vec[2]))
+
+
+def test_a_resumed_batch_trains_the_same_models_as_the_tail_of_the_whole_batch():
+    x, y = _data()
+    cfg = TrainConfig(epochs=2, batch=12)
+    whole = train_models_batched("ConvNetD1", 3, x, y, x, y, 3, cfg, seed=7)
+    tail = train_models_batched("ConvNetD1", 2, x, y, x, y, 3, cfg, seed=7, first=1)
+    assert tail == pytest.approx(whole[1:], abs=1e-9)
+
+
+def test_evaluation_batches_models_only_where_chosen_and_never_with_batchnorm():
+    from dcpipe.pipeline import use_batched_training
+
+    p = lambda choice: {"evaluate": {"batched": choice}}  # noqa: E731
+    assert not use_batched_training(p("auto"), "ConvNet", "cpu")  # measured slower on CPU: reports/bench.json
+    assert use_batched_training(p("auto"), "ConvNet", "cuda")
+    assert use_batched_training(p("on"), "ConvNet", "cpu")
+    assert not use_batched_training(p("on"), "ConvNetBN", "cpu")
+    assert not use_batched_training(p("off"), "ConvNet", "cuda")

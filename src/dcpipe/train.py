@@ -133,15 +133,17 @@ def compare_test_precision(model: str, n_models: int, x, y, x_test, y_test, num_
 
 
 def train_models_batched(model: str, n_models: int, x: torch.Tensor, y: torch.Tensor, x_test: torch.Tensor,
-                         y_test: torch.Tensor, num_classes: int, cfg: TrainConfig, seed: int) -> list[float]:
+                         y_test: torch.Tensor, num_classes: int, cfg: TrainConfig, seed: int,
+                         first: int = 0) -> list[float]:
     """train_models for a batch of models at once: parameters stacked along a leading model axis and one
     vmap(grad(functional_call)) per step, so M small networks become one wide computation (the speed issue's
     batched evaluation). Model i sees exactly the initialisation, shuffles and augmentations of train_models'
     model i; SGD with momentum and weight decay is applied as torch.optim.SGD does. Not for networks with
-    BatchNorm, whose running statistics are in-place buffer updates that vmap does not batch."""
+    BatchNorm, whose running statistics are in-place buffer updates that vmap does not batch. `first`: the
+    index of the first model (a resumed group trains models first..first+n_models-1)."""
     from torch.func import functional_call, vmap
 
-    params, buffers, base = train_stacked(model, n_models, x, y, num_classes, cfg, seed)
+    params, buffers, base = train_stacked(model, n_models, x, y, num_classes, cfg, seed, first)
     forward = vmap(lambda p, b, xb: functional_call(base, (p, b), (xb,)), in_dims=(0, 0, None))
     correct = torch.zeros(n_models, dtype=torch.long, device=x.device)
     with torch.no_grad(), torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=cfg.test_precision == "bf16"):
@@ -151,12 +153,12 @@ def train_models_batched(model: str, n_models: int, x: torch.Tensor, y: torch.Te
     return [c / len(y_test) for c in correct.tolist()]
 
 
-def train_stacked(model: str, n_models: int, x, y, num_classes: int, cfg: TrainConfig, seed: int):
+def train_stacked(model: str, n_models: int, x, y, num_classes: int, cfg: TrainConfig, seed: int, first: int = 0):
     """Train the stack; returns (stacked parameters, stacked buffers, the module whose structure they fill)."""
     from torch.func import functional_call, grad, stack_module_state, vmap
 
     nets, gens = [], []
-    for i in range(n_models):
+    for i in range(first, first + n_models):
         s = derive_seed(seed, "model", i)
         with torch_seeded(s):
             nets.append(build_model(model, x.shape[1], num_classes, tuple(x.shape[2:])).to(x.device))
