@@ -125,6 +125,48 @@ def study_tables(summary, params):
     return out
 
 
+def speed_tables(out_dir: Path):
+    """reports/bench.json (`dcpipe bench`) and reports/run.json (the timed default job), when present: measured
+    by hand on a given machine, not by the DAG, so each table names the command and commit that produced it."""
+    out = []
+    bench, run = Path(out_dir) / "bench.json", Path(out_dir) / "run.json"
+    if bench.exists():
+        b = read_json(bench)
+        conv = b["conv_microbenchmark_fp32"]["gflop_per_s"]
+        rows = [[k.replace("_", " "), f"{b[k]['gflop_per_s']:.0f}", f"{b[k]['gflop_per_s'] / conv:.2f}",
+                 f"{b[k]['seconds']:.2f}"] for k in ("conv_microbenchmark_fp32", "real_gradient_pass_fp32",
+                                                    "test_pass_fp32", "test_pass_bf16") if k in b]
+        for k in sorted(k for k in b if k.startswith("evaluate_ipc") and "ipc" in b[k]):  # older files: skipped
+            e = b[k]
+            rows.append([f"evaluate IPC {e['ipc']}: s/model fp32 one by one → one by one ({e['test_precision']} test) "
+                         f"→ batched", "", "", f"{e['one_by_one_fp32_seconds_per_model']:.1f} → "
+                         f"{e['one_by_one_seconds_per_model']:.1f} → {e['batched_seconds_per_model']:.1f}"])
+        for k in sorted(k for k in b if k.startswith("condense_ipc") and isinstance(b[k], dict)):
+            rows.append([f"condense IPC {k[12:]}: s per outer iteration (real batch {b[k]['batch_real']}/class, "
+                         f"loops {b[k]['loops']})", "", "", f"{b[k]['seconds_per_iteration']:.2f}"])
+        if "allocator" in b:
+            a = b["allocator"]
+            rows.append([f"{a['what']}: glibc default → freed memory kept ({a['speedup']:.2f}×)", "", "",
+                         f"{a['glibc_default_seconds']:.2f} → {a['keep_freed_memory_seconds']:.2f}"])
+        if "class_gradients" in b:
+            c = b["class_gradients"]
+            rows.append([f"real gradients of {c.get('classes', 10)} classes: loop → vmap ({c['vmap_speedup']:.2f}×)",
+                         "", "", f"{c['loop_seconds']:.2f} → {c['vmap_seconds']:.2f}"])
+        out.append(("Speed: where the time goes", f"`{b.get('command', 'dcpipe bench')}` on {b['threads']} threads, "
+                    f"{b['device']}, commit {b['provenance'].get('git_commit', '?')[:8]}; GFLOP/s counted by "
+                    "torch.utils.flop_counter, ratio against the conv microbenchmark of the same run.",
+                    ["measurement", "GFLOP/s", "of conv microbenchmark", "seconds"], rows))
+    if run.exists():
+        r = read_json(run)
+        history = r.get("history", [r])
+        out.append(("Speed: the default main job end to end", "Wall time of the whole default job from a fresh "
+                    "clone (set-up included), as recorded in reports/run.json.",
+                    ["commit", "command", "jobs", "wall clock"],
+                    [[h["commit"][:8], h["command"], str(h.get("snakemake_jobs", "")), h["wall_clock"]]
+                     for h in history]))
+    return out
+
+
 def image_grid(params, dataset, ipc, out: Path) -> Path:
     meta = read_json(paths.PREPARED.format(dataset=dataset) + ".json")
     z = read_npz(paths.SYNTHETIC.format(dataset=dataset, ipc=ipc, method="DC", set=0))
@@ -213,6 +255,7 @@ def build_report(params, params_file: str, out_dir: Path) -> None:
         sections.append(("Condensation cost", "Network updates and wall time per outer iteration (the follow-up: "
                          "190 instead of 450 updates at 10 img/cls, 25–30% less time).", *cost_table(params)))
     sections += study_tables(summary, params)
+    sections += speed_tables(out_dir)
 
     prov = provenance()
     cond, ev = params["condense"], params["evaluate"]
