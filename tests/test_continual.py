@@ -187,7 +187,8 @@ def test_the_continual_section_is_validated_and_its_memory_sets_are_planned_jobs
     validate_params(params)
     cfg, settings = continual_config(params)
     assert cfg.memory_per_class == 10 and cfg.kd_weight == 1.0 and cfg.kd_temperature == 2.0
-    assert {(s.memory, s.distillation) for s in settings} == {(m, kd) for m in ("herding", "DC") for kd in (True, False)}
+    assert {(s.memory, s.distillation) for s in settings} == {(m, kd) for m in ("herding", "DC")
+                                                              for kd in (True, False)}
     first = data.rgb32_name(params["continual"]["tasks"][0])
     check_job(params, dataset=first, ipc=10, method="DC")  # the DC memory's condensation job
     with pytest.raises(ParamsError, match="valid: MNIST, FashionMNIST"):

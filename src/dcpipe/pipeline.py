@@ -157,7 +157,8 @@ def run_continual(params, run: int, prepared: list[Path], condensed: list[Path],
                                 f"memory of task {task.name} ({cfg.memory_per_class} per class)")
         z = read_npz(path)  # images in the task's normalised space, as condensed
         task.condensed = (torch.as_tensor(z["images"], device=dev), torch.as_tensor(z["labels"], device=dev))
-        sets.append({"task": task.name, "path": str(path), "seed": meta["seed"], "iterations": meta["config"]["iterations"]})
+        sets.append({"task": task.name, "path": str(path), "seed": meta["seed"],
+                     "iterations": meta["config"]["iterations"]})
 
     fingerprint = json.loads(json.dumps({"seed": seed, "config": cfg.__dict__, "tasks": task_names, "sets": sets}))
     partial, stage1_file = Path(str(out) + ".partial.json"), Path(str(out) + ".stage1.safetensors")

@@ -236,7 +236,8 @@ def build_report(params, params_file: str, out_dir: Path) -> None:
     md = ["# dcpipe report", "", setting, "", f"Produced by: {versions}.", ""]
     page = []
     for title, note, header, rows, *figure in sections:  # a section may end with its figure
-        md += [f"## {title}", "", note, "", md_table(header, rows), ""] + [f"![{f.stem}](figures/{f.name})\n" for f in figure]
+        md += [f"## {title}", "", note, "", md_table(header, rows), ""]
+        md += [f"![{f.stem}](figures/{f.name})\n" for f in figure]
         page.append(f"<h2>{html.escape(title)}</h2><p>{html.escape(note)}</p>{html_table(header, rows)}"
                     + "".join(f'<img src="figures/{f.name}" alt="{f.stem}">' for f in figure))
     md += ["## Synthetic images", ""] + [f"![{p.stem}](figures/{p.name})" for p in figures]
@@ -270,7 +271,8 @@ def continual_frame(params) -> pd.DataFrame:
                 rows.append({"run": r["run"], "setting": s["name"], "memory": s["memory"],
                              "distillation": s["distillation"], "stage": f"T{t + 1}", "task": r["tasks"][t],
                              "accuracy": 100 * stage["accuracy"], "test_images": stage["test_images"],
-                             "wall_seconds": r["wall_seconds"]})
+                             "wall_seconds": r["wall_seconds"],
+                             "dc_iterations": sorted({m["iterations"] for m in r["condensed_sets"]})})
     return pd.DataFrame(rows)
 
 
@@ -286,7 +288,8 @@ def continual_section(params, fig_dir: Path):
     tasks = list(c["tasks"])
 
     fig, ax = plt.subplots(figsize=(1.6 + 1.5 * len(stages), 3.6))
-    sns.barplot(data=df, x="stage", y="accuracy", hue="setting", errorbar="sd", capsize=0.1, ax=ax)
+    sns.barplot(data=df, x="stage", y="accuracy", hue="setting", capsize=0.1, ax=ax,
+                errorbar=lambda a: (a.mean() - a.std(ddof=0), a.mean() + a.std(ddof=0)))  # the table's std
     low = max(0.0, df["accuracy"].min() - 10)
     ax.set_ylim(low, 100)
     ax.set_xlabel(" → ".join(f"T{i + 1} {t}" for i, t in enumerate(tasks)))
@@ -324,9 +327,12 @@ def continual_section(params, fig_dir: Path):
             + ("" if tasks == list(paper.CONTINUAL_SEQUENCE) else
                f" (the paper's is {' → '.join(paper.CONTINUAL_SEQUENCE)}; SVHN is not available offline here)")
             + f". Accuracy (%) after each stage on {c.get('test_per_task', 2000):,} random test images of every task "
-            f"seen so far, mean ± std over {metrics['runs']} run(s). E2E learner ({c.get('model', 'ConvNet')}), memory "
+            f"seen so far, mean ± std over {metrics['runs']} run(s). E2E learner ({c.get('model', 'ConvNet')}), "
+            f"memory "
             f"{c.get('memory_per_class', 10)} img/cls per earlier task, {c['iterations']} training + "
             f"{c['finetune_iterations']} balanced fine-tuning iterations per stage (paper: 5,000 + 500). "
-            "Stage 1 has no memory and no teacher: all settings share its model. The paper's Figure 4 bar heights are "
-            "not in its text; the last column gives what the text states.")
+            f"DC memory condensed with K = {', '.join(map(str, df['dc_iterations'].iloc[0]))} iteration(s) "
+            f"(paper: 1,000), herding over {c.get('herding_candidates') or 'all'} image(s) per class. Stage 1 has no memory and no teacher: all "
+            "settings share its model. DC − herding: paired by run. The paper's Figure 4 bar heights are not in its "
+            "text; the last column gives what the text states.")
     return (("Continual learning (DC paper Figure 4)", note, header, rows, figure), metrics)

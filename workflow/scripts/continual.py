@@ -10,7 +10,7 @@ from dcpipe.runtime import stage_errors, start_stage
 @click.command()
 @click.option("--params", "params_file", required=True)
 @click.option("--run", "run", required=True, type=int)
-@click.option("--prepared", required=True, multiple=True, type=click.Path(path_type=Path), help="one per task, in order")
+@click.option("--prepared", required=True, multiple=True, type=click.Path(path_type=Path), help="each task's, in order")
 @click.option("--condensed", multiple=True, type=click.Path(path_type=Path), help="DC memory of each task but the last")
 @click.option("--out", required=True, type=click.Path(path_type=Path))
 def main(params_file, run, prepared, condensed, out):
