@@ -68,6 +68,19 @@ def test_artifacts_are_complete_and_carry_their_provenance(workdir):
     assert loss[0] == "iteration,matching_loss,net_updates" and len(loss) == 1 + 3
 
 
+def test_the_continual_stage_reports_four_settings_on_a_growing_test_set(workdir):
+    r = json.loads((workdir / "data/continual/run1.json").read_text())
+    assert r["tasks"] == ["MNIST", "USPS"] and len(r["settings"]) == 4
+    for s in r["settings"]:
+        assert [st["test_images"] for st in s["stages"]] == [200, 400]
+        assert s["stages"][1]["memory_tasks"] == ["MNIST"] and s["stages"][1]["memory_images"] == 100
+    assert r["condensed_sets"][0]["path"] == "data/synthetic/MNIST_RGB32/ipc10/DC_set0.npz"
+    metrics = json.loads((workdir / "reports/metrics.json").read_text())
+    assert set(metrics["continual"]["settings"]) == {s["name"] for s in r["settings"]}
+    assert "Continual learning (DC paper Figure 4)" in (workdir / "reports/index.md").read_text()
+    assert (workdir / "reports/figures/continual.png").stat().st_size > 1000
+
+
 def test_a_study_cell_runs_the_follow_ups_options_and_counts_network_updates(workdir):
     """V-MDA at 2 img/cls, loops [2, 2]: adaptive steps give zeta(0) = 50 updates after the first matching step."""
     meta = json.loads((workdir / "data/synthetic/FashionMNIST/ipc2/V-MDA_set0.npz.json").read_text())
@@ -79,7 +92,9 @@ def test_a_study_cell_runs_the_follow_ups_options_and_counts_network_updates(wor
 
 def test_logs_hold_one_line_per_step_not_a_flood(workdir):
     logs = list((workdir / "logs").rglob("*.log"))
-    assert len(logs) == 2 + 2 + 3 + 5 + 1  # prepare, coreset, condense (incl. the V-MDA study cell), evaluate, report
+    # prepare (incl. the continual tasks' 32x32 RGB datasets), coreset, condense (incl. the V-MDA study cell and the
+    # continual DC memory), evaluate, continual runs, report
+    assert len(logs) == 4 + 2 + 4 + 5 + 2 + 1
     for log in logs:
         assert len(log.read_text().splitlines()) < 50, log
 

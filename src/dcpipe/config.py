@@ -137,8 +137,58 @@ def validate_params(params, where: str = "params") -> None:
     subset = params["data"].get("train_subset")
     if subset and max(all_ipcs) > subset:
         problems.append(f"  data.train_subset: {subset} images per class cannot hold IPC {max(all_ipcs)}")
+    problems += _continual_problems(params)
     if problems:
         raise ParamsError(f"{where}: invalid parameters:\n" + "\n".join(problems))
+
+
+def _continual_problems(params) -> list[str]:
+    """Names and budgets of the continual section (DC paper section 3.2)."""
+    from .data import DataError, dataset_spec, rgb32_name
+    from .models import build_model
+
+    c = params.get("continual")
+    if not c:
+        return []
+    problems = []
+    for i, t in enumerate(c["tasks"]):
+        if t not in DATASETS:
+            problems.append(f"  continual.tasks[{i}]: unknown name {t!r}; valid: {', '.join(DATASETS)}")
+            continue
+        try:
+            rgb32_name(t)
+        except DataError as e:
+            problems.append(f"  continual.tasks[{i}]: {e}")
+    classes = {dataset_spec(t).num_classes for t in c["tasks"] if t in DATASETS}
+    if len(classes) > 1:
+        problems.append(f"  continual.tasks: the tasks must share one label space, got {sorted(classes)} classes")
+    model = c.get("model", "ConvNet")
+    if not is_model_name(model):
+        problems.append(f"  continual.model: unknown name {model!r}; valid: {', '.join(MODEL_NAMES)}")
+    elif not hasattr(build_model(model, 3, 10, (32, 32)), "features"):
+        problems.append(f"  continual.model: {model} has no `features` block for herding; use a ConvNet, LeNet, "
+                        f"AlexNet or VGG11")
+    ipc = c.get("memory_per_class", 10)
+    if "DC" in c["memories"]:  # the DC memory is condensed with the condense section's settings at this IPC
+        cond = params["condense"]
+        for key, table in (("loops", cond["loops"]), ("iterations", cond["iterations"])) + (
+                (("init", cond["init"]),) if isinstance(cond.get("init"), dict) else ()):
+            if str(ipc) not in table:
+                problems.append(f"  condense.{key}: no entry for IPC {ipc} (continual.memory_per_class, DC memory)")
+    subset = params["data"].get("train_subset")
+    if subset and ipc > subset:
+        problems.append(f"  data.train_subset: {subset} images per class cannot hold a memory of {ipc} per class")
+    return problems
+
+
+def continual_config(params):
+    """The ContinualConfig and the settings ({herding, DC} x {with, without distillation}) of the parameters."""
+    from .continual import ContinualConfig, Setting
+
+    c = params["continual"]
+    keys = {k: c[k] for k in ContinualConfig.__dataclass_fields__ if k in c}
+    settings = [Setting(m, kd) for kd in c["distillation"] for m in c["memories"]]
+    return ContinualConfig(**keys), settings
 
 
 def _non_finite(node, path=()):
@@ -157,10 +207,10 @@ def check_job(params, where: str = "params", dataset: str | None = None, ipc: in
     """A stage's command-line names must be ones the parameter file plans: only those were validated (loop
     schedule, iterations, epochs, budget). The Snakefile and dvc.yaml only generate such jobs; this catches a
     hand-run stage with a typo before it reads any data."""
-    from .paths import plan
+    from .paths import continual_condensed, continual_datasets, plan
 
-    jobs = {(j["dataset"], j["ipc"], j["method"]) for j in plan(params)}
-    datasets = sorted({d for d, _, _ in jobs})
+    jobs = {(j["dataset"], j["ipc"], j["method"]) for j in plan(params) + continual_condensed(params)}
+    datasets = sorted({d for d, _, _ in jobs} | set(continual_datasets(params)))
     problems = []
     if dataset is not None and dataset not in datasets:
         problems.append(f"  --dataset {dataset!r}: not planned by this file (datasets: {', '.join(datasets)})")

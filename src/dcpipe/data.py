@@ -14,7 +14,7 @@ import hashlib
 import logging
 import os
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +36,7 @@ class DatasetSpec:
     files: tuple[str, ...]  # source files, relative to one mirror directory
     how_to_get: str
     sha256: dict = field(default_factory=dict)  # known checksums of the uncompressed files
+    variant_of: str = ""  # prepared from this dataset's source files, converted to 32x32 RGB (to_rgb32)
 
 
 _MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
@@ -79,6 +80,40 @@ DATASETS = {
         "zip.train.gz and zip.test.gz of The Elements of Statistical Learning "
         "(https://hastie.su.domains/ElemStatLearn/data.html) into <mirror>/USPS_ESL/"),
 }
+
+
+# Continual learning (DC paper section 3.2) shares one image format across its digit tasks: "MNIST and USPS
+# images are reshaped to 32 x 32 RGB images" (SVHN already is one). The conversion happens once, at preparation,
+# into datasets of their own (MNIST_RGB32, USPS_RGB32): every stage (condensation of the rehearsal memory, the
+# learner, herding) then reads the same prepared images through the one loader, and DVC tracks them as artifacts.
+RGB32 = "_RGB32"
+for _grey in ("MNIST", "USPS"):
+    _spec = DATASETS[_grey]
+    DATASETS[_grey + RGB32] = replace(_spec, name=_grey + RGB32, channels=3, im_size=(32, 32), mean=_spec.mean * 3,
+                                      std=_spec.std * 3, variant_of=_grey)
+
+
+def rgb32_name(name: str) -> str:
+    """The dataset in the continual-learning format (32x32 RGB): itself when it already is one."""
+    spec = dataset_spec(name)
+    if (spec.channels, spec.im_size) == (3, (32, 32)):
+        return name
+    if name + RGB32 not in DATASETS:
+        raise DataError(f"{name} has no 32x32 RGB variant; datasets that have one: "
+                        f"{', '.join(n.removesuffix(RGB32) for n in DATASETS if n.endswith(RGB32))}")
+    return name + RGB32
+
+
+def to_rgb32(x: np.ndarray) -> np.ndarray:
+    """uint8 N,C,H,W -> uint8 N,3,32,32: bilinear resize (MNIST 28 -> 32, USPS 16 -> 32), grey replicated to three
+    channels. In chunks, so the float copy of a 60,000-image set stays small."""
+    out = []
+    for i in range(0, len(x), 10000):
+        f = torch.from_numpy(np.ascontiguousarray(x[i:i + 10000])).float()
+        if tuple(f.shape[2:]) != (32, 32):
+            f = torch.nn.functional.interpolate(f, size=(32, 32), mode="bilinear", align_corners=False)
+        out.append(f.round_().clamp_(0, 255).to(torch.uint8).expand(-1, 3, -1, -1))
+    return torch.cat(out).numpy()
 
 
 class DataError(RuntimeError):
@@ -188,8 +223,15 @@ def _read_torchvision(name: str, root: Path):
         (xtr, ytr), (xte, yte) = arrays(cls(root, train=True)), arrays(cls(root, train=False))
         return xtr[:, None], ytr, xte[:, None], yte
     if name == "SVHN":
-        (xtr, ytr), (xte, yte) = (arrays(tvd.SVHN(root / "SVHN", split=s)) for s in ("train", "test"))
-        return xtr, ytr, xte, yte  # already N,C,H,W
+        # The .mat files of the SVHN site, read as torchvision does (scipy.io.loadmat): X is (32, 32, 3, N) uint8
+        # (H, W, C, N) and y is (N, 1) with 10 standing for the digit 0. Read here rather than through
+        # torchvision.datasets.SVHN, whose md5 check of the official files would leave this path untestable.
+        from scipy.io import loadmat
+
+        def mat(path):
+            m = loadmat(path)
+            return np.transpose(m["X"], (3, 2, 0, 1)), m["y"].astype(np.int64).reshape(-1) % 10
+        return (*mat(root / "SVHN/train_32x32.mat"), *mat(root / "SVHN/test_32x32.mat"))
     if name in ("CIFAR10", "CIFAR100"):
         cls = getattr(tvd, name)
         (xtr, ytr), (xte, yte) = arrays(cls(root, train=True)), arrays(cls(root, train=False))
@@ -214,10 +256,12 @@ def prepare(name: str, out: Path, mirrors: list[Path], staging: Path) -> dict:
     sums = _stage(sources, staging)
     _check_known(spec, sums, sources)
     try:
-        xtr, ytr, xte, yte = _read_torchvision(name, staging)
+        xtr, ytr, xte, yte = _read_torchvision(spec.variant_of or name, staging)
     except (RuntimeError, ValueError, OSError) as e:
         raise DataError(f"{name}: could not read the files in {staging} ({e}); the mirror copy may be corrupt. "
                         f"{spec.how_to_get}") from e
+    if spec.variant_of:
+        xtr, xte = to_rgb32(xtr), to_rgb32(xte)
     xtr, xte = np.ascontiguousarray(xtr, np.uint8), np.ascontiguousarray(xte, np.uint8)
     ytr, yte = ytr.astype(np.int64), yte.astype(np.int64)
     mean, std = spec.mean, spec.std
@@ -225,7 +269,8 @@ def prepare(name: str, out: Path, mirrors: list[Path], staging: Path) -> dict:
         f = xtr.astype(np.float64) / 255
         mean, std = tuple(float(v) for v in f.mean(axis=(0, 2, 3)).round(4)), tuple(float(v) for v in f.std(axis=(0, 2, 3)).round(4))
     meta = {
-        "dataset": name, "channels": spec.channels, "im_size": list(xtr.shape[2:]), "num_classes": spec.num_classes,
+        "dataset": name, "variant_of": spec.variant_of or None, "channels": spec.channels,
+        "im_size": list(xtr.shape[2:]), "num_classes": spec.num_classes,
         "mean": list(mean), "std": list(std), "n_train": len(ytr), "n_test": len(yte),
         "train_class_counts": np.bincount(ytr, minlength=spec.num_classes).tolist(),
         "sources": {rel: {"mirror_file": str(p), "sha256": sums[rel]} for rel, p in sources.items()},
@@ -269,7 +314,7 @@ def normalise(x_uint8: np.ndarray | torch.Tensor, mean, std, device="cpu") -> to
     x = torch.as_tensor(x_uint8, device=device).float().div_(255)
     m = torch.tensor(mean, device=device).view(1, -1, 1, 1)
     s = torch.tensor(std, device=device).view(1, -1, 1, 1)
-    return (x - m) / s
+    return x.sub_(m).div_(s)  # in place: one float copy of a large set, not three
 
 
 def load(path: str | Path, device="cpu", train_subset: int | None = None) -> Data:

@@ -5,6 +5,7 @@ CORESET = "data/coreset/{dataset}/ipc{ipc}/{method}_set{set}.npz"
 SYNTHETIC = "data/synthetic/{dataset}/ipc{ipc}/{method}_set{set}.npz"
 LOSS = "data/synthetic/{dataset}/ipc{ipc}/{method}_set{set}_loss.csv"
 EVAL = "data/eval/{dataset}/ipc{ipc}/{method}_set{set}.json"
+CONTINUAL = "data/continual/run{run}.json"
 
 CORESET_METHODS = ("random",)
 
@@ -65,3 +66,29 @@ def plan(params) -> list[dict]:
             seen.add((d, i, m))
             out += [dict(dataset=d, ipc=i, method=m, set=s) for s in range(e["sets"])]
     return out
+
+
+def continual_datasets(params) -> list[str]:
+    """The prepared datasets of the continual tasks, in the shared 32x32 RGB format (data.rgb32_name)."""
+    from .data import rgb32_name
+
+    return [rgb32_name(t) for t in params.get("continual", {}).get("tasks", [])]
+
+
+def continual_condensed(params, run: int | None = None) -> list[dict]:
+    """Condensation jobs of the DC rehearsal memory: one set per task and `condensed_sets` index, made by the
+    condense rule like any other synthetic set (the plan's settings at IPC = memory_per_class). Every task is
+    condensed but the last one, whose memory no later stage uses. With `run`, the sets that run uses, in task
+    order: run r uses set r mod condensed_sets."""
+    c = params.get("continual")
+    if not c or "DC" not in c["memories"]:
+        return []
+    n_sets = c.get("condensed_sets", c["runs"])
+    sets = range(n_sets) if run is None else [run % n_sets]
+    ipc = c.get("memory_per_class", 10)
+    return [dict(dataset=d, ipc=ipc, method="DC", set=s) for d in continual_datasets(params)[:-1] for s in sets]
+
+
+def continual_results(params) -> list[str]:
+    c = params.get("continual")
+    return [CONTINUAL.format(run=r) for r in range(c["runs"])] if c else []

@@ -15,10 +15,11 @@ import torch
 from . import config, data as data_mod
 from .condense import condense
 from .coreset import SELECTORS
-from .io import atomic_path, provenance, read_json, read_npz, remove_stale_temps, write_json, write_npz
+from .io import ArtifactError, atomic_path, provenance, read_json, read_npz, remove_stale_temps, write_json, write_npz
+from .models import build_model
 from .runtime import Progress, pick_device
-from .seeding import derive_seed
-from .models import build_model, has_batchnorm
+from .models import has_batchnorm
+from .seeding import derive_seed, torch_seeded
 from .train import train_models, train_models_batched
 
 log = logging.getLogger("dcpipe")
@@ -143,3 +144,69 @@ def evaluate(params, dataset: str, ipc: int, method: str, index: int, prepared: 
                      "std": float(np.std(accs)), "wall_seconds": time.perf_counter() - t0,
                      "provenance": provenance(), "train_set_meta": read_json(str(train_set) + ".json")})
     partial.unlink(missing_ok=True)
+
+
+def run_continual(params, run: int, prepared: list[Path], condensed: list[Path], out: Path) -> None:
+    """One run (seed) of the continual-learning experiment: every setting on the task sequence (DC paper 3.2).
+    Checkpoint: the stage-1 model and each finished setting, so a killed run redoes only the unfinished settings
+    (each depends on (seed, stage-1 model) alone, so the result is bit-identical)."""
+    from safetensors.torch import load_file, save_file
+
+    from . import continual as cl
+
+    dev = pick_device(params["runtime"].get("device", "auto"))
+    cfg, settings = config.continual_config(params)
+    task_names = params["continual"]["tasks"]
+    if not 0 <= run < params["continual"]["runs"]:
+        raise config.ParamsError(f"--run {run}: not planned (continual.runs = {params['continual']['runs']})")
+    seed = derive_seed(params["seed"], "continual", run)
+    tasks, classes = [], set()
+    for name, path in zip(task_names, prepared, strict=True):
+        d = load_data(params, path, dev)
+        tasks.append(cl.Task(name, d.x_train, d.y_train, d.x_test, d.y_test))
+        classes.add(d.num_classes)
+    (num_classes,) = classes
+    sets = []
+    for task, path in zip(tasks, condensed):  # the DC memory of every task but the last, in task order
+        meta = read_json(str(path) + ".json")
+        if meta["dataset"] != data_mod.rgb32_name(task.name) or meta["ipc"] != cfg.memory_per_class:
+            raise ArtifactError(f"{path}: a condensed set of {meta['dataset']} at IPC {meta['ipc']}, not the DC "
+                                f"memory of task {task.name} ({cfg.memory_per_class} per class)")
+        z = read_npz(path)  # images in the task's normalised space, as condensed
+        task.condensed = (torch.as_tensor(z["images"], device=dev), torch.as_tensor(z["labels"], device=dev))
+        sets.append({"task": task.name, "path": str(path), "seed": meta["seed"],
+                     "iterations": meta["config"]["iterations"]})
+
+    fingerprint = json.loads(json.dumps({"seed": seed, "config": cfg.__dict__, "tasks": task_names, "sets": sets}))
+    partial, stage1_file = Path(str(out) + ".partial.json"), Path(str(out) + ".stage1.safetensors")
+    stage1, done = None, {}
+    if partial.exists() and stage1_file.exists() and read_json(partial).get("fingerprint") == fingerprint:
+        with torch_seeded(0):
+            stage1 = build_model(cfg.model, tasks[0].x_train.shape[1], num_classes, tuple(tasks[0].x_train.shape[2:]))
+        stage1 = stage1.to(dev)
+        stage1.load_state_dict(load_file(str(stage1_file), device=str(dev)))
+        for r in read_json(partial)["settings"]:
+            s = cl.Setting(r["memory"], r["distillation"])
+            done[s.name] = cl.SettingRun(s, r["stages"])
+        log.info("resuming from %s: %d of %d settings done", partial, len(done), len(settings))
+
+    def result(r: cl.SettingRun) -> dict:
+        return {"memory": r.setting.memory, "distillation": r.setting.distillation, "name": r.setting.name,
+                "stages": r.stages}
+
+    finished = list(done.values())
+
+    def checkpoint(stage1_net, setting_run):
+        if not stage1_file.exists():
+            with atomic_path(stage1_file) as tmp:
+                save_file({k: v.contiguous() for k, v in stage1_net.state_dict().items()}, str(tmp))
+        finished.append(setting_run)
+        write_json(partial, {"fingerprint": fingerprint, "settings": [result(r) for r in finished]})
+
+    t0 = time.perf_counter()
+    runs = cl.run(tasks, settings, cfg, seed, num_classes, stage1=stage1, done=done, on_setting=checkpoint)
+    write_json(out, {"run": run, "seed": seed, "tasks": task_names, "datasets": [str(p) for p in prepared],
+                     "condensed_sets": sets, "config": cfg.__dict__, "settings": [result(r) for r in runs],
+                     "wall_seconds": time.perf_counter() - t0, "provenance": provenance()})
+    partial.unlink(missing_ok=True)
+    stage1_file.unlink(missing_ok=True)

@@ -233,6 +233,9 @@ def build_report(params, params_file: str, out_dir: Path) -> None:
     for r in summary.itertuples():
         metrics.setdefault(r.dataset, {}).setdefault(f"ipc{r.ipc}", {})[r.method] = {
             "mean": round(r.mean, 2), "std": round(r.std, 2), "n_models": int(r.n_models)}
+    continual = continual_section(params, fig_dir)
+    if continual:
+        metrics["continual"] = continual[1]
     write_json(out_dir / "metrics.json", metrics)
     table = summary.assign(paper_mean=[(paper.reference(d, i, m) or (np.nan, np.nan))[0] for d, i, m in
                                        summary[["dataset", "ipc", "method"]].values],
@@ -255,6 +258,8 @@ def build_report(params, params_file: str, out_dir: Path) -> None:
         sections.append(("Condensation cost", "Network updates and wall time per outer iteration (the follow-up: "
                          "190 instead of 450 updates at 10 img/cls, 25–30% less time).", *cost_table(params)))
     sections += study_tables(summary, params)
+    if continual:
+        sections.append(continual[0])
     sections += speed_tables(out_dir)
 
     prov = provenance()
@@ -273,9 +278,11 @@ def build_report(params, params_file: str, out_dir: Path) -> None:
 
     md = ["# dcpipe report", "", setting, "", f"Produced by: {versions}.", ""]
     page = []
-    for title, note, header, rows in sections:
+    for title, note, header, rows, *figure in sections:  # a section may end with its figure
         md += [f"## {title}", "", note, "", md_table(header, rows), ""]
-        page.append(f"<h2>{html.escape(title)}</h2><p>{html.escape(note)}</p>{html_table(header, rows)}")
+        md += [f"![{f.stem}](figures/{f.name})\n" for f in figure]
+        page.append(f"<h2>{html.escape(title)}</h2><p>{html.escape(note)}</p>{html_table(header, rows)}"
+                    + "".join(f'<img src="figures/{f.name}" alt="{f.stem}">' for f in figure))
     md += ["## Synthetic images", ""] + [f"![{p.stem}](figures/{p.name})" for p in figures]
     if loss_png:
         md += ["", "## Matching loss", "", f"![matching loss](figures/{loss_png.name})"]
@@ -295,3 +302,80 @@ td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}img{{max-height:4
     with atomic_path(out_dir / "index.html") as tmp:
         tmp.write_text(doc)
     log.info("report written to %s", out_dir)
+
+
+def continual_frame(params) -> pd.DataFrame:
+    """One row per run, setting and stage: the accuracy (%) on all tasks seen so far."""
+    rows = []
+    for path in paths.continual_results(params):
+        r = read_json(path)
+        for s in r["settings"]:
+            for t, stage in enumerate(s["stages"]):
+                rows.append({"run": r["run"], "setting": s["name"], "memory": s["memory"],
+                             "distillation": s["distillation"], "stage": f"T{t + 1}", "task": r["tasks"][t],
+                             "accuracy": 100 * stage["accuracy"], "test_images": stage["test_images"],
+                             "wall_seconds": r["wall_seconds"],
+                             "dc_iterations": sorted({m["iterations"] for m in r["condensed_sets"]})})
+    return pd.DataFrame(rows)
+
+
+def continual_section(params, fig_dir: Path):
+    """The DC paper's Figure 4 (accuracy after each stage, four settings) and its numbers, or None when the
+    parameters have no continual section. Returns (section, metrics): section = (title, note, header, rows,
+    figure) for the page, metrics for metrics.json."""
+    if "continual" not in params:
+        return None
+    c = params["continual"]
+    df = continual_frame(params)
+    stages = list(dict.fromkeys(df["stage"]))
+    tasks = list(c["tasks"])
+
+    fig, ax = plt.subplots(figsize=(1.6 + 1.5 * len(stages), 3.6))
+    sns.barplot(data=df, x="stage", y="accuracy", hue="setting", capsize=0.1, ax=ax,
+                errorbar=lambda a: (a.mean() - a.std(ddof=0), a.mean() + a.std(ddof=0)))  # the table's std
+    low = max(0.0, df["accuracy"].min() - 10)
+    ax.set_ylim(low, 100)
+    ax.set_xlabel(" → ".join(f"T{i + 1} {t}" for i, t in enumerate(tasks)))
+    ax.set_ylabel("accuracy (%) on all tasks so far")
+    ax.set_title(f"Continual learning, {df['run'].nunique()} run(s), mean ± std", fontsize=9)
+    ax.legend(fontsize=7, loc="lower left")
+    figure = fig_dir / "continual.png"
+    with atomic_path(figure) as tmp:
+        fig.savefig(tmp, dpi=120, bbox_inches="tight", format="png")
+    plt.close(fig)
+
+    g = df.groupby(["setting", "stage"], sort=False)["accuracy"]
+    stats = g.agg(mean="mean").join(g.std(ddof=0).rename("std")).reset_index()
+    sizes = df.groupby("stage", sort=False)["test_images"].first()
+    header = ["Setting"] + [f"T{i + 1}: +{t} ({sizes[s]:,} test images)" for i, (s, t) in enumerate(zip(stages, tasks))]
+    header += [f"paper ({' → '.join(paper.CONTINUAL_SEQUENCE)}), text only"]
+    rows, metrics = [], {"tasks": tasks, "runs": int(df["run"].nunique()), "settings": {}}
+    for name in dict.fromkeys(df["setting"]):
+        cells = stats[stats.setting == name].set_index("stage")
+        rows.append([name] + [_pm((cells.loc[s, "mean"], cells.loc[s, "std"])) for s in stages] + ["–"])
+        metrics["settings"][name] = {s: {"mean": round(cells.loc[s, "mean"], 2), "std": round(cells.loc[s, "std"], 2)}
+                                     for s in stages}
+    # DC minus herding, paired by run (both continue from the same stage-1 model, same batches and test images)
+    for kd in dict.fromkeys(df["distillation"]):
+        pair = df[df.distillation == kd].pivot_table(index=["run", "stage"], columns="memory", values="accuracy")
+        if {"DC", "herding"} <= set(pair.columns):
+            diff = (pair["DC"] - pair["herding"]).groupby(level="stage", sort=False)
+            d = diff.agg("mean").to_frame("mean").join(diff.std(ddof=0).rename("std"))
+            margin = paper.CONTINUAL_T3_MARGIN[bool(kd)]
+            claim = f"DC ahead at T3 by {margin}" if margin is not None else "DC ahead at T3 (margin not stated)"
+            rows.append([f"DC − herding, {'with' if kd else 'without'} KD"]
+                        + [f"{d.loc[s, 'mean']:+.1f} ± {d.loc[s, 'std']:.1f}" for s in stages] + [claim])
+    seq = " → ".join(tasks)
+    note = (f"Sequence: {seq}"
+            + ("" if tasks == list(paper.CONTINUAL_SEQUENCE) else
+               f" (the paper's is {' → '.join(paper.CONTINUAL_SEQUENCE)}; SVHN is not available offline here)")
+            + f". Accuracy (%) after each stage on {c.get('test_per_task', 2000):,} random test images of every task "
+            f"seen so far, mean ± std over {metrics['runs']} run(s). E2E learner ({c.get('model', 'ConvNet')}), "
+            f"memory "
+            f"{c.get('memory_per_class', 10)} img/cls per earlier task, {c['iterations']} training + "
+            f"{c['finetune_iterations']} balanced fine-tuning iterations per stage (paper: 5,000 + 500). "
+            f"DC memory condensed with K = {', '.join(map(str, df['dc_iterations'].iloc[0]))} iteration(s) "
+            f"(paper: 1,000), herding over {c.get('herding_candidates') or 'all'} image(s) per class. Stage 1 has no memory and no teacher: all "
+            "settings share its model. DC − herding: paired by run. The paper's Figure 4 bar heights are not in its "
+            "text; the last column gives what the text states.")
+    return (("Continual learning (DC paper Figure 4)", note, header, rows, figure), metrics)

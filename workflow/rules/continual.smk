@@ -1,0 +1,29 @@
+# Continual learning with a rehearsal memory (DC paper section 3.2): one job per run (seed) trains every setting
+# ({herding, DC} x {with, without distillation}) on the task sequence. The DC memory sets are condensed by the
+# condense rule (condense.smk) on the tasks' 32x32 RGB datasets (data.rgb32_name), planned by
+# paths.continual_condensed and accepted by config.check_job like the main table's sets.
+CONTINUAL_PARAMS = ["seed", "data.train_subset", "continual", "runtime.device"]
+
+if "continual" in P:
+
+    rule continual:
+        input:
+            prepared=[paths.PREPARED.format(dataset=d) for d in paths.continual_datasets(P)],
+            condensed=lambda wc: [paths.SYNTHETIC.format(**j) for j in paths.continual_condensed(P, int(wc.run))],
+        output:
+            paths.CONTINUAL,
+        params:
+            dvc=CONTINUAL_PARAMS,
+            settings=settings(CONTINUAL_PARAMS),
+            files=lambda wc, input: " ".join([f"--prepared {p}" for p in input.prepared]
+                                             + [f"--condensed {p}" for p in input.condensed]),
+        log:
+            "logs/continual/run{run}.log",
+        wildcard_constraints:
+            run="[0-9]+",
+        threads: THREADS
+        resources:
+            gpu=1,
+            mem_mb=6000,
+        shell:
+            "{RUN}/continual.py {SCRIPT_ARGS} --run {wildcards.run} {params.files} --out {output} > {log} 2>&1"
