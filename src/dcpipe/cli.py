@@ -110,3 +110,7 @@ def bench(params_file, prepared, models, threads, out):
                    f"{e['one_by_one_seconds_per_model']:.2f} one by one, {e['batched_seconds_per_model']:.2f} batched")
         click.echo(f"condense IPC {i}: {res[f'condense_ipc{i}']['seconds_per_iteration']:.2f} s per outer iteration")
     click.echo(f"-> {out}")
+
+
+if __name__ == "__main__":
+    main()

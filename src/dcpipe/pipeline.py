@@ -16,9 +16,8 @@ from . import config, data as data_mod
 from .condense import condense
 from .coreset import SELECTORS
 from .io import ArtifactError, atomic_path, provenance, read_json, read_npz, remove_stale_temps, write_json, write_npz
-from .models import build_model
+from .models import build_model, has_batchnorm
 from .runtime import Progress, pick_device
-from .models import has_batchnorm
 from .seeding import derive_seed, torch_seeded
 from .train import train_models, train_models_batched
 
