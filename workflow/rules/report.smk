@@ -1,4 +1,4 @@
-REPORT_PARAMS = ["seed", "experiment", "evaluate"]
+REPORT_PARAMS = ["seed", "experiment", "evaluate"] + (["nas"] if "nas" in P else [])
 
 
 rule report:
@@ -7,6 +7,7 @@ rule report:
         synthetic=[paths.SYNTHETIC.format(**j) for j in PLAN if paths.is_synthetic(j["method"])],
         losses=[paths.LOSS.format(**j) for j in PLAN if paths.is_synthetic(j["method"])],
         prepared=sorted({paths.PREPARED.format(**j) for j in PLAN}),
+        nas=paths.nas_outputs(P),
     output:
         md="reports/index.md",
         html="reports/index.html",
