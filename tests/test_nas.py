@@ -155,3 +155,43 @@ def test_the_search_split_holds_the_validation_images_out_of_the_training_split(
     assert len(val) == 10 and len(train) == 30 and not train & val and train | val == set(range(40))
     assert meta["n_train"] == 30 and read_json(tmp_path / "d_nas.npz.json")["dataset"] == "d_nas"
     assert (z["x_test"] == x[:5]).all()
+
+
+def test_table4_ranks_by_proxy_correlates_each_proxys_top_k_and_marks_estimates(tmp_path, monkeypatch):
+    """Fake search results (unit test): early stopping ranks as the ground truth does, random in reverse."""
+    from dcpipe import nas_report, paths
+    from dcpipe.io import write_json
+
+    monkeypatch.chdir(tmp_path)
+    params = {"seed": 0, "evaluate": {"batch": 256},
+              "nas": {"dataset": "D", "proxies": ["random", "early_stopping"], "shards": 2, "ground_truth_shards": 1,
+                      "top": 2, "repeats": 1, "whole_repeats": 1, "best_repeats": 2, "whole_epochs": 2, "epochs": 5,
+                      "batched": False, "ipc": 10}}
+    idx = [0, 1, 2, 3, 4]
+    truth = {i: 0.5 + 0.05 * i for i in idx}  # architecture 4 is the best
+    rows = [{"index": i, "proxies": {
+        "random": {"val_mean": 0.3 - 0.01 * i, "train_seconds": 1.0, "val_seconds": 0.5, "images": 100, "steps": 5},
+        "early_stopping": {"val_mean": 0.2 + 0.01 * i, "train_seconds": 5.0, "val_seconds": 0.5, "images": 3600,
+                           "steps": 5}}} for i in idx]
+    for k in range(2):
+        write_json(paths.NAS_SHARD.format(dataset="D", shard=k), {"rows": rows[k::2]})
+    # ground truth for the union of the top 2s ({0, 1} and {4, 3}); architecture 0, random's best, has 2 runs
+    gt = [{"index": 0, "runs": 2, "val": [truth[0]] * 2, "val_mean": truth[0], "test": [0.40, 0.42],
+           "train_seconds": 20.0}]
+    gt += [{"index": i, "runs": 1, "val": [truth[i]], "val_mean": truth[i], "test": [truth[i] - 0.1],
+            "train_seconds": 10.0} for i in (1, 3, 4)]
+    write_json(paths.NAS_GROUND_TRUTH.format(dataset="D", shard=0),
+               {"rows": gt, "n_train": 3600, "n_validation": 400, "n_test": 1000})
+    assert nas.ground_truth_candidates(params, nas.read_shards(
+        [Path(paths.NAS_SHARD.format(dataset="D", shard=k)) for k in range(2)])) == [0, 1, 3, 4]
+    t4 = nas_report.table4(params)
+    assert [q["arch"] for q in t4["random"]["top"]] == [nas.SPACE[i].name for i in (0, 1)]
+    assert t4["random"]["spearman"] == pytest.approx(-1.0) and t4["early_stopping"]["spearman"] == pytest.approx(1.0)
+    assert t4["random"]["best_test"] == pytest.approx(41.0) and t4["random"]["best_runs"] == 2
+    assert t4["early_stopping"]["best_arch"] == nas.SPACE[4].name == t4["whole"]["best_arch"]
+    assert t4["random"]["search_minutes"] == pytest.approx(5 * 1.5 / 60)
+    assert t4["random"]["storage_images"] == 100 and t4["early_stopping"]["storage_images"] == 5 * 256
+    # whole-set time: measured for the 4 with ground truth (10 s per run each), estimated for architecture 2 from
+    # its early-stopping second per step x the 15 x 2 steps of whole-set training
+    assert t4["whole"]["estimated"] and t4["whole"]["search_minutes"] == pytest.approx((4 * 10 + 30) / 60)
+    assert t4["whole"]["storage_images"] == 3600
