@@ -277,8 +277,16 @@ def run_shard(params, k: int, prepared: Path, proxy_sets: dict[str, Path], out: 
             progress(len(rows) - 1, row["proxies"][proxies[0]]["val_mean"])
     write_json(out, {"shard": k, "shards": nas["shards"], "dataset": nas["dataset"], "proxies": proxies,
                      "repeats": nas["repeats"], "epochs": nas["epochs"], "batched": nas["batched"],
-                     "n_validation": len(y_val), "rows": rows, "provenance": provenance()})
+                     "n_validation": len(y_val), "rows": rows, "cpu_seconds": _cpu_seconds(), "provenance": provenance()})
     partial.unlink(missing_ok=True)
+
+
+def _cpu_seconds() -> float:
+    """CPU time of this process (user + system): the job's cost on a shared machine, where wall time is not."""
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
 
 
 def _steps(cfg: TrainConfig, n: int) -> int:
@@ -339,7 +347,7 @@ def run_ground_truth(params, g: int, prepared: Path, shard_files: list[Path], ou
             progress(len(rows) - 1, rows[-1]["val_mean"])
     write_json(out, {"ground_truth_shard": g, "epochs": cfg.epochs, "repeats": nas["whole_repeats"],
                      "n_train": len(d.y_train), "n_validation": len(y_val), "n_test": len(d.y_test), "rows": rows,
-                     "provenance": provenance()})
+                     "cpu_seconds": _cpu_seconds(), "provenance": provenance()})
     partial.unlink(missing_ok=True)
 
 

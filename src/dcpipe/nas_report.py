@@ -21,7 +21,10 @@ def load(params) -> tuple[list[dict], dict[int, dict], dict]:
     shard_files = [paths.NAS_SHARD.format(dataset=nas["dataset"], shard=k) for k in range(nas["shards"])]
     gt_files = [paths.NAS_GROUND_TRUTH.format(dataset=nas["dataset"], shard=g) for g in range(nas["ground_truth_shards"])]
     gt = {r["index"]: r for f in gt_files for r in read_json(f)["rows"]}
-    return nas_mod.read_shards([Path(f) for f in shard_files]), gt, read_json(gt_files[0])
+    header = read_json(gt_files[0])
+    # CPU seconds of each job (absent in results written before the stages recorded it)
+    header["job_cpu_seconds"] = {str(f): read_json(f).get("cpu_seconds") for f in shard_files + gt_files}
+    return nas_mod.read_shards([Path(f) for f in shard_files]), gt, header
 
 
 def table4(params) -> dict:
@@ -76,7 +79,7 @@ def table4(params) -> dict:
                        "n_train": n_train, "n_validation": gt_header["n_validation"], "n_test": gt_header["n_test"],
                        "proxy_epochs": nas["epochs"], "repeats": nas["repeats"], "whole_epochs": nas["whole_epochs"],
                        "whole_repeats": nas["whole_repeats"], "best_repeats": nas["best_repeats"], "top": k,
-                       "batched": nas["batched"],
+                       "batched": nas["batched"], "job_cpu_seconds": gt_header["job_cpu_seconds"],
                        "seconds_per_architecture": {p: out[p]["search_minutes"] * 60 / len(rows) for p in nas["proxies"]}}
     return out
 
