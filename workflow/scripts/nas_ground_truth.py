@@ -17,8 +17,10 @@ def main(params_file, shard, prepared, out, shard_files):
     with stage_errors():
         params = start_stage(params_file, gpu=True)
         nas.check_shard(params, "ground_truth_shards", shard)
+        mine = nas.shard(nas.ground_truth_candidates(params, nas.read_shards(list(shard_files))), shard,
+                         params["nas"]["ground_truth_shards"])
         nas.run_ground_truth(params, shard, prepared, list(shard_files), out,
-                             progress=Progress(params["nas"]["top"] * len(params["nas"]["proxies"]), f"nas ground truth {shard}", 1))
+                             progress=Progress(len(mine), f"nas ground truth {shard}", 1))
 
 
 if __name__ == "__main__":
