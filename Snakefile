@@ -15,6 +15,7 @@ include: "workflow/rules/coreset.smk"
 include: "workflow/rules/condense.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/continual.smk"
+include: "workflow/rules/nas.smk"
 include: "workflow/rules/report.smk"
 
 

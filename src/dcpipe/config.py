@@ -134,6 +134,8 @@ def validate_params(params, where: str = "params") -> None:
                 problems.append(f"  {key}: no entry for IPC {ipc}")
         if ev.get("augment_datasets") and str(ipc) not in ev.get("epochs_augmented", {}):
             problems.append(f"  evaluate.epochs_augmented: no entry for IPC {ipc}")
+    if "nas" in params:
+        problems += nas_problems(params)
     subset = params["data"].get("train_subset")
     if subset and max(all_ipcs) > subset:
         problems.append(f"  data.train_subset: {subset} images per class cannot hold IPC {max(all_ipcs)}")
@@ -191,6 +193,35 @@ def continual_config(params):
     return ContinualConfig(**keys), settings
 
 
+def nas_problems(params) -> list[str]:
+    """Names and sizes of the nas section (DC section 3.2) that the schema cannot check."""
+    from .nas import EARLY_STOPPING, WIDTHS, subspace
+
+    nas, cond, problems = params["nas"], params["condense"], []
+    if nas["dataset"] not in DATASETS:
+        problems.append(f"  nas.dataset: unknown name {nas['dataset']!r}; valid: {', '.join(DATASETS)}")
+    for i, p in enumerate(nas["proxies"]):
+        if p not in METHODS + (EARLY_STOPPING,):
+            problems.append(f"  nas.proxies[{i}]: unknown name {p!r}; valid: {', '.join(METHODS + (EARLY_STOPPING,))}")
+        elif p in VARIANTS:
+            for key in ("iterations", "loops"):
+                if str(nas["ipc"]) not in cond[key]:
+                    problems.append(f"  condense.{key}: no entry for IPC {nas['ipc']} (nas.ipc, proxy {p})")
+    try:
+        space = subspace(nas.get("widths", WIDTHS))
+    except ValueError as e:
+        return problems + [f"  nas.widths: {e}"]
+    size = math.prod(len(v) for v in space.values())
+    n = size if nas["architectures"] == "all" else nas["architectures"]
+    if n > size:
+        problems.append(f"  nas.architectures: {n} is more than the {size} architectures of widths {list(space['width'])}")
+    if nas["shards"] > n:
+        problems.append(f"  nas.shards: {nas['shards']} shards for {n} architectures would leave some empty")
+    if nas["best_repeats"] < nas["whole_repeats"]:
+        problems.append("  nas.best_repeats: must be at least nas.whole_repeats")
+    return problems
+
+
 def _non_finite(node, path=()):
     if isinstance(node, float) and not math.isfinite(node):
         yield ".".join(map(str, path)) or "(top level)", node
@@ -207,9 +238,10 @@ def check_job(params, where: str = "params", dataset: str | None = None, ipc: in
     """A stage's command-line names must be ones the parameter file plans: only those were validated (loop
     schedule, iterations, epochs, budget). The Snakefile and dvc.yaml only generate such jobs; this catches a
     hand-run stage with a typo before it reads any data."""
-    from .paths import continual_condensed, continual_datasets, plan
+    from .paths import continual_condensed, continual_datasets, nas_proxy_jobs, plan
 
-    jobs = {(j["dataset"], j["ipc"], j["method"]) for j in plan(params) + continual_condensed(params)}
+    jobs = {(j["dataset"], j["ipc"], j["method"])
+            for j in plan(params) + continual_condensed(params) + nas_proxy_jobs(params)}
     datasets = sorted({d for d, _, _ in jobs} | set(continual_datasets(params)))
     problems = []
     if dataset is not None and dataset not in datasets:

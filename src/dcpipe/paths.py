@@ -92,3 +92,27 @@ def continual_condensed(params, run: int | None = None) -> list[dict]:
 def continual_results(params) -> list[str]:
     c = params.get("continual")
     return [CONTINUAL.format(run=r) for r in range(c["runs"])] if c else []
+# Neural architecture search (DC section 3.2): proxy results per shard, whole-training-set ground truth.
+NAS_SHARD = "data/nas/{dataset}/shard{shard}.json"
+NAS_GROUND_TRUTH = "data/nas/{dataset}/ground_truth{shard}.json"
+
+
+def nas_proxy_jobs(params) -> list[dict]:
+    """The coreset / condensed sets NAS trains on: built by the ordinary stages from the search split (the
+    prepared variant without the validation images), set 0 at nas.ipc."""
+    from .nas import EARLY_STOPPING, search_dataset
+
+    nas = params.get("nas")
+    if not nas:
+        return []
+    return [dict(dataset=search_dataset(nas["dataset"]), ipc=nas["ipc"], method=p, set=0)
+            for p in nas["proxies"] if p != EARLY_STOPPING]
+
+
+def nas_outputs(params) -> list[str]:
+    """Every NAS result file (the report's inputs)."""
+    nas = params.get("nas")
+    if not nas:
+        return []
+    return ([NAS_SHARD.format(dataset=nas["dataset"], shard=k) for k in range(nas["shards"])]
+            + [NAS_GROUND_TRUTH.format(dataset=nas["dataset"], shard=g) for g in range(nas["ground_truth_shards"])])

@@ -221,6 +221,15 @@ def methods_of(params):
     return [m for m in methods(params)]
 
 
+def nas_section(params, fig_dir: Path) -> dict | None:
+    """DC Table 4 and Figure F5 when the parameter file has a nas section (dcpipe.nas_report)."""
+    if not params.get("nas"):
+        return None
+    from .nas_report import section
+
+    return section(params, fig_dir)
+
+
 def build_report(params, params_file: str, out_dir: Path) -> None:
     out_dir = Path(out_dir)
     fig_dir = out_dir / "figures"
@@ -229,7 +238,8 @@ def build_report(params, params_file: str, out_dir: Path) -> None:
     df = collect(params)
     summary = summarise(df)
 
-    metrics = {}
+    nas = nas_section(params, fig_dir)
+    metrics = {"nas": nas["metrics"]} if nas else {}
     for r in summary.itertuples():
         metrics.setdefault(r.dataset, {}).setdefault(f"ipc{r.ipc}", {})[r.method] = {
             "mean": round(r.mean, 2), "std": round(r.std, 2), "n_models": int(r.n_models)}
@@ -260,6 +270,8 @@ def build_report(params, params_file: str, out_dir: Path) -> None:
     sections += study_tables(summary, params)
     if continual:
         sections.append(continual[0])
+    if nas:
+        sections.append(nas["table"])
     sections += speed_tables(out_dir)
 
     prov = provenance()
@@ -286,6 +298,8 @@ def build_report(params, params_file: str, out_dir: Path) -> None:
     md += ["## Synthetic images", ""] + [f"![{p.stem}](figures/{p.name})" for p in figures]
     if loss_png:
         md += ["", "## Matching loss", "", f"![matching loss](figures/{loss_png.name})"]
+    if nas:
+        md += ["", "## DC Figure F5: proxy vs whole-dataset validation accuracy", "", f"![F5](figures/{nas['figure'].name})"]
     md += ["", "## Seeds", "", md_table(seed_header, seed_rows), ""]
     with atomic_path(out_dir / "index.md") as tmp:
         tmp.write_text("\n".join(md) + "\n")
@@ -298,6 +312,7 @@ td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}img{{max-height:4
 {"".join(page)}
 <h2>Synthetic images</h2>{imgs}
 {f'<h2>Matching loss</h2><img src="figures/{loss_png.name}">' if loss_png else ''}
+{f'<h2>DC Figure F5</h2><img src="figures/{nas["figure"].name}">' if nas else ''}
 <h2>Seeds</h2>{html_table(seed_header, seed_rows)}</body></html>"""
     with atomic_path(out_dir / "index.html") as tmp:
         tmp.write_text(doc)

@@ -30,6 +30,17 @@ class TrainConfig:
     augment: bool = False  # crop/scale/rotate, one op per image (DC appendix A, MNIST only)
     test_batch: int = 1000
     test_precision: str = "fp32"  # "bf16": autocast the test pass (measured in reports/precision_check.json)
+    # Stop after this many SGD steps instead of `epochs` epochs, the lr drop moving to steps // 2: the NAS
+    # "early-stopping" baseline (DC section 3.2), the whole training set for as many iterations as a proxy set.
+    steps: int | None = None
+
+
+def schedule(cfg: TrainConfig, n: int) -> tuple[int, int, int]:
+    """(epochs, step of the x0.1 lr drop, total SGD steps) of training on n images."""
+    per_epoch = math.ceil(n / cfg.batch)
+    if cfg.steps is None:
+        return cfg.epochs, (cfg.epochs // 2) * per_epoch, cfg.epochs * per_epoch
+    return math.ceil(cfg.steps / per_epoch), cfg.steps // 2, cfg.steps
 
 
 def augment_crop_scale_rotate(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
@@ -63,18 +74,24 @@ def train_model(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: Tra
                 gen: torch.Generator) -> torch.nn.Module:
     """Train `net` in place on (x, y) for cfg.epochs epochs of shuffled mini-batches."""
     opt = torch.optim.SGD(net.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=[cfg.epochs // 2], gamma=0.1)
+    epochs, drop, total = schedule(cfg, len(y))
     net.train()
-    for _ in range(cfg.epochs):
+    step = 0
+    for _ in range(epochs):
         perm = torch.randperm(len(y), generator=gen, device=gen.device).to(x.device)
         for i in range(0, len(y), cfg.batch):
+            if step == total:
+                break
+            if step == drop:  # as MultiStepLR(milestones=[epochs // 2], gamma=0.1), which keeps the momentum
+                for group in opt.param_groups:
+                    group["lr"] = cfg.lr * 0.1
+            step += 1
             idx = perm[i:i + cfg.batch]
             xb = augment_crop_scale_rotate(x[idx], gen) if cfg.augment else x[idx]
             loss = F.cross_entropy(net(xb), y[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-        sched.step()
     return net
 
 
@@ -141,12 +158,18 @@ def train_models_batched(model: str, n_models: int, x: torch.Tensor, y: torch.Te
     model i; SGD with momentum and weight decay is applied as torch.optim.SGD does. Not for networks with
     BatchNorm, whose running statistics are in-place buffer updates that vmap does not batch. `first`: the
     index of the first model (a resumed group trains models first..first+n_models-1)."""
+    params, buffers, base = train_stacked(model, n_models, x, y, num_classes, cfg, seed, first)
+    return stacked_accuracies(params, buffers, base, x_test, y_test, cfg)
+
+
+def stacked_accuracies(params, buffers, base, x_test, y_test, cfg: TrainConfig) -> list[float]:
+    """Test accuracy of each model of a stack trained by train_stacked."""
     from torch.func import functional_call, vmap
 
-    params, buffers, base = train_stacked(model, n_models, x, y, num_classes, cfg, seed, first)
+    n_models = next(iter(params.values())).shape[0]
     forward = vmap(lambda p, b, xb: functional_call(base, (p, b), (xb,)), in_dims=(0, 0, None))
-    correct = torch.zeros(n_models, dtype=torch.long, device=x.device)
-    with torch.no_grad(), torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=cfg.test_precision == "bf16"):
+    correct = torch.zeros(n_models, dtype=torch.long, device=x_test.device)
+    with torch.no_grad(), torch.autocast(x_test.device.type, dtype=torch.bfloat16, enabled=cfg.test_precision == "bf16"):
         for i in range(0, len(y_test), cfg.test_batch):
             logits = forward(params, buffers, x_test[i:i + cfg.test_batch])
             correct += (logits.argmax(-1) == y_test[i:i + cfg.test_batch]).sum(1)
@@ -174,12 +197,17 @@ def train_stacked(model: str, n_models: int, x, y, num_classes: int, cfg: TrainC
     grads_of = vmap(grad(loss))
     momentum = {k: torch.zeros_like(v) for k, v in params.items()}
     lr = cfg.lr
+    epochs, drop, total = schedule(cfg, len(y))
+    step = 0
     base.train()
-    for epoch in range(cfg.epochs):
-        if epoch == cfg.epochs // 2:
-            lr = cfg.lr * 0.1  # MultiStepLR(milestones=[epochs // 2], gamma=0.1), as train_model
+    for _ in range(epochs):
         perms = torch.stack([torch.randperm(len(y), generator=g, device=g.device) for g in gens]).to(x.device)
         for i in range(0, len(y), cfg.batch):
+            if step == total:
+                break
+            if step == drop:
+                lr = cfg.lr * 0.1  # MultiStepLR(milestones=[epochs // 2], gamma=0.1), as train_model
+            step += 1
             idx = perms[:, i:i + cfg.batch]
             xb = x[idx]
             if cfg.augment:

@@ -1,4 +1,4 @@
-REPORT_PARAMS = ["seed", "experiment", "evaluate", "continual"]
+REPORT_PARAMS = ["seed", "experiment", "evaluate"] + [k for k in ("continual", "nas") if k in P]
 
 
 rule report:
@@ -8,6 +8,7 @@ rule report:
         losses=[paths.LOSS.format(**j) for j in PLAN if paths.is_synthetic(j["method"])],
         prepared=sorted({paths.PREPARED.format(**j) for j in PLAN}),
         continual=paths.continual_results(P),
+        nas=paths.nas_outputs(P),
     output:
         md="reports/index.md",
         html="reports/index.html",

@@ -1,0 +1,183 @@
+"""The NAS part of reports/: DC Table 4 (per proxy: the best-ranked architecture's test accuracy, Spearman over
+the top 10, search time, storage) beside the paper's numbers, and the scatter plots of Figure F5."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from . import nas as nas_mod, paper, paths
+from .io import read_json
+
+PROXY_TITLES = {"random": "Random", "herding": "Herding", "DC": "Ours (DC)", nas_mod.EARLY_STOPPING: "Early-stopping",
+                "whole": "Whole dataset"}
+
+
+def load(params) -> tuple[list[dict], dict[int, dict], dict]:
+    """(proxy rows of every candidate, ground-truth rows by space index, one shard's header)."""
+    nas = params["nas"]
+    shard_files = [paths.NAS_SHARD.format(dataset=nas["dataset"], shard=k) for k in range(nas["shards"])]
+    gt_files = [paths.NAS_GROUND_TRUTH.format(dataset=nas["dataset"], shard=g) for g in range(nas["ground_truth_shards"])]
+    gt = {r["index"]: r for f in gt_files for r in read_json(f)["rows"]}
+    header = read_json(gt_files[0])
+    # CPU seconds of each job (absent in results written before the stages recorded it)
+    header["job_cpu_seconds"] = {str(f): read_json(f).get("cpu_seconds") for f in shard_files + gt_files}
+    return nas_mod.read_shards([Path(f) for f in shard_files]), gt, header
+
+
+def table4(params) -> dict:
+    """Per proxy (and the whole training set): the metrics of DC Table 4, with which numbers are estimates."""
+    nas = params["nas"]
+    rows, gt, gt_header = load(params)
+    k = nas["top"]
+    n_train = gt_header["n_train"]
+    out = {}
+    for p in nas["proxies"]:
+        scores = nas_mod.proxy_scores(rows, p)
+        chosen = nas_mod.top(scores, k)
+        best = chosen[0]
+        images = rows[0]["proxies"][p]["images"]
+        steps = rows[0]["proxies"][p]["steps"]
+        if p == nas_mod.EARLY_STOPPING:  # the distinct images its steps can touch
+            images = min(images, steps * params["evaluate"].get("batch", 256))
+        seconds = sum(r["proxies"][p]["train_seconds"] + r["proxies"][p]["val_seconds"] for r in rows)
+        out[p] = {"best_arch": nas_mod.SPACE[best].name, "best_test": 100 * float(np.mean(gt[best]["test"])),
+                  "best_test_std": 100 * float(np.std(gt[best]["test"])), "best_runs": len(gt[best]["test"]),
+                  "spearman": nas_mod.spearman([scores[i] for i in chosen], [gt[i]["val_mean"] for i in chosen]),
+                  "top": [{"arch": nas_mod.SPACE[i].name, "proxy_val": scores[i], "whole_val": gt[i]["val_mean"]}
+                          for i in chosen],
+                  "search_minutes": seconds / 60, "storage_images": images, "estimated": False}
+    # Whole training set: the ground truth covers only the proxies' top-k union, so its best architecture is
+    # the best of that union, and its search time for all candidates is estimated where not measured: an
+    # architecture's early-stopping steps (same data, same batch) times the whole training's step count.
+    whole_steps = math.ceil(n_train / params["evaluate"].get("batch", 256)) * nas["whole_epochs"]
+    est, measured, ratios = 0.0, 0, []
+    for r in rows:
+        es = r["proxies"].get(nas_mod.EARLY_STOPPING)
+        per_run = (es["train_seconds"] / (nas["repeats"] * es["steps"]) * whole_steps) if es else None
+        if r["index"] in gt:
+            g = gt[r["index"]]
+            t = g["train_seconds"] / g["runs"] * nas["whole_repeats"]
+            measured += 1
+            if per_run:
+                ratios.append(per_run / (g["train_seconds"] / g["runs"]))
+            est += t
+        elif per_run is not None:
+            est += per_run * nas["whole_repeats"]
+        else:
+            est = float("nan")
+    gscores = {i: g["val_mean"] for i, g in gt.items()}
+    wbest = nas_mod.top(gscores, 1)[0]
+    out["whole"] = {"best_arch": nas_mod.SPACE[wbest].name, "best_test": 100 * float(np.mean(gt[wbest]["test"])),
+                    "best_test_std": 100 * float(np.std(gt[wbest]["test"])), "best_runs": len(gt[wbest]["test"]),
+                    "spearman": 1.0, "search_minutes": est / 60, "storage_images": n_train,
+                    "estimated": measured < len(rows), "measured_architectures": measured,
+                    "estimate_over_measured": float(np.median(ratios)) if ratios else None}
+    out["_setting"] = {"candidates": len(rows), "space": len(nas_mod.SPACE), "ground_truth_architectures": len(gt),
+                       "n_train": n_train, "n_validation": gt_header["n_validation"], "n_test": gt_header["n_test"],
+                       "proxy_epochs": nas["epochs"], "repeats": nas["repeats"], "whole_epochs": nas["whole_epochs"],
+                       "whole_repeats": nas["whole_repeats"], "best_repeats": nas["best_repeats"], "top": k,
+                       "batched": nas["batched"], "job_cpu_seconds": gt_header["job_cpu_seconds"],
+                       "seconds_per_architecture": {p: out[p]["search_minutes"] * 60 / len(rows) for p in nas["proxies"]}}
+    return out
+
+
+def scatter(t4: dict, params, out: Path) -> Path:
+    """Figure F5: proxy against whole-training-set validation accuracy of each proxy's top k."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .io import atomic_path
+
+    proxies = params["nas"]["proxies"]
+    fig, axes = plt.subplots(1, len(proxies), figsize=(3.2 * len(proxies), 3.0), squeeze=False)
+    for ax, p in zip(axes[0], proxies):
+        pts = t4[p]["top"]
+        ax.scatter([q["proxy_val"] for q in pts], [q["whole_val"] for q in pts], s=18)
+        ax.set_title(f"{PROXY_TITLES.get(p, p)}: Correlation = {t4[p]['spearman']:.2f}", fontsize=9)
+        ax.set_xlabel("Proxy Dataset Performance", fontsize=8)
+        ax.set_ylabel("Whole Dataset Performance", fontsize=8)
+        ax.tick_params(labelsize=7)
+    fig.tight_layout()
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, dpi=120, format="png")
+    plt.close(fig)
+    return out
+
+
+def _fmt(v, spec):
+    if spec == "pow10" and v:
+        e = int(math.floor(math.log10(v)))
+        m = v / 10**e
+        return f"{m:g}×10^{e}" if m != 1 else f"10^{e}"
+    return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, spec)
+
+
+def section(params, fig_dir: Path) -> dict:
+    """The report's NAS section: {"table": (title, note, header, rows), "figure": png, "metrics": dict}."""
+    t4 = table4(params)
+    s = t4["_setting"]
+    cols = list(params["nas"]["proxies"]) + ["whole"]
+    header = ["", *[PROXY_TITLES.get(c, c) for c in cols]]
+
+    def cell(c, key, spec, paper_key, paper_spec):
+        ours = t4[c][key]
+        ref = paper.TABLE4.get(c, {}).get(paper_key)
+        mark = " (est.)" if key == "search_minutes" and t4[c].get("estimated") else ""
+        return f"{_fmt(ours, spec)}{mark} / {_fmt(ref, paper_spec)}"
+
+    rows = [["Performance (%)", *[cell(c, "best_test", ".1f", "performance", ".1f") for c in cols]],
+            ["Correlation", *[cell(c, "spearman", ".2f", "correlation", ".2f") for c in cols]],
+            ["Time cost (min)", *[cell(c, "search_minutes", ".1f", "time_min", ".1f") for c in cols]],
+            ["Storage (imgs)", *[cell(c, "storage_images", "d", "storage", "pow10") for c in cols]],
+            ["Best architecture", *[f"{t4[c]['best_arch'].removeprefix('ConvNet_')} ({t4[c]['best_runs']} runs)"
+                                    for c in cols]]]
+    w = t4["whole"]
+    note = (f"ours / paper (CIFAR-10, 720 ConvNets, GTX 1080 Ti). Ours: {params['nas']['dataset']}, "
+            f"{s['candidates']} candidate architectures ({'all' if s['candidates'] == 720 else 'a stratified sample'}"
+            f" of widths {params['nas'].get('widths', list(nas_mod.WIDTHS))}), {s['n_validation']} training images held "
+            f"out as validation, {s['n_train']} left for the proxies and whole-set training, {s['n_test']} test. "
+            f"Proxies: {params['nas']['ipc']} img/cls, {s['proxy_epochs']} epochs, {s['repeats']} run(s) per "
+            f"architecture; early stopping: the whole training split for the same number of SGD steps. "
+            f"Performance: mean test accuracy of the proxy's best-ranked architecture trained on the whole training "
+            f"split ({s['whole_epochs']} epochs). Correlation: Spearman's rho between proxy and whole-split validation "
+            f"accuracy over the proxy's own top {s['top']} (the {s['top']} architectures with the highest validation "
+            f"accuracy after proxy training, DC appendix A and Figure F5). Ground truth trained only for the "
+            f"{s['ground_truth_architectures']} architectures in some proxy's top {s['top']}, so the whole-dataset "
+            f"column's best is the best of those; its correlation is 1 by definition. Time: measured wall-clock training "
+            f"+ validation minutes for our {s['candidates']} candidates, 1 thread per job (on a shared machine the job's "
+            f"CPU share inflates them: job CPU seconds are in the metrics); the whole-dataset "
+            f"time is an estimate (est.) for the {s['candidates'] - w['measured_architectures']} candidates without "
+            f"ground truth, from each one's measured early-stopping seconds per step times the whole training's "
+            f"steps (median estimate/measured on the others: {_fmt(w['estimate_over_measured'], '.2f')}). "
+            f"Early stopping's storage: the distinct images its steps can touch. Repeats trained "
+            f"{'as a vmap batch' if s['batched'] else 'one by one (vmap batching measured slower here)'}.")
+    png = scatter(t4, params, Path(fig_dir) / "nas_F5.png")
+    metrics = {c: {k: v for k, v in t4[c].items() if k != "top"} for c in cols}
+    metrics["setting"] = s
+    return {"table": ("DC Table 4: neural architecture search with proxy sets", note, header, rows),
+            "figure": png, "metrics": metrics, "table4": t4}
+
+
+def write_standalone(params, params_file: str, out_dir: Path) -> Path:
+    """reports/nas.md (+ figure and nas_metrics.json) without the rest of the report: `dcpipe nas-report`."""
+    from .io import atomic_path, provenance, write_json
+    from .report import md_table
+
+    out_dir = Path(out_dir)
+    (out_dir / "figures").mkdir(parents=True, exist_ok=True)
+    sec = section(params, out_dir / "figures")
+    title, note, header, rows = sec["table"]
+    write_json(out_dir / "nas_metrics.json", {"parameters": params_file, **sec["metrics"],
+                                              "top": {p: sec["table4"][p]["top"] for p in params["nas"]["proxies"]},
+                                              "provenance": provenance()})
+    md = [f"# {title}", "", f"Parameters: `{params_file}`.", "", note, "", md_table(header, rows), "",
+          "## Figure F5: proxy vs whole-training-set validation accuracy (each proxy's top architectures)", "",
+          f"![Figure F5](figures/{sec['figure'].name})", ""]
+    with atomic_path(out_dir / "nas.md") as tmp:
+        tmp.write_text("\n".join(md))
+    return out_dir / "nas.md"

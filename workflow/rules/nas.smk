@@ -1,0 +1,73 @@
+# Neural architecture search with proxy sets (DC section 3.2): a search split of the dataset without the
+# validation images (the coreset and condense rules build the proxies from it, unchanged), shards of the
+# candidate architectures trained on every proxy, then whole-training-set ground truth for the top-ranked ones.
+from dcpipe.nas import search_dataset
+
+if "nas" in P:
+    NAS = P["nas"]
+    NAS_PREPARED = paths.PREPARED.format(dataset=search_dataset(NAS["dataset"]))
+    NAS_SPLIT_PARAMS = ["seed", "nas.dataset", "nas.validation"]
+    NAS_TRAIN_PARAMS = ["seed", "data.train_subset", "nas", "evaluate", "runtime.device"]
+    NAS_PROXY_ARGS = " ".join(f"--proxy {j['method']}={paths.train_set(j['dataset'], j['ipc'], j['method'], j['set'])}"
+                              for j in paths.nas_proxy_jobs(P))
+
+    ruleorder: nas_split > prepare_data
+
+    rule nas_split:
+        input:
+            paths.PREPARED.format(dataset=NAS["dataset"]),
+        output:
+            npz=NAS_PREPARED,
+            meta=NAS_PREPARED + ".json",
+        params:
+            dvc=NAS_SPLIT_PARAMS,
+            settings=settings(NAS_SPLIT_PARAMS),
+        log:
+            f"logs/nas/split_{NAS['dataset']}.log",
+        threads: 1
+        resources:
+            mem_mb=2000,
+        shell:
+            "{RUN}/nas_split.py {SCRIPT_ARGS} --prepared {input} --out {output.npz} > {log} 2>&1"
+
+    rule nas_shard:
+        input:
+            prepared=NAS_PREPARED,
+            sets=[paths.train_set(j["dataset"], j["ipc"], j["method"], j["set"]) for j in paths.nas_proxy_jobs(P)],
+        output:
+            paths.NAS_SHARD,
+        params:
+            dvc=NAS_TRAIN_PARAMS,
+            settings=settings(NAS_TRAIN_PARAMS),
+        log:
+            "logs/nas/{dataset}_shard{shard}.log",
+        wildcard_constraints:
+            shard="[0-9]+",
+        threads: THREADS
+        resources:
+            gpu=1,
+            mem_mb=6000,
+        shell:
+            "{RUN}/nas_shard.py {SCRIPT_ARGS} --shard {wildcards.shard} --prepared {input.prepared} {NAS_PROXY_ARGS}"
+            " --out {output} > {log} 2>&1"
+
+    rule nas_ground_truth:
+        input:
+            prepared=NAS_PREPARED,
+            shards=[paths.NAS_SHARD.format(dataset=NAS["dataset"], shard=k) for k in range(NAS["shards"])],
+        output:
+            paths.NAS_GROUND_TRUTH,
+        params:
+            dvc=NAS_TRAIN_PARAMS,
+            settings=settings(NAS_TRAIN_PARAMS),
+        log:
+            "logs/nas/{dataset}_ground_truth{shard}.log",
+        wildcard_constraints:
+            shard="[0-9]+",
+        threads: THREADS
+        resources:
+            gpu=1,
+            mem_mb=6000,
+        shell:
+            "{RUN}/nas_ground_truth.py {SCRIPT_ARGS} --shard {wildcards.shard} --prepared {input.prepared}"
+            " --out {output} {input.shards} > {log} 2>&1"

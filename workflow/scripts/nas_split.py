@@ -1,0 +1,21 @@
+"""Stage: hold the NAS validation images out of the training split (a prepared-dataset variant)."""
+from pathlib import Path
+
+import click
+
+from dcpipe import nas
+from dcpipe.runtime import stage_errors, start_stage
+
+
+@click.command()
+@click.option("--params", "params_file", required=True)
+@click.option("--prepared", required=True, type=click.Path(path_type=Path))
+@click.option("--out", required=True, type=click.Path(path_type=Path))
+def main(params_file, prepared, out):
+    with stage_errors():
+        params = start_stage(params_file)
+        nas.run_split(params, prepared, out)
+
+
+if __name__ == "__main__":
+    main()
