@@ -14,6 +14,7 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/coreset.smk"
 include: "workflow/rules/condense.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/cross.smk"
 include: "workflow/rules/report.smk"
 
 

@@ -1,4 +1,4 @@
-REPORT_PARAMS = ["seed", "experiment", "evaluate"]
+REPORT_PARAMS = ["seed", "experiment", "evaluate"] + (["studies"] if "studies" in P else [])
 
 
 rule report:
@@ -7,11 +7,13 @@ rule report:
         synthetic=[paths.SYNTHETIC.format(**j) for j in PLAN if paths.is_synthetic(j["method"])],
         losses=[paths.LOSS.format(**j) for j in PLAN if paths.is_synthetic(j["method"])],
         prepared=sorted({paths.PREPARED.format(**j) for j in PLAN}),
+        cross=[paths.EVAL_ON.format(**j) for j in CROSS_PLAN],
     output:
         md="reports/index.md",
         html="reports/index.html",
         metrics="reports/metrics.json",
         table="reports/table1.csv",
+        cross="reports/cross.csv",
         figures=directory("reports/figures"),
     params:
         dvc=REPORT_PARAMS,
