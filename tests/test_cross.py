@@ -100,6 +100,8 @@ def test_the_report_shows_the_matrix_beside_the_papers_on_a_fake_result_table(tm
     [(title, note, header, rows)] = report.cross_tables(summary, p)
     assert "Table 2" in title and header == ["C \\ T"] + T
     assert rows[1] == ["ConvNet", "61.0 ± 1.0 / 69.6 ± 1.6", "62.0 ± 1.0 / 85.3 ± 1.8"]
+    [(_, _, header, rows)] = report.cross_tables(summary, p, {("crossarch", "MNIST", 1, c): 2.5 for c in C})
+    assert header[-1] == "C: s / iteration" and rows[0][-1] == "2.5"  # each C's condensation cost
     [png] = report.cross_figures(summary, p, tmp_path)
     assert png.name == "cross_crossarch_MNIST_ipc1.png" and png.read_bytes()[:4] == b"\x89PNG"
     assert report.summarise_cross(fake.iloc[:0]).columns.tolist() == report.CROSS_COLUMNS  # no cross study: empty

@@ -177,8 +177,16 @@ def _cross_cell(summary, study, dataset, ipc, c, t):
     return None if r.empty else (r["mean"].iloc[0], r["std"].iloc[0])
 
 
-def cross_tables(summary, params):
-    """One 'C \\ T' table per cross study, dataset and IPC: ours / paper, as (title, note, header, rows)."""
+def cross_condense_seconds(params) -> dict:
+    """Wall seconds per condensation iteration of each cross cell (set 0): {(study, dataset, ipc, C): seconds}."""
+    return {(c["study"], c["dataset"], c["ipc"], c["model"]):
+            read_json(paths.SYNTHETIC.format(**c, set=0) + ".json").get("seconds_per_iteration", float("nan"))
+            for c in paths.cross_cells(params)}
+
+
+def cross_tables(summary, params, seconds: dict | None = None):
+    """One 'C \\ T' table per cross study, dataset and IPC: ours / paper, as (title, note, header, rows); with
+    `seconds` (cross_condense_seconds) a last column gives each C's condensation cost."""
     from .config import CROSS_STUDIES
 
     out = []
@@ -189,9 +197,10 @@ def cross_tables(summary, params):
         for d in spec["datasets"]:
             for i in spec["ipcs"]:
                 rows = [[c] + [f"{_pm(_cross_cell(summary, study, d, i, c, t))} / {_pm(paper.cross(study, d, i, c, t))}"
-                               for t in spec["eval_models"]] for c in spec["models"]]
+                               for t in spec["eval_models"]]
+                        + ([f"{seconds[(study, d, i, c)]:.1f}"] if seconds else []) for c in spec["models"]]
                 out.append((f"{title} ({d}, {i} img/cls)", f"ours / paper (MNIST, 1 img/cls only). {note}",
-                            ["C \\ T"] + spec["eval_models"], rows))
+                            ["C \\ T"] + spec["eval_models"] + (["C: s / iteration"] if seconds else []), rows))
     return out
 
 
@@ -206,14 +215,14 @@ def cross_heatmap(summary, study: str, dataset: str, ipc: int, models, eval_mode
     panels = [("ours", ours)] + ([("paper", theirs)] if theirs.notna().any().any() else [])
     size = 0.9 * len(eval_models) + 2
     fig, axes = plt.subplots(1, len(panels), figsize=(size * len(panels), 0.6 * len(models) + 2), squeeze=False)
-    for ax, (name, m) in zip(axes[0], panels):
+    for k, (ax, (name, m)) in enumerate(zip(axes[0], panels)):
         sns.heatmap(m, annot=True, fmt=".1f", cmap="viridis", vmin=0, vmax=100, cbar=False, ax=ax,
                     annot_kws={"fontsize": 8})
         ax.set_title(f"{name}: {CROSS_TITLES[study][0].split(':')[0]}, {dataset}, {ipc} img/cls", fontsize=9)
         ax.set_xlabel("T: network trained on the set")
-        ax.set_ylabel("C: network that condensed the set")
+        ax.set_ylabel("C: network that condensed the set" if k == 0 else "")
         ax.tick_params(axis="x", rotation=45)
-        ax.tick_params(axis="y", rotation=0)
+        ax.tick_params(axis="y", rotation=0, labelleft=k == 0)  # the rows are the same networks
     with atomic_path(out) as tmp:
         fig.savefig(tmp, dpi=120, bbox_inches="tight", format="png")
     plt.close(fig)
@@ -320,7 +329,7 @@ def build_report(params, params_file: str, out_dir: Path) -> None:
     cross = summarise_cross(collect_cross(params))
     with atomic_path(out_dir / "cross.csv") as tmp:
         cross.to_csv(tmp, index=False, float_format="%.2f")
-    sections += cross_tables(cross, params)
+    sections += cross_tables(cross, params, cross_condense_seconds(params))
     cross_pngs = cross_figures(cross, params, fig_dir)
 
     prov = provenance()

@@ -8,6 +8,7 @@ rule report:
         losses=[paths.LOSS.format(**j) for j in PLAN if paths.is_synthetic(j["method"])],
         prepared=sorted({paths.PREPARED.format(**j) for j in PLAN}),
         cross=[paths.EVAL_ON.format(**j) for j in CROSS_PLAN],
+        cross_sets=sorted({paths.SYNTHETIC.format(**j) for j in CROSS_PLAN}),
     output:
         md="reports/index.md",
         html="reports/index.html",
