@@ -180,9 +180,7 @@ def check_job(params, where: str = "params", dataset: str | None = None, ipc: in
     """A stage's command-line names must be ones the parameter file plans: only those were validated (loop
     schedule, iterations, epochs, budget). The Snakefile and dvc.yaml only generate such jobs; this catches a
     hand-run stage with a typo before it reads any data."""
-    from .paths import plan
-
-    from .paths import cross_plan
+    from .paths import cross_plan, plan
 
     jobs = {(j["dataset"], j["ipc"], j["method"]) for j in plan(params) + cross_plan(params)}
     datasets = sorted({d for d, _, _ in jobs})

@@ -28,9 +28,7 @@ def not_applicable(method: str, ipc: int) -> bool:
 def study_cells(params) -> list[dict]:
     """(study, dataset, ipc, value, model, method) of every ablation cell. Studies run on their own budget
     (iterations, models per set), so their cells never share sets with the main table."""
-    from .config import STUDIES
-
-    from .config import CROSS_STUDIES
+    from .config import CROSS_STUDIES, STUDIES
 
     cells = []
     for study, spec in params.get("studies", {}).items():
