@@ -105,6 +105,7 @@ def test_the_report_shows_the_matrix_beside_the_papers_on_a_fake_result_table(tm
     [png] = report.cross_figures(summary, p, tmp_path)
     assert png.name == "cross_crossarch_MNIST_ipc1.png" and png.read_bytes()[:4] == b"\x89PNG"
     assert report.summarise_cross(fake.iloc[:0]).columns.tolist() == report.CROSS_COLUMNS  # no cross study: empty
+    assert report.study_tables(pd.DataFrame(columns=["dataset", "ipc", "method", "mean", "std"]), p) == []  # not twice
 
 
 def test_both_runners_get_one_evaluation_job_per_set_and_network(tmp_path, monkeypatch):

@@ -78,9 +78,13 @@ def cost_table(params):
 
 def study_tables(summary, params):
     """Follow-up Tables 1 (levels) and 2 (distances) and DC Table T11, as (title, note, header, rows)."""
+    from .config import CROSS_STUDIES
+
     out = []
     cells = paths.study_cells(params)
     for study, spec in params.get("studies", {}).items():
+        if study in CROSS_STUDIES:
+            continue  # cross_tables
         mine = [c for c in cells if c["study"] == study]
         if study == "traditional":
             header = ["Dataset", "IPC", "Distance"] + spec["models"]
