@@ -16,6 +16,7 @@ include: "workflow/rules/condense.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/continual.smk"
 include: "workflow/rules/nas.smk"
+include: "workflow/rules/cross.smk"
 include: "workflow/rules/report.smk"
 
 

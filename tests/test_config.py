@@ -109,6 +109,17 @@ STUDY_BAD = [
      "studies.levels.iterations: no entry for IPC 1"),
     ({"level": {"datasets": ["MNIST"], "ipcs": [1], "values": ["inter"]}},
      "studies: Additional properties are not allowed ('level' was unexpected)"),
+    ({"crossarch": {"datasets": ["MNIST"], "ipcs": [1], "models": ["ConvNet", "VGG16"], "eval_models": ["MLP"]}},
+     "studies.crossarch.models[1]: unknown name 'VGG16'; valid: ConvNet, ConvNetW32"),
+    ({"depth": {"datasets": ["MNIST"], "ipcs": [1], "models": ["ConvNetD1"], "eval_models": ["ConvNetD5"]}},
+     "studies.depth.eval_models[0]: unknown name 'ConvNetD5'; valid: ConvNet"),
+    ({"width": {"datasets": ["MNIST"], "ipcs": [1], "models": ["ConvNetW32"]}},
+     "studies.width: 'eval_models' is a required property"),
+    ({"pooling": {"datasets": ["MNIST"], "ipcs": [1], "models": ["ConvNetNP"], "eval_models": ["ConvNetNP"],
+                  "epochs": {10: 5}}},
+     "studies.pooling.epochs: no entry for IPC 1"),
+    ({"crossarch": {"datasets": ["MNIST"], "ipcs": [1], "models": ["MLP"], "eval_models": ["MLP"], "values": ["x"]}},
+     "studies.crossarch: Additional properties are not allowed ('values' was unexpected)"),
 ]
 
 

@@ -90,11 +90,24 @@ def test_a_study_cell_runs_the_follow_ups_options_and_counts_network_updates(wor
     assert "Follow-up Table 3" in (workdir / "reports/index.md").read_text()
 
 
+def test_the_cross_study_trains_every_network_on_every_set(workdir):
+    import pandas as pd
+
+    cross = pd.read_csv(workdir / "reports/cross.csv")
+    assert sorted(zip(cross.condense_model, cross.eval_model)) == [("LeNet", "LeNet"), ("LeNet", "MLP"),
+                                                                    ("MLP", "LeNet"), ("MLP", "MLP")]
+    assert (cross.n_models == 1).all() and cross["mean"].between(0, 100).all()
+    assert cross.set_index(["condense_model", "eval_model"]).loc[("LeNet", "LeNet"), "paper_mean"] == 85.0
+    r = json.loads((workdir / "data/eval/MNIST/ipc1/X-MLP_set0_on-LeNet.json").read_text())
+    assert r["model"] == "LeNet" and r["train_set_meta"]["config"]["lr_img"] == 0.01  # DC appendix A: MLP
+    assert (workdir / "reports/figures/cross_crossarch_MNIST_ipc1.png").stat().st_size > 1000
+
+
 def test_logs_hold_one_line_per_step_not_a_flood(workdir):
     logs = list((workdir / "logs").rglob("*.log"))
-    # prepare (incl. the continual tasks' 32x32 RGB datasets), coreset, condense (incl. the V-MDA study cell and the
-    # continual DC memory), evaluate, continual runs, report
-    assert len(logs) == 4 + 2 + 4 + 5 + 2 + 1
+    # prepare (incl. the continual tasks' 32x32 RGB datasets), coreset, condense (incl. the V-MDA study cell, the
+    # continual DC memory and the 2 cross cells), evaluate, the 2 x 2 cross evaluations, continual runs, report
+    assert len(logs) == 4 + 2 + (4 + 2) + 5 + 4 + 2 + 1
     for log in logs:
         assert len(log.read_text().splitlines()) < 50, log
 
@@ -118,7 +131,7 @@ def test_dvc_adopts_snakemake_outputs_and_both_plan_the_same_work(workdir):
     (workdir / "params.yaml").write_text(yaml.safe_dump(params))
     dvc = _planned_commands(run(["dvc", "repro", "--dry"], workdir).stdout)
     smk = _planned_commands(run(["snakemake", "-n", "-p"], workdir).stdout)
-    assert dvc == smk and len(dvc) == 5 + 1  # the five evaluations and the report
+    assert dvc == smk and len(dvc) == 5 + 4 + 1  # the five evaluations, the 2 x 2 cross evaluations, the report
 
 
 def test_the_slurm_profile_parses_with_a_dry_run(workdir):

@@ -23,6 +23,11 @@ CORESET_METHODS = ("random",)
 METHODS = tuple(VARIANTS) + CORESET_METHODS  # synthetic-set variants (DC, M, MD, MDO, MDA), then coresets
 # Ablation studies: each value becomes a condensation method named "<prefix>-<value>[-<model>]".
 STUDIES = {"levels": "L", "distances": "D", "traditional": "T", "variants": "V"}
+# Cross studies (DC Table 2 and appendix T6-T10): condense with each of `models`, train each of `eval_models` on
+# every set. Cells are named "<prefix>-<condensation model>"; each set has one evaluation per evaluation model.
+CROSS_STUDIES = {"crossarch": "X", "activation": "XA", "pooling": "XP", "normalization": "XN", "depth": "XD",
+                 "width": "XW"}
+STUDIES.update(CROSS_STUDIES)
 
 
 class ParamsError(ValueError):
@@ -101,6 +106,10 @@ def validate_params(params, where: str = "params") -> None:
             problems.append(f"  condense.init{'' if key is None else '.' + key}: {value!r} is not one of noise, real")
     all_ipcs = set(exp["ipcs"])
     for study, spec in params.get("studies", {}).items():
+        if study in CROSS_STUDIES:
+            all_ipcs |= set(spec["ipcs"])
+            problems += _cross_study_problems(study, spec)
+            continue
         for i, d in enumerate(spec["datasets"]):
             check_name(f"studies.{study}.datasets[{i}]", d, DATASETS)
         all_ipcs |= set(spec["ipcs"])
@@ -222,6 +231,20 @@ def nas_problems(params) -> list[str]:
     return problems
 
 
+def _cross_study_problems(study: str, spec: dict) -> list[str]:
+    problems = []
+    for key, valid in (("datasets", DATASETS), ("models", MODEL_NAMES), ("eval_models", MODEL_NAMES)):
+        for i, name in enumerate(spec[key]):
+            ok = name in valid if key == "datasets" else is_model_name(name)
+            if not ok:
+                problems.append(f"  studies.{study}.{key}[{i}]: unknown name {name!r}; valid: {', '.join(valid)}")
+    for key in ("iterations", "epochs"):
+        for i in spec["ipcs"]:
+            if key in spec and str(i) not in spec[key]:
+                problems.append(f"  studies.{study}.{key}: no entry for IPC {i}")
+    return problems
+
+
 def _non_finite(node, path=()):
     if isinstance(node, float) and not math.isfinite(node):
         yield ".".join(map(str, path)) or "(top level)", node
@@ -234,14 +257,14 @@ def _non_finite(node, path=()):
 
 
 def check_job(params, where: str = "params", dataset: str | None = None, ipc: int | None = None,
-              method: str | None = None) -> None:
+              method: str | None = None, model: str | None = None) -> None:
     """A stage's command-line names must be ones the parameter file plans: only those were validated (loop
     schedule, iterations, epochs, budget). The Snakefile and dvc.yaml only generate such jobs; this catches a
     hand-run stage with a typo before it reads any data."""
-    from .paths import continual_condensed, continual_datasets, nas_proxy_jobs, plan
+    from .paths import continual_condensed, continual_datasets, cross_plan, nas_proxy_jobs, plan
 
     jobs = {(j["dataset"], j["ipc"], j["method"])
-            for j in plan(params) + continual_condensed(params) + nas_proxy_jobs(params)}
+            for j in plan(params) + continual_condensed(params) + nas_proxy_jobs(params) + cross_plan(params)}
     datasets = sorted({d for d, _, _ in jobs} | set(continual_datasets(params)))
     problems = []
     if dataset is not None and dataset not in datasets:
@@ -249,6 +272,10 @@ def check_job(params, where: str = "params", dataset: str | None = None, ipc: in
     elif ipc is not None and method is not None and (dataset, ipc, method) not in jobs:
         planned = sorted(f"{i}/{m}" for d, i, m in jobs if d == dataset)
         problems.append(f"  --ipc {ipc} --method {method!r}: not planned for {dataset} (ipc/method: {', '.join(planned)})")
+    elif model is not None:
+        evals = sorted({j["model"] for j in cross_plan(params) if (j["dataset"], j["ipc"], j["method"]) == (dataset, ipc, method)})
+        if model not in evals:
+            problems.append(f"  --model {model!r}: not an evaluation model of {method} (planned: {', '.join(evals) or 'none'})")
     if problems:
         raise ParamsError(f"{where}: this job is not part of the experiment:\n" + "\n".join(problems))
 
@@ -276,15 +303,26 @@ def method_settings(method: str) -> dict:
             if model == "MLP" and dist == "ours":
                 out["lr_img"] = 0.01  # DC appendix A; T11 keeps 0.1 for MLP with the traditional distances
             return out
+    if kind in CROSS_STUDIES.values() and is_model_name(rest):
+        out = {"level": "intra", "distance": "ours", "inner_steps": "fixed", "model": rest}
+        if rest == "MLP":
+            out["lr_img"] = 0.01  # DC appendix A: "we set ηS to 0.01 for synthesizing data with MLP" (Table 2)
+        return out
     raise ParamsError(f"unknown method {method!r}; valid: {', '.join(METHODS)}, L-<level>, D-<distance>, "
-                      f"T-<distance>-<model>, V-<variant>")
+                      f"T-<distance>-<model>, V-<variant>, "
+                      f"<{'|'.join(CROSS_STUDIES.values())}>-<model>")
+
+
+def study_name(method: str) -> str | None:
+    """The study a method's cell belongs to (None for the main experiment's methods)."""
+    prefix = method.partition("-")[0]
+    return next((s for s, p in STUDIES.items() if p == prefix), None) if method not in METHODS else None
 
 
 def study_of(params, method: str) -> dict:
     """The studies-section entry a method belongs to ({} for the main experiment's methods)."""
-    prefix = method.partition("-")[0]
-    name = next((s for s, p in STUDIES.items() if p == prefix), None)
-    return params.get("studies", {}).get(name, {}) if name and method not in METHODS else {}
+    name = study_name(method)
+    return params.get("studies", {}).get(name, {}) if name else {}
 
 
 def condense_config(params, ipc: int, method: str = "DC") -> CondenseConfig:
@@ -310,9 +348,13 @@ def evaluation_model_for(params, method: str) -> str:
     return evaluation_model(params["evaluate"]["model"])
 
 
-def train_config(params, dataset: str, ipc: int) -> TrainConfig:
+def train_config(params, dataset: str, ipc: int, method: str | None = None) -> TrainConfig:
+    """The evaluation's training settings; a cross study may set its own `epochs` (CPU budget), which then
+    holds with and without augmentation."""
     e = params["evaluate"]
     aug = dataset in e.get("augment_datasets", [])
     epochs = (e["epochs_augmented"] if aug else e["epochs"])[str(ipc)]
+    if method is not None and "epochs" in study_of(params, method):
+        epochs = study_of(params, method)["epochs"][str(ipc)]
     keys = {k: e[k] for k in ("lr", "momentum", "weight_decay", "batch", "test_batch", "test_precision") if k in e}
     return TrainConfig(epochs=epochs, augment=aug, **keys)

@@ -84,3 +84,65 @@ TABLE4 = {
     "early_stopping": {"performance": 84.5, "correlation": 0.42, "time_min": 18.8, "storage": 10**4},
     "whole": {"performance": 85.9, "correlation": 1.00, "time_min": 8604.3, "storage": 5 * 10**4},
 }
+# DC paper Table 2 and appendix Tables T6-T10: MNIST, 1 image per class, condensation network (rows, "C") x
+# evaluation network (columns, "T"), 5 sets x 20 models. Keyed by our model names: the condensation networks are
+# the ones the authors' readme names for Table 2 (VGG11BN and ResNet18BN_AP: BatchNorm with statistics of real
+# data while condensing, DC appendix A), the evaluation networks their `eval_mode M` list (instance norm).
+CROSS = {
+    "crossarch": {  # DC Table 2
+        "MLP": {"MLP": (70.5, 1.2), "ConvNet": (63.9, 6.5), "LeNet": (77.3, 5.8), "AlexNet": (70.9, 11.6),
+                "VGG11": (53.2, 7.0), "ResNet18": (80.9, 3.6)},
+        "ConvNet": {"MLP": (69.6, 1.6), "ConvNet": (91.7, 0.5), "LeNet": (85.3, 1.8), "AlexNet": (85.1, 3.0),
+                    "VGG11": (83.4, 1.8), "ResNet18": (90.0, 0.8)},
+        "LeNet": {"MLP": (71.0, 1.6), "ConvNet": (90.3, 1.2), "LeNet": (85.0, 1.7), "AlexNet": (84.7, 2.4),
+                  "VGG11": (80.3, 2.7), "ResNet18": (89.0, 0.8)},
+        "AlexNet": {"MLP": (72.1, 1.7), "ConvNet": (87.5, 1.6), "LeNet": (84.0, 2.8), "AlexNet": (82.7, 2.9),
+                    "VGG11": (81.2, 3.0), "ResNet18": (88.9, 1.1)},
+        "VGG11BN": {"MLP": (70.3, 1.6), "ConvNet": (90.1, 0.7), "LeNet": (83.9, 2.7), "AlexNet": (83.4, 3.7),
+                    "VGG11": (81.7, 2.6), "ResNet18": (89.1, 0.9)},
+        "ResNet18BN_AP": {"MLP": (73.6, 1.2), "ConvNet": (91.6, 0.5), "LeNet": (86.4, 1.5), "AlexNet": (85.4, 1.9),
+                          "VGG11": (83.4, 2.4), "ResNet18": (89.4, 0.9)},
+    },
+    "activation": {  # DC Table T6
+        "ConvNetAS": {"ConvNetAS": (86.7, 0.7), "ConvNetAR": (91.2, 0.6), "ConvNetAL": (91.2, 0.6)},
+        "ConvNetAR": {"ConvNetAS": (86.1, 0.9), "ConvNetAR": (91.7, 0.5), "ConvNetAL": (91.7, 0.5)},
+        "ConvNetAL": {"ConvNetAS": (86.3, 0.9), "ConvNetAR": (91.7, 0.5), "ConvNetAL": (91.7, 0.4)},
+    },
+    "pooling": {  # DC Table T7
+        "ConvNetNP": {"ConvNetNP": (78.7, 3.0), "ConvNetMP": (80.8, 3.5), "ConvNetAP": (88.3, 1.0)},
+        "ConvNetMP": {"ConvNetNP": (81.2, 2.8), "ConvNetMP": (89.5, 1.1), "ConvNetAP": (91.1, 0.6)},
+        "ConvNetAP": {"ConvNetNP": (81.8, 2.9), "ConvNetMP": (90.2, 0.8), "ConvNetAP": (91.7, 0.5)},
+    },
+    "normalization": {  # DC Table T8 (BatchNorm while condensing: statistics of real data)
+        "ConvNetNN": {"ConvNetNN": (79.0, 2.2), "ConvNetBN": (80.8, 2.0), "ConvNetLN": (85.8, 1.7),
+                      "ConvNetIN": (90.7, 0.7), "ConvNetGN": (85.9, 1.7)},
+        "ConvNetBN": {"ConvNetNN": (78.6, 2.1), "ConvNetBN": (80.7, 1.8), "ConvNetLN": (85.7, 1.6),
+                      "ConvNetIN": (90.9, 0.6), "ConvNetGN": (85.9, 1.5)},
+        "ConvNetLN": {"ConvNetNN": (81.2, 1.8), "ConvNetBN": (78.6, 3.0), "ConvNetLN": (87.4, 1.3),
+                      "ConvNetIN": (90.7, 0.7), "ConvNetGN": (87.3, 1.4)},
+        "ConvNetIN": {"ConvNetNN": (72.9, 7.1), "ConvNetBN": (56.7, 6.5), "ConvNetLN": (82.7, 5.3),
+                      "ConvNetIN": (91.7, 0.5), "ConvNetGN": (84.3, 4.2)},
+        "ConvNetGN": {"ConvNetNN": (79.5, 2.1), "ConvNetBN": (81.8, 2.3), "ConvNetLN": (87.3, 1.2),
+                      "ConvNetIN": (91.6, 0.5), "ConvNetGN": (87.2, 1.2)},
+    },
+    "depth": {  # DC Table T9
+        "ConvNetD1": {"ConvNetD1": (61.3, 3.5), "ConvNetD2": (78.2, 3.0), "ConvNetD3": (77.1, 4.0), "ConvNetD4": (76.4, 3.5)},
+        "ConvNetD2": {"ConvNetD1": (78.3, 2.3), "ConvNetD2": (89.0, 0.8), "ConvNetD3": (91.0, 0.6), "ConvNetD4": (89.4, 0.8)},
+        "ConvNetD3": {"ConvNetD1": (81.6, 1.5), "ConvNetD2": (89.8, 0.8), "ConvNetD3": (91.7, 0.5), "ConvNetD4": (90.4, 0.6)},
+        "ConvNetD4": {"ConvNetD1": (82.5, 1.3), "ConvNetD2": (89.9, 0.8), "ConvNetD3": (91.9, 0.5), "ConvNetD4": (90.6, 0.4)},
+    },
+    "width": {  # DC Table T10
+        "ConvNetW32": {"ConvNetW32": (90.6, 0.8), "ConvNetW64": (91.4, 0.5), "ConvNetW128": (91.5, 0.5), "ConvNetW256": (91.3, 0.6)},
+        "ConvNetW64": {"ConvNetW32": (91.0, 0.8), "ConvNetW64": (91.6, 0.6), "ConvNetW128": (91.8, 0.5), "ConvNetW256": (91.4, 0.6)},
+        "ConvNetW128": {"ConvNetW32": (90.8, 0.7), "ConvNetW64": (91.5, 0.6), "ConvNetW128": (91.7, 0.5), "ConvNetW256": (91.2, 0.7)},
+        "ConvNetW256": {"ConvNetW32": (91.0, 0.7), "ConvNetW64": (91.6, 0.6), "ConvNetW128": (91.7, 0.5), "ConvNetW256": (91.4, 0.5)},
+    },
+}
+CROSS_SETTING = ("MNIST", 1)  # the only dataset and IPC of these tables
+
+
+def cross(study: str, dataset: str, ipc: int, condense_model: str, eval_model: str):
+    """The published accuracy of one cell of DC Table 2 / T6-T10, or None where the paper has none."""
+    if (dataset, int(ipc)) != CROSS_SETTING:
+        return None
+    return CROSS.get(study, {}).get(condense_model, {}).get(eval_model)

@@ -6,6 +6,8 @@ SYNTHETIC = "data/synthetic/{dataset}/ipc{ipc}/{method}_set{set}.npz"
 LOSS = "data/synthetic/{dataset}/ipc{ipc}/{method}_set{set}_loss.csv"
 EVAL = "data/eval/{dataset}/ipc{ipc}/{method}_set{set}.json"
 CONTINUAL = "data/continual/run{run}.json"
+# A cross study's set trained on a named network (DC Table 2, T6-T10): one file per (set, evaluation model).
+EVAL_ON = "data/eval/{dataset}/ipc{ipc}/{method}_set{set}_on-{model}.json"
 
 CORESET_METHODS = ("random",)
 
@@ -27,10 +29,12 @@ def not_applicable(method: str, ipc: int) -> bool:
 def study_cells(params) -> list[dict]:
     """(study, dataset, ipc, value, model, method) of every ablation cell. Studies run on their own budget
     (iterations, models per set), so their cells never share sets with the main table."""
-    from .config import STUDIES
+    from .config import CROSS_STUDIES, STUDIES
 
     cells = []
     for study, spec in params.get("studies", {}).items():
+        if study in CROSS_STUDIES:
+            continue  # cross_cells
         for d in spec["datasets"]:
             for i in spec["ipcs"]:
                 for v in spec["values"]:
@@ -116,3 +120,22 @@ def nas_outputs(params) -> list[str]:
         return []
     return ([NAS_SHARD.format(dataset=nas["dataset"], shard=k) for k in range(nas["shards"])]
             + [NAS_GROUND_TRUTH.format(dataset=nas["dataset"], shard=g) for g in range(nas["ground_truth_shards"])])
+def cross_cells(params) -> list[dict]:
+    """(study, dataset, ipc, model, method) of every condensation of the cross studies: one per condensation
+    model, named "<prefix>-<model>" (prefixes: config.CROSS_STUDIES)."""
+    from .config import CROSS_STUDIES
+
+    return [dict(study=study, dataset=d, ipc=i, model=m, method=f"{CROSS_STUDIES[study]}-{m}")
+            for study, spec in params.get("studies", {}).items() if study in CROSS_STUDIES
+            for d in spec["datasets"] for i in spec["ipcs"] for m in spec["models"]]
+
+
+def cross_plan(params) -> list[dict]:
+    """Every evaluation of the cross studies: each set of each cell trained on each evaluation model once,
+    (dataset, ipc, method, set, model) with model the evaluation network (EVAL_ON), plus study and
+    condense_model for the report."""
+    spec = params.get("studies", {})
+    return [dict(dataset=c["dataset"], ipc=c["ipc"], method=c["method"], set=s, model=e, study=c["study"],
+                 condense_model=c["model"])
+            for c in cross_cells(params) for s in range(params["experiment"]["sets"])
+            for e in spec[c["study"]]["eval_models"]]

@@ -101,15 +101,20 @@ def use_batched_training(params, model: str, device) -> bool:
 
 
 def evaluate(params, dataset: str, ipc: int, method: str, index: int, prepared: Path, train_set: Path,
-             out: Path) -> None:
+             out: Path, model: str | None = None) -> None:
+    """Train fresh networks on one set and test them. `model` names the network for a cross study's
+    evaluation (paths.EVAL_ON), trained as named; otherwise config.evaluation_model_for picks it."""
     dev = pick_device(params["runtime"].get("device", "auto"))
     d = load_data(params, prepared, dev)
     x, y = training_set(train_set, d)
-    cfg = config.train_config(params, dataset, ipc)
-    model = config.evaluation_model_for(params, method)
+    cfg = config.train_config(params, dataset, ipc, method)
     n = config.models_per_set(params, method)
     seed = derive_seed(params["seed"], "evaluate", dataset, ipc, method, index)
-    bar = Progress(n, f"evaluate {dataset} ipc{ipc} {method} set{index}", 1)
+    if model is None:
+        model = config.evaluation_model_for(params, method)
+    else:
+        seed = derive_seed(seed, "on", model)  # each evaluation network of a set draws its own models
+    bar = Progress(n, f"evaluate {dataset} ipc{ipc} {method} set{index} on {model}", 1)
     # checkpoint: the accuracies of finished models (model i depends on (seed, i) alone, so a resumed job
     # retrains only the unfinished ones and ends bit-identical)
     partial = Path(str(out) + ".partial.json")

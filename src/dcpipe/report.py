@@ -78,9 +78,13 @@ def cost_table(params):
 
 def study_tables(summary, params):
     """Follow-up Tables 1 (levels) and 2 (distances) and DC Table T11, as (title, note, header, rows)."""
+    from .config import CROSS_STUDIES
+
     out = []
     cells = paths.study_cells(params)
     for study, spec in params.get("studies", {}).items():
+        if study in CROSS_STUDIES:
+            continue  # cross_tables
         mine = [c for c in cells if c["study"] == study]
         if study == "traditional":
             header = ["Dataset", "IPC", "Distance"] + spec["models"]
@@ -165,6 +169,119 @@ def speed_tables(out_dir: Path):
                     [[h["commit"][:8], h["command"], str(h.get("snakemake_jobs", "")), h["wall_clock"]]
                      for h in history]))
     return out
+
+
+CROSS_TITLES = {
+    "crossarch": ("DC Table 2: cross-architecture generalisation",
+                  "Rows C: the network that condensed the set (BatchNorm with statistics of real data for VGG11BN "
+                  "and ResNet18BN_AP, stride-2 convolutions as stride 1 + average pooling in ResNet18BN_AP; image "
+                  "lr 0.01 for MLP; DC appendix A). Columns T: the network trained on it (instance norm in VGG11 and "
+                  "ResNet18)."),
+    "activation": ("DC Table T6: cross-activation", "AS / AR / AL: sigmoid / ReLU / LeakyReLU(0.01) ConvNet."),
+    "pooling": ("DC Table T7: cross-pooling", "NP / MP / AP: no / max / average pooling ConvNet."),
+    "normalization": ("DC Table T8: cross-normalisation",
+                      "NN / BN / LN / IN / GN: none / batch / layer / instance / group(4) norm ConvNet; BatchNorm "
+                      "uses real-data statistics while condensing and batch statistics when trained on the set."),
+    "depth": ("DC Table T9: cross-depth", "D1..D4: ConvNet with 1..4 blocks."),
+    "width": ("DC Table T10: cross-width", "W32..W256: ConvNet with 32..256 filters per block."),
+}
+CROSS_COLUMNS = ["study", "dataset", "ipc", "condense_model", "eval_model", "mean", "std", "n_models", "paper_mean",
+                 "paper_std", "seconds_per_model"]
+
+
+def collect_cross(params) -> pd.DataFrame:
+    """One row per trained network of the cross studies (DC Table 2, T6-T10)."""
+    rows = []
+    for job in paths.cross_plan(params):
+        r = read_json(paths.EVAL_ON.format(**job))
+        for i, acc in enumerate(r["accuracies"]):
+            rows.append({"study": job["study"], "dataset": job["dataset"], "ipc": job["ipc"],
+                         "condense_model": job["condense_model"], "eval_model": job["model"], "set": job["set"],
+                         "model_index": i, "accuracy": 100 * acc, "wall_seconds": r["wall_seconds"] / len(r["accuracies"])})
+    return pd.DataFrame(rows, columns=["study", "dataset", "ipc", "condense_model", "eval_model", "set",
+                                       "model_index", "accuracy", "wall_seconds"])
+
+
+def summarise_cross(df: pd.DataFrame) -> pd.DataFrame:
+    """Mean and std (over all networks of all sets, as the paper) per (study, dataset, ipc, C, T), with the
+    paper's number beside it."""
+    keys = ["study", "dataset", "ipc", "condense_model", "eval_model"]
+    if df.empty:
+        return pd.DataFrame(columns=CROSS_COLUMNS)
+    g = df.groupby(keys, sort=False)
+    out = g["accuracy"].agg(mean="mean", n_models="count").reset_index()
+    out["std"] = g["accuracy"].std(ddof=0).values
+    out["seconds_per_model"] = g["wall_seconds"].mean().values
+    ref = [paper.cross(*k) or (np.nan, np.nan) for k in out[keys].itertuples(index=False)]
+    out["paper_mean"], out["paper_std"] = [r[0] for r in ref], [r[1] for r in ref]
+    return out[CROSS_COLUMNS]
+
+
+def _cross_cell(summary, study, dataset, ipc, c, t):
+    r = summary[(summary.study == study) & (summary.dataset == dataset) & (summary.ipc == int(ipc))
+                & (summary.condense_model == c) & (summary.eval_model == t)]
+    return None if r.empty else (r["mean"].iloc[0], r["std"].iloc[0])
+
+
+def cross_condense_seconds(params) -> dict:
+    """Wall seconds per condensation iteration of each cross cell (set 0): {(study, dataset, ipc, C): seconds}."""
+    return {(c["study"], c["dataset"], c["ipc"], c["model"]):
+            read_json(paths.SYNTHETIC.format(**c, set=0) + ".json").get("seconds_per_iteration", float("nan"))
+            for c in paths.cross_cells(params)}
+
+
+def cross_tables(summary, params, seconds: dict | None = None):
+    """One 'C \\ T' table per cross study, dataset and IPC: ours / paper, as (title, note, header, rows); with
+    `seconds` (cross_condense_seconds) a last column gives each C's condensation cost."""
+    from .config import CROSS_STUDIES
+
+    out = []
+    for study, spec in params.get("studies", {}).items():
+        if study not in CROSS_STUDIES:
+            continue
+        title, note = CROSS_TITLES[study]
+        for d in spec["datasets"]:
+            for i in spec["ipcs"]:
+                rows = [[c] + [f"{_pm(_cross_cell(summary, study, d, i, c, t))} / {_pm(paper.cross(study, d, i, c, t))}"
+                               for t in spec["eval_models"]]
+                        + ([f"{seconds[(study, d, i, c)]:.1f}"] if seconds else []) for c in spec["models"]]
+                out.append((f"{title} ({d}, {i} img/cls)", f"ours / paper (MNIST, 1 img/cls only). {note}",
+                            ["C \\ T"] + spec["eval_models"] + (["C: s / iteration"] if seconds else []), rows))
+    return out
+
+
+def cross_heatmap(summary, study: str, dataset: str, ipc: int, models, eval_models, out: Path) -> Path:
+    """The C x T matrix of mean accuracies as a heat map (ours), beside the paper's where it has the cell."""
+    def matrix(value):
+        return pd.DataFrame([[value(c, t) for t in eval_models] for c in models], index=models, columns=eval_models,
+                            dtype=float)
+
+    ours = matrix(lambda c, t: (_cross_cell(summary, study, dataset, ipc, c, t) or (np.nan,))[0])
+    theirs = matrix(lambda c, t: (paper.cross(study, dataset, ipc, c, t) or (np.nan,))[0])
+    panels = [("ours", ours)] + ([("paper", theirs)] if theirs.notna().any().any() else [])
+    size = 0.9 * len(eval_models) + 2
+    fig, axes = plt.subplots(1, len(panels), figsize=(size * len(panels), 0.6 * len(models) + 2), squeeze=False)
+    for k, (ax, (name, m)) in enumerate(zip(axes[0], panels)):
+        sns.heatmap(m, annot=True, fmt=".1f", cmap="viridis", vmin=0, vmax=100, cbar=False, ax=ax,
+                    annot_kws={"fontsize": 8})
+        ax.set_title(f"{name}: {CROSS_TITLES[study][0].split(':')[0]}, {dataset}, {ipc} img/cls", fontsize=9)
+        ax.set_xlabel("T: network trained on the set")
+        ax.set_ylabel("C: network that condensed the set" if k == 0 else "")
+        ax.tick_params(axis="x", rotation=45)
+        ax.tick_params(axis="y", rotation=0, labelleft=k == 0)  # the rows are the same networks
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, dpi=120, bbox_inches="tight", format="png")
+    plt.close(fig)
+    return out
+
+
+def cross_figures(summary, params, fig_dir: Path) -> list[Path]:
+    from .config import CROSS_STUDIES
+
+    return [cross_heatmap(summary, study, d, i, spec["models"], spec["eval_models"],
+                          fig_dir / f"cross_{study}_{d}_ipc{i}.png")
+            for study, spec in params.get("studies", {}).items() if study in CROSS_STUDIES
+            for d in spec["datasets"] for i in spec["ipcs"]]
 
 
 def image_grid(params, dataset, ipc, out: Path) -> Path:
@@ -272,6 +389,11 @@ def build_report(params, params_file: str, out_dir: Path) -> None:
         sections.append(continual[0])
     if nas:
         sections.append(nas["table"])
+    cross = summarise_cross(collect_cross(params))
+    with atomic_path(out_dir / "cross.csv") as tmp:
+        cross.to_csv(tmp, index=False, float_format="%.2f")
+    sections += cross_tables(cross, params, cross_condense_seconds(params))
+    cross_pngs = cross_figures(cross, params, fig_dir)
     sections += speed_tables(out_dir)
 
     prov = provenance()
@@ -295,6 +417,8 @@ def build_report(params, params_file: str, out_dir: Path) -> None:
         md += [f"![{f.stem}](figures/{f.name})\n" for f in figure]
         page.append(f"<h2>{html.escape(title)}</h2><p>{html.escape(note)}</p>{html_table(header, rows)}"
                     + "".join(f'<img src="figures/{f.name}" alt="{f.stem}">' for f in figure))
+    if cross_pngs:
+        md += ["## Cross-architecture heat maps", ""] + [f"![{p.stem}](figures/{p.name})" for p in cross_pngs] + [""]
     md += ["## Synthetic images", ""] + [f"![{p.stem}](figures/{p.name})" for p in figures]
     if loss_png:
         md += ["", "## Matching loss", "", f"![matching loss](figures/{loss_png.name})"]
@@ -310,6 +434,7 @@ body{{font-family:sans-serif;max-width:1200px;margin:2em auto;padding:0 1em}}tab
 td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}img{{max-height:420px;margin:4px}}</style></head><body>
 <h1>dcpipe report</h1><p>{html.escape(setting)}</p><p>Produced by: {html.escape(versions)}.</p>
 {"".join(page)}
+{"<h2>Cross-architecture heat maps</h2>" + "".join(f'<img src="figures/{p.name}" alt="{p.stem}">' for p in cross_pngs) if cross_pngs else ""}
 <h2>Synthetic images</h2>{imgs}
 {f'<h2>Matching loss</h2><img src="figures/{loss_png.name}">' if loss_png else ''}
 {f'<h2>DC Figure F5</h2><img src="figures/{nas["figure"].name}">' if nas else ''}

@@ -22,3 +22,10 @@ wildcard_constraints:
     ipc="[0-9]+",
     set="[0-9]+",
     method=r"[A-Za-z0-9_.+\-]+",
+
+
+def with_study(keys):
+    """`keys` plus the studies entry of the job's method (its own budget), as a function of the wildcards."""
+    from dcpipe.config import study_name
+
+    return lambda wc: keys + ([f"studies.{study_name(wc.method)}"] if study_name(wc.method) else [])

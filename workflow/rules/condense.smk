@@ -9,12 +9,12 @@ rule condense:
         meta=paths.SYNTHETIC + ".json",
         loss=paths.LOSS,
     params:
-        dvc=CONDENSE_PARAMS,
-        settings=settings(CONDENSE_PARAMS),
+        dvc=with_study(CONDENSE_PARAMS),  # a study cell's budget (iterations) is in its studies entry
+        settings=lambda wc: settings(with_study(CONDENSE_PARAMS)(wc)),
     log:
         "logs/condense/{dataset}_ipc{ipc}_{method}_set{set}.log",
     wildcard_constraints:
-        method=r"DC|M|MD|MDO|MDA|[LDTV]-[A-Za-z0-9_.+\-]+",
+        method=r"DC|M|MD|MDO|MDA|[LDTV]-[A-Za-z0-9_.+\-]+|X[APNDW]?-[A-Za-z0-9_]+",
     threads: THREADS
     resources:
         gpu=1,

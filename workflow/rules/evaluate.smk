@@ -8,8 +8,8 @@ rule evaluate:
     output:
         paths.EVAL,
     params:
-        dvc=EVALUATE_PARAMS,
-        settings=settings(EVALUATE_PARAMS),
+        dvc=with_study(EVALUATE_PARAMS),  # a study cell's budget (models per set) is in its studies entry
+        settings=lambda wc: settings(with_study(EVALUATE_PARAMS)(wc)),
     log:
         "logs/evaluate/{dataset}_ipc{ipc}_{method}_set{set}.log",
     threads: THREADS

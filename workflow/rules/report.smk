@@ -1,4 +1,4 @@
-REPORT_PARAMS = ["seed", "experiment", "evaluate"] + [k for k in ("continual", "nas") if k in P]
+REPORT_PARAMS = ["seed", "experiment", "evaluate"] + [k for k in ("studies", "continual", "nas") if k in P]
 
 
 rule report:
@@ -9,11 +9,14 @@ rule report:
         prepared=sorted({paths.PREPARED.format(**j) for j in PLAN}),
         continual=paths.continual_results(P),
         nas=paths.nas_outputs(P),
+        cross=[paths.EVAL_ON.format(**j) for j in CROSS_PLAN],
+        cross_sets=sorted({paths.SYNTHETIC.format(**j) for j in CROSS_PLAN}),
     output:
         md="reports/index.md",
         html="reports/index.html",
         metrics="reports/metrics.json",
         table="reports/table1.csv",
+        cross="reports/cross.csv",
         figures=directory("reports/figures"),
     params:
         dvc=REPORT_PARAMS,

@@ -16,10 +16,11 @@ from dcpipe.runtime import stage_errors, start_stage
 @click.option("--prepared", required=True, type=click.Path(path_type=Path))
 @click.option("--train-set", required=True, type=click.Path(path_type=Path))
 @click.option("--out", required=True, type=click.Path(path_type=Path))
-def main(params_file, dataset, ipc, method, index, prepared, train_set, out):
+@click.option("--model", default=None, help="the network to train (cross studies); default: the method's own")
+def main(params_file, dataset, ipc, method, index, prepared, train_set, out, model):
     with stage_errors():
-        params = start_stage(params_file, gpu=True, dataset=dataset, ipc=ipc, method=method)
-        pipeline.evaluate(params, dataset, ipc, method, index, prepared, train_set, out)
+        params = start_stage(params_file, gpu=True, dataset=dataset, ipc=ipc, method=method, model=model)
+        pipeline.evaluate(params, dataset, ipc, method, index, prepared, train_set, out, model)
 
 
 if __name__ == "__main__":
