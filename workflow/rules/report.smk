@@ -7,6 +7,8 @@ rule report:
         synthetic=[paths.SYNTHETIC.format(**j) for j in PLAN if paths.is_synthetic(j["method"])],
         losses=[paths.LOSS.format(**j) for j in PLAN if paths.is_synthetic(j["method"])],
         prepared=sorted({paths.PREPARED.format(**j) for j in PLAN}),
+        wholeset=[paths.WHOLESET_RESULT.format(**j) for j in paths.wholeset_jobs(P)],
+        optimal_random=[paths.OPTIMAL_RANDOM.format(**j) for j in paths.optimal_random_jobs(P)],
     output:
         md="reports/index.md",
         html="reports/index.html",
