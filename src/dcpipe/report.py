@@ -95,7 +95,7 @@ def coreset_table(summary, params):
     if whole:
         w = next(iter(whole.values()))
         note += (f" Whole dataset: {w[2]} model(s) trained {w[3]} epochs on all training images (paper: budget "
-                 f"not stated); mean ± std over models.")
+                 f"not stated); mean ± std over models (± 0.0 from a single model is no measured spread).")
     return header, rows, note
 
 
