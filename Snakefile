@@ -11,6 +11,7 @@ PLAN = paths.plan(P)
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
+include: "workflow/rules/wholeset.smk"
 include: "workflow/rules/coreset.smk"
 include: "workflow/rules/condense.smk"
 include: "workflow/rules/evaluate.smk"

@@ -49,6 +49,10 @@ def test_the_run_writes_a_report_with_real_accuracies(workdir):
             cell = metrics[dataset]["ipc1"][method]
             # trained on 10 real or synthetic images, tested on all 10,000: better than chance (10%)
             assert 15 < cell["mean"] <= 100 and cell["n_models"] == 1
+    for dataset in ("FashionMNIST", "MNIST"):
+        assert 15 < metrics[dataset]["ipc1"]["herding"]["mean"] <= 100
+        # 2 epochs on the 500-image slice; tested on all 10,000
+        assert 15 < metrics[dataset]["whole_dataset"]["mean"] <= 100
     html = (workdir / "reports/index.html").read_text()
     assert "<table>" in html and "70.5 ± 0.6" in html  # ours beside the paper's number
     for img in re.findall(r'src="(figures/[^"]+)"', html):
@@ -105,9 +109,10 @@ def test_the_cross_study_trains_every_network_on_every_set(workdir):
 
 def test_logs_hold_one_line_per_step_not_a_flood(workdir):
     logs = list((workdir / "logs").rglob("*.log"))
-    # prepare (incl. the continual tasks' 32x32 RGB datasets), coreset, condense (incl. the V-MDA study cell, the
-    # continual DC memory and the 2 cross cells), evaluate, the 2 x 2 cross evaluations, continual runs, report
-    assert len(logs) == 4 + 2 + (4 + 2) + 5 + 4 + 2 + 1
+    # prepare (incl. the continual tasks' 32x32 RGB datasets), coreset (random and herding), whole-set, condense
+    # (incl. the V-MDA study cell, the continual DC memory and the 2 cross cells), evaluate, the 2 x 2 cross
+    # evaluations, continual runs, report
+    assert len(logs) == 4 + 4 + 2 + (4 + 2) + 7 + 4 + 2 + 1
     for log in logs:
         assert len(log.read_text().splitlines()) < 50, log
 
@@ -131,7 +136,7 @@ def test_dvc_adopts_snakemake_outputs_and_both_plan_the_same_work(workdir):
     (workdir / "params.yaml").write_text(yaml.safe_dump(params))
     dvc = _planned_commands(run(["dvc", "repro", "--dry"], workdir).stdout)
     smk = _planned_commands(run(["snakemake", "-n", "-p"], workdir).stdout)
-    assert dvc == smk and len(dvc) == 5 + 4 + 1  # the five evaluations, the 2 x 2 cross evaluations, the report
+    assert dvc == smk and len(dvc) == 7 + 4 + 1  # the seven evaluations, the 2 x 2 cross evaluations, the report
 
 
 def test_the_slurm_profile_parses_with_a_dry_run(workdir):

@@ -396,8 +396,11 @@ BAD_INPUTS = [
         names_params=True),
     Bad("unknown-distance", ("condense.distance: unknown name 'l2'; valid: ours, improved",),
         edit={"condense.distance": "l2"}, names_params=True),
-    Bad("unknown-method", ("experiment.methods[1]: unknown name 'herding'; valid: DC, M, MD, MDO, MDA, random",),
-        edit={"experiment.methods": ["DC", "herding"]}, names_params=True),
+    Bad("unknown-method", ("experiment.methods[1]: unknown name 'herd'; valid: DC, M, MD, MDO, MDA, random, herding, "
+                           "kcenter, forgetting",),
+        edit={"experiment.methods": ["DC", "herd"]}, names_params=True),
+    Bad("coreset-method-without-whole-set", ("coresets: methods herding select from a model trained on the whole set",),
+        edit={"experiment.methods": ["DC", "herding"], "coresets": _DELETE}, names_params=True),
     Bad("unknown-init", ("condense.init: 'zeros' is not one of noise, real",), edit={"condense.init": "zeros"},
         names_params=True),
     Bad("unknown-eval-model", ("evaluate.model: unknown name 'ResNet19'",), stage="evaluate",

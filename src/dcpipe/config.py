@@ -17,9 +17,8 @@ from .condense import LEVELS, LOOPS, VARIANTS, CondenseConfig
 from .data import DATASETS
 from .matching import DISTANCES, is_distance
 from .models import MODEL_NAMES, evaluation_model, is_model_name
+from .paths import CORESET_METHODS, EVIDENCE_FILE
 from .train import TrainConfig
-
-CORESET_METHODS = ("random",)
 METHODS = tuple(VARIANTS) + CORESET_METHODS  # synthetic-set variants (DC, M, MD, MDO, MDA), then coresets
 # Ablation studies: each value becomes a condensation method named "<prefix>-<value>[-<model>]".
 STUDIES = {"levels": "L", "distances": "D", "traditional": "T", "variants": "V"}
@@ -145,6 +144,17 @@ def validate_params(params, where: str = "params") -> None:
             problems.append(f"  evaluate.epochs_augmented: no entry for IPC {ipc}")
     if "nas" in params:
         problems += nas_problems(params)
+    needs_wholeset = sorted(set(exp.get("methods", METHODS)) & set(EVIDENCE_FILE))
+    if needs_wholeset and "coresets" not in params:
+        problems.append(f"  coresets: methods {', '.join(needs_wholeset)} select from a model trained on the whole "
+                        "set; add a coresets section (whole_epochs, whole_models)")
+    if "forgetting" in exp.get("methods", METHODS) and params.get("coresets", {}).get("whole_epochs", 2) < 2:
+        problems.append("  coresets.whole_epochs: forgetting events need at least 2 epochs (presentations)")
+    for i, d in enumerate(params.get("coresets", {}).get("optimal_random", {}).get("datasets", [])):
+        check_name(f"coresets.optimal_random.datasets[{i}]", d, DATASETS)
+    for ipc in params.get("coresets", {}).get("optimal_random", {}).get("ipcs", []):
+        if str(ipc) not in ev["epochs"]:
+            problems.append(f"  coresets.optimal_random.ipcs: evaluate.epochs has no entry for IPC {ipc}")
     subset = params["data"].get("train_subset")
     if subset and max(all_ipcs) > subset:
         problems.append(f"  data.train_subset: {subset} images per class cannot hold IPC {max(all_ipcs)}")
@@ -336,7 +346,14 @@ def condense_config(params, ipc: int, method: str = "DC") -> CondenseConfig:
     return CondenseConfig(ipc=ipc, iterations=iterations, outer_loop=outer, inner_loop=inner, **keys)
 
 
+def wholeset_config(params, dataset: str) -> TrainConfig:
+    """Whole-set training: the evaluation's optimiser, batch and augmentation, with its own epoch budget."""
+    return train_config(params, dataset, None, epochs=params["coresets"]["whole_epochs"])
+
+
 def models_per_set(params, method: str) -> int:
+    if method in EVIDENCE_FILE and "models_per_set" in params.get("coresets", {}):
+        return params["coresets"]["models_per_set"]  # the CPU default's budget for herding/k-center/forgetting
     return study_of(params, method).get("models_per_set", params["evaluate"]["models_per_set"])
 
 
@@ -348,12 +365,13 @@ def evaluation_model_for(params, method: str) -> str:
     return evaluation_model(params["evaluate"]["model"])
 
 
-def train_config(params, dataset: str, ipc: int, method: str | None = None) -> TrainConfig:
-    """The evaluation's training settings; a cross study may set its own `epochs` (CPU budget), which then
-    holds with and without augmentation."""
+def train_config(params, dataset: str, ipc: int | None, method: str | None = None,
+                 epochs: int | None = None) -> TrainConfig:
+    """The evaluation protocol for a set of `ipc` images per class, or for `epochs` epochs (the whole set); a
+    cross study may set its own `epochs` (CPU budget), which then holds with and without augmentation."""
     e = params["evaluate"]
     aug = dataset in e.get("augment_datasets", [])
-    epochs = (e["epochs_augmented"] if aug else e["epochs"])[str(ipc)]
+    epochs = epochs or (e["epochs_augmented"] if aug else e["epochs"])[str(ipc)]
     if method is not None and "epochs" in study_of(params, method):
         epochs = study_of(params, method)["epochs"][str(ipc)]
     keys = {k: e[k] for k in ("lr", "momentum", "weight_decay", "batch", "test_batch", "test_precision") if k in e}

@@ -97,3 +97,59 @@ def forgetting_select(labels, ipc, num_classes, seed, counts: torch.Tensor) -> t
 
 SELECTORS = {"random": random_select, "herding": herding_select, "kcenter": kcenter_select,
              "forgetting": forgetting_select}
+# What each method looks at besides the labels: the keyword it takes, filled from the whole-set stage's artifacts.
+EVIDENCE = {"herding": "features", "kcenter": "features", "forgetting": "counts"}
+
+
+class CorrectnessTrace:
+    """train_model's `observe` hook: records, for every training sample, whether its training-time prediction
+    was right at each presentation (one row per epoch: every sample is presented once per epoch). With
+    augmentation the presentation is the augmented image, as in Toneva et al.'s CIFAR runs."""
+
+    def __init__(self, labels: torch.Tensor, on_epoch=None):
+        self.labels, self.on_epoch = labels, on_epoch
+        self.rows: list[torch.Tensor] = []
+        self.filled = 0
+
+    def __call__(self, idx: torch.Tensor, logits: torch.Tensor) -> None:
+        if self.filled == 0:
+            self.rows.append(torch.zeros(len(self.labels), dtype=torch.bool))
+        self.rows[-1][idx.cpu()] = (logits.argmax(1) == self.labels[idx]).cpu()
+        self.filled = (self.filled + len(idx)) % len(self.labels)
+        if self.filled == 0 and self.on_epoch:
+            self.on_epoch(len(self.rows), float(self.rows[-1].double().mean()))
+
+    def trace(self) -> torch.Tensor:
+        """(epochs, samples) bool: the input of forgetting_counts."""
+        return torch.stack(self.rows)
+
+
+@torch.no_grad()
+def penultimate_features(net: torch.nn.Module, x: torch.Tensor, batch: int = 1000,
+                         precision: str = "fp32") -> torch.Tensor:
+    """The input of the network's last linear layer (ConvNet: the 2048-d flattened feature map) for every image:
+    the feature space in which herding and k-center measure l2 distances (DC paper section 3.1)."""
+    last = [m for m in net.modules() if isinstance(m, torch.nn.Linear)][-1]
+    out = []
+    hook = last.register_forward_hook(lambda mod, inp, _: out.append(inp[0].float().cpu()))
+    try:
+        net.eval()
+        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+            for i in range(0, len(x), batch):
+                net(x[i:i + batch])
+    finally:
+        hook.remove()
+    return torch.cat(out)
+
+
+def rank_coresets(scores: list[float], fractions=(1.0, 0.1, 0.01)) -> list[dict]:
+    """Optimal random selection (DC appendix C, Table T12): N random coresets ranked by their score; for each
+    fraction, the mean and std of the best ceil(fraction * N) scores ("Top 1000 / 100 / 10" of N = 1000)."""
+    import math
+
+    ranked = sorted(scores, reverse=True)
+    out = []
+    for f in fractions:
+        top = torch.tensor(ranked[:max(1, math.ceil(f * len(ranked)))], dtype=torch.float64)
+        out.append({"fraction": f, "n": len(top), "mean": float(top.mean()), "std": float(top.std(unbiased=False))})
+    return out

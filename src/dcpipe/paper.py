@@ -15,7 +15,23 @@ TABLE1 = {
                 10: {"random": (26.0, 1.2), "herding": (31.6, 0.7), "kcenter": (14.7, 0.9), "forgetting": (23.3, 1.0), "DC": (44.9, 0.5)},
                 50: {"random": (43.4, 1.0), "herding": (40.4, 0.6), "kcenter": (27.0, 1.4), "forgetting": (23.3, 1.1), "DC": (53.9, 0.5)}},
 }
-WHOLE_DATASET = {"MNIST": (99.6, 0.0), "FashionMNIST": (93.5, 0.1), "SVHN": (95.4, 0.1), "CIFAR10": (84.8, 0.1)}
+# CIFAR100: DC appendix Table T13 (same columns).
+TABLE1["CIFAR100"] = {1: {"random": (4.2, 0.3), "herding": (8.4, 0.3), "kcenter": (8.3, 0.3), "forgetting": (3.5, 0.3), "DC": (12.8, 0.3)},
+                      10: {"random": (14.6, 0.5), "herding": (17.3, 0.3), "kcenter": (7.1, 0.3), "forgetting": (9.8, 0.2), "DC": (25.2, 0.3)}}
+WHOLE_DATASET = {"MNIST": (99.6, 0.0), "FashionMNIST": (93.5, 0.1), "SVHN": (95.4, 0.1), "CIFAR10": (84.8, 0.1),
+                 "CIFAR100": (56.2, 0.3)}
+# DC appendix Table T12, optimal random selection: the best fraction of 1000 random coresets ranked by their
+# performance, {dataset: {ipc: {fraction: (mean, std)}}}; fraction 1.0 = "Top 1000 (all)", 0.1 = Top 100, 0.01 = Top 10.
+T12 = {
+    "MNIST": {1: {1.0: (64.3, 6.1), 0.1: (74.4, 1.8), 0.01: (78.2, 1.7)},
+              10: {1.0: (94.8, 0.7), 0.1: (96.0, 0.2), 0.01: (96.4, 0.1)}},
+    "FashionMNIST": {1: {1.0: (51.3, 5.4), 0.1: (59.6, 1.3), 0.01: (62.4, 0.9)},
+                     10: {1.0: (73.8, 1.6), 0.1: (76.4, 0.6), 0.01: (77.6, 0.2)}},
+    "SVHN": {1: {1.0: (14.3, 2.1), 0.1: (18.1, 0.9), 0.01: (19.9, 0.2)},
+             10: {1.0: (34.6, 3.2), 0.1: (40.3, 1.3), 0.01: (42.9, 0.9)}},
+    "CIFAR10": {1: {1.0: (15.0, 2.0), 0.1: (18.5, 0.8), 0.01: (20.1, 0.5)},
+                10: {1.0: (27.1, 1.6), 0.1: (29.8, 0.7), 0.01: (31.4, 0.2)}},
+}
 
 
 def table1(dataset: str, ipc: int, method: str):

@@ -8,8 +8,18 @@ EVAL = "data/eval/{dataset}/ipc{ipc}/{method}_set{set}.json"
 CONTINUAL = "data/continual/run{run}.json"
 # A cross study's set trained on a named network (DC Table 2, T6-T10): one file per (set, evaluation model).
 EVAL_ON = "data/eval/{dataset}/ipc{ipc}/{method}_set{set}_on-{model}.json"
+# The whole-set stage (one per dataset and evaluation model): the trained network, the penultimate features of
+# every training image (herding, k-center), per-sample forgetting counts, and the whole-dataset accuracy.
+WHOLESET_MODEL = "data/wholeset/{dataset}/{model}/model.safetensors"
+WHOLESET_FEATURES = "data/wholeset/{dataset}/{model}/features.npz"
+WHOLESET_FORGETTING = "data/wholeset/{dataset}/{model}/forgetting.npz"
+WHOLESET_RESULT = "data/wholeset/{dataset}/{model}/result.json"
+OPTIMAL_RANDOM = "data/optimal_random/{dataset}/ipc{ipc}.json"
 
-CORESET_METHODS = ("random",)
+# The one list of coreset methods (config.METHODS, the rules and coreset.SELECTORS follow it), and the whole-set
+# artifact each one reads (coreset.EVIDENCE names the keyword it arrives as).
+CORESET_METHODS = ("random", "herding", "kcenter", "forgetting")
+EVIDENCE_FILE = {"herding": WHOLESET_FEATURES, "kcenter": WHOLESET_FEATURES, "forgetting": WHOLESET_FORGETTING}
 
 
 def is_synthetic(method: str) -> bool:
@@ -19,6 +29,35 @@ def is_synthetic(method: str) -> bool:
 def train_set(dataset: str, ipc, method: str, set) -> str:  # noqa: A002 (the wildcard's name)
     tmpl = SYNTHETIC if is_synthetic(method) else CORESET
     return tmpl.format(dataset=dataset, ipc=ipc, method=method, set=set)
+
+
+def wholeset_model(params) -> str:
+    from .models import evaluation_model
+
+    return evaluation_model(params["evaluate"]["model"])
+
+
+def evidence(params, dataset: str, method: str) -> list[str]:
+    """The whole-set artifact a coreset method selects from ([] for random and synthetic sets)."""
+    tmpl = EVIDENCE_FILE.get(method)
+    return [tmpl.format(dataset=dataset, model=wholeset_model(params))] if tmpl else []
+
+
+def wholeset_jobs(params) -> list[dict]:
+    """(dataset, model) of every whole-set training: each experiment dataset when the parameter file has a
+    `coresets` section (Table 1's whole-dataset column and the features/counts of the coreset methods)."""
+    if "coresets" not in params:
+        return []
+    return [dict(dataset=d, model=wholeset_model(params)) for d in params["experiment"]["datasets"]]
+
+
+def optimal_random_jobs(params) -> list[dict]:
+    """(dataset, ipc) of the optimal random selection (DC Table T12), when coresets.optimal_random is set."""
+    spec = params.get("coresets", {}).get("optimal_random")
+    if not spec:
+        return []
+    e = params["experiment"]
+    return [dict(dataset=d, ipc=i) for d in spec.get("datasets", e["datasets"]) for i in spec.get("ipcs", e["ipcs"])]
 
 
 def not_applicable(method: str, ipc: int) -> bool:

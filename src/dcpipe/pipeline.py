@@ -14,12 +14,12 @@ import torch
 
 from . import config, data as data_mod
 from .condense import condense
-from .coreset import SELECTORS
+from .coreset import EVIDENCE, SELECTORS, CorrectnessTrace, forgetting_counts, penultimate_features, random_select, rank_coresets
 from .io import ArtifactError, atomic_path, provenance, read_json, read_npz, remove_stale_temps, write_json, write_npz
 from .models import build_model, has_batchnorm
 from .runtime import Progress, pick_device
 from .seeding import derive_seed, torch_seeded
-from .train import train_models, train_models_batched
+from .train import test_accuracy, train_models, train_models_batched, trained_model
 
 log = logging.getLogger("dcpipe")
 
@@ -38,13 +38,111 @@ def prepare(params, dataset: str, out: Path, staging: Path) -> None:
              {k: v["sha256"][:12] for k, v in meta["sources"].items()})
 
 
-def select(params, dataset: str, ipc: int, method: str, index: int, prepared: Path, out: Path) -> None:
+def select(params, dataset: str, ipc: int, method: str, index: int, prepared: Path, out: Path,
+           evidence: Path | None = None) -> None:
+    """Herding and k-center read the whole-set model's features, forgetting its counts (`evidence`); herding
+    and k-center are deterministic given the features (the seed is recorded but unused)."""
     d = load_data(params, prepared, "cpu")
     seed = set_seed(params, dataset, ipc, method, index)
-    idx = SELECTORS[method](d.y_train, ipc, d.num_classes, seed)
+    kwargs = {}
+    if method in EVIDENCE:
+        if evidence is None:
+            raise config.ParamsError(f"{method} selects from the whole-set stage's {EVIDENCE[method]}: pass --evidence")
+        values = torch.as_tensor(read_npz(evidence)[EVIDENCE[method]])
+        if len(values) != len(d.y_train):
+            raise ArtifactError(f"{evidence}: {len(values)} samples, the training set has {len(d.y_train)}; "
+                                "rerun the wholeset stage")
+        kwargs[EVIDENCE[method]] = values
+    idx = SELECTORS[method](d.y_train, ipc, d.num_classes, seed, **kwargs)
     write_npz(out, indices=idx.numpy(), labels=d.y_train[idx].numpy())
     write_json(str(out) + ".json", {"kind": "coreset", "method": method, "dataset": dataset, "ipc": ipc,
-                                    "set": index, "seed": seed, "provenance": provenance()})
+                                    "set": index, "seed": seed, "evidence": str(evidence) if evidence else None,
+                                    "deterministic_given_evidence": method in ("herding", "kcenter"),
+                                    "provenance": provenance()})
+
+
+def wholeset(params, dataset: str, model: str, prepared: Path, weights_out: Path, features_out: Path,
+             forgetting_out: Path, result_out: Path) -> None:
+    """Train `coresets.whole_models` networks on the whole training set with the one training loop. Model 0's
+    weights, its penultimate features of every training image (herding, k-center) and its forgetting counts
+    (from the correctness trace of its own training) are saved; the test accuracies of all models give the
+    whole-dataset upper bound (DC Table 1, last column)."""
+    from safetensors.torch import save_file
+
+    dev = pick_device(params["runtime"].get("device", "auto"))
+    d = load_data(params, prepared, dev)
+    cfg = config.wholeset_config(params, dataset)
+    n_models = params["coresets"]["whole_models"]
+    seed = derive_seed(params["seed"], "wholeset", dataset, model)
+    bar = Progress(cfg.epochs, f"wholeset {dataset} {model} model0", 1)
+    trace = CorrectnessTrace(d.y_train, on_epoch=lambda e, acc: bar(e - 1, acc))  # logs the training accuracy
+    accs, seconds, train_seconds = [], [], []
+    cpu0 = time.process_time()  # core-seconds: the budget's unit on a shared machine, where wall time varies
+    for i in range(n_models):
+        t0 = time.perf_counter()
+        net = trained_model(model, i, d.x_train, d.y_train, d.num_classes, cfg, seed, observe=trace if i == 0 else None)
+        train_seconds.append(time.perf_counter() - t0)
+        accs.append(test_accuracy(net, d.x_test, d.y_test, cfg.test_batch, cfg.test_precision))
+        seconds.append(time.perf_counter() - t0)
+        log.info("wholeset %s model %d: test accuracy %.4f (%.0f s)", dataset, i, accs[-1], seconds[-1])
+        if i == 0:
+            bar.close()
+            with atomic_path(weights_out) as tmp:
+                save_file({k: v.detach().contiguous().cpu() for k, v in net.state_dict().items()}, str(tmp))
+            t1 = time.perf_counter()
+            # float16 on disk: 60,000 x 2048 features are 250 MB instead of 500 (l2 distances keep 3 digits)
+            feats = penultimate_features(net, d.x_train, cfg.test_batch, cfg.test_precision)
+            write_npz(features_out, features=feats.numpy().astype(np.float16))
+            feature_seconds = time.perf_counter() - t1
+            correct = trace.trace()
+            write_npz(forgetting_out, counts=forgetting_counts(correct).numpy(), correct=correct.numpy())
+    counts = read_npz(forgetting_out)["counts"]
+    write_json(result_out, {"dataset": dataset, "model": model, "seed": seed, "train_config": cfg.__dict__,
+                            "n_train_images": len(d.y_train), "n_test_images": len(d.y_test),
+                            "accuracies": accs, "mean": float(np.mean(accs)), "std": float(np.std(accs)),
+                            "train_accuracy_per_epoch": [float(r.mean()) for r in read_npz(forgetting_out)["correct"]],
+                            "forgetting": {"never_learnt": int(np.isinf(counts).sum()),
+                                           "never_forgotten": int((counts == 0).sum()),
+                                           "max_finite": float(counts[np.isfinite(counts)].max(initial=0))},
+                            "feature_dim": int(feats.shape[1]), "feature_seconds": feature_seconds,
+                            "seconds_per_model": seconds, "wall_seconds": sum(seconds) + feature_seconds,
+                            "seconds_per_epoch": float(np.mean(train_seconds)) / cfg.epochs,
+                            "cpu_seconds": time.process_time() - cpu0, "threads": torch.get_num_threads(), "provenance": provenance()})
+
+
+def optimal_random(params, dataset: str, ipc: int, prepared: Path, out: Path) -> None:
+    """DC appendix C, Table T12: N random coresets, each trained on by fresh models with the evaluation protocol,
+    ranked by their mean TEST accuracy as the paper does ("selected by ranking their performance"; no validation
+    split is mentioned), so the Top-k rows are an oracle's pick, an upper bound on random selection, not a method
+    one could deploy. Resumes from the scores of finished coresets."""
+    dev = pick_device(params["runtime"].get("device", "auto"))
+    d = load_data(params, prepared, dev)
+    spec = params["coresets"]["optimal_random"]
+    n, m = spec["coresets"], spec.get("models_per_coreset", 1)
+    cfg = config.train_config(params, dataset, ipc)
+    model = config.evaluation_model_for(params, "random")
+    seed = derive_seed(params["seed"], "optimal_random", dataset, ipc)
+    partial = Path(str(out) + ".partial.json")
+    fingerprint = json.loads(json.dumps({"seed": seed, "model": model, "train_config": cfg.__dict__, "models": m,
+                                         "n_train_images": len(d.y_train)}))
+    scores = read_json(partial)["scores"][:n] if partial.exists() and read_json(partial).get("fingerprint") == fingerprint else []
+    bar = Progress(n, f"optimal random {dataset} ipc{ipc}", params["runtime"].get("log_every", 10))
+    t0 = time.perf_counter()
+    for j in range(len(scores), n):
+        idx = random_select(d.y_train.cpu(), ipc, d.num_classes, derive_seed(seed, "coreset", j)).to(dev)
+        accs = train_models(model, m, d.x_train[idx], d.y_train[idx], d.x_test, d.y_test, d.num_classes, cfg,
+                            derive_seed(seed, "evaluate", j))
+        scores.append(float(np.mean(accs)))
+        write_json(partial, {"fingerprint": fingerprint, "scores": scores})
+        bar(j, scores[-1])
+    bar.close()
+    best = int(np.argmax(scores))
+    write_json(out, {"dataset": dataset, "ipc": ipc, "model": model, "seed": seed, "coresets": n,
+                     "models_per_coreset": m, "ranked_by": "test accuracy (as the paper; an oracle)",
+                     "train_config": cfg.__dict__, "scores": scores, "top": rank_coresets(scores),
+                     "best": {"coreset": best, "seed": derive_seed(seed, "coreset", best), "score": scores[best]},
+                     "wall_seconds": time.perf_counter() - t0, "provenance": provenance()})
+    partial.unlink(missing_ok=True)
 
 
 def run_condense(params, dataset: str, ipc: int, method: str, index: int, prepared: Path, out: Path,

@@ -63,6 +63,55 @@ def main_table(summary, params):
     return header, rows
 
 
+TABLE1_COLUMNS = (("random", "Random"), ("herding", "Herding"), ("kcenter", "K-Center"), ("forgetting", "Forgetting"),
+                  ("DC", "DC"))
+
+
+def wholeset_results(params) -> dict:
+    """{dataset: (mean, std) in %} of the whole-set stage (Table 1's whole-dataset column)."""
+    out = {}
+    for job in paths.wholeset_jobs(params):
+        r = read_json(paths.WHOLESET_RESULT.format(**job))
+        out[job["dataset"]] = (100 * r["mean"], 100 * r["std"], len(r["accuracies"]), r["train_config"]["epochs"])
+    return out
+
+
+def coreset_table(summary, params):
+    """DC Table 1: Random / Herding / K-Center / Forgetting / DC / whole dataset, ours / paper."""
+    planned = set(methods_of(params))
+    cols = [(m, name) for m, name in TABLE1_COLUMNS if m in planned]
+    whole = wholeset_results(params)
+    header = ["Dataset", "IPC"] + [name for _, name in cols] + (["Whole dataset"] if whole else [])
+    rows = []
+    for d in params["experiment"]["datasets"]:
+        for i in params["experiment"]["ipcs"]:
+            row = [d, str(i)] + [f"{_pm(_ours(summary, d, i, m))} / {_pm(paper.table1(d, i, m))}" for m, _ in cols]
+            if whole:
+                row.append(f"{_pm(whole.get(d, (None,))[:2])} / {_pm(paper.WHOLE_DATASET.get(d))}")
+            rows.append(row)
+    note = ("ours / paper. Herding and k-center pick in the penultimate-feature space (l2) of a network trained on "
+            "the whole training set, forgetting the most forgotten samples of that training (never-learnt first); "
+            "herding and k-center are deterministic given the features.")
+    if whole:
+        w = next(iter(whole.values()))
+        note += (f" Whole dataset: {w[2]} model(s) trained {w[3]} epochs on all training images (paper: budget "
+                 f"not stated); mean ± std over models (± 0.0 from a single model is no measured spread).")
+    return header, rows, note
+
+
+def optimal_random_table(params):
+    """DC Table T12: mean ± std of the best 100%, 10% and 1% of N random coresets (paper: N = 1000)."""
+    header = ["Dataset", "IPC", "N", "Top N (all)", "Top 10%", "Top 1%"]
+    rows = []
+    for job in paths.optimal_random_jobs(params):
+        r = read_json(paths.OPTIMAL_RANDOM.format(**job))
+        ref = paper.T12.get(job["dataset"], {}).get(int(job["ipc"]), {})
+        rows.append([job["dataset"], str(job["ipc"]), str(r["coresets"])]
+                    + [f"{_pm((100 * t['mean'], 100 * t['std']))} (n={t['n']}) / {_pm(ref.get(t['fraction']))}"
+                       for t in r["top"]])
+    return header, rows
+
+
 def cost_table(params):
     """Condensation cost per synthetic method: network updates and seconds per outer iteration."""
     header = ["Dataset", "IPC", "Method", "network updates / iteration", "seconds / iteration", "iterations"]
@@ -384,6 +433,18 @@ def build_report(params, params_file: str, out_dir: Path) -> None:
     if any(paths.is_synthetic(m) for m in methods):
         sections.append(("Condensation cost", "Network updates and wall time per outer iteration (the follow-up: "
                          "190 instead of 450 updates at 10 img/cls, 25–30% less time).", *cost_table(params)))
+    if paths.wholeset_jobs(params) or set(methods) & set(paths.EVIDENCE_FILE):
+        header, rows, note = coreset_table(summary, params)
+        sections.append(("DC Table 1: coreset baselines, DC and the whole dataset", note, header, rows))
+        for d, w in wholeset_results(params).items():
+            metrics.setdefault(d, {})["whole_dataset"] = {"mean": round(w[0], 2), "std": round(w[1], 2),
+                                                          "n_models": w[2]}
+        write_json(out_dir / "metrics.json", metrics)
+    if paths.optimal_random_jobs(params):
+        sections.append(("DC Table T12: optimal random selection",
+                         "ours / paper. N random coresets, ranked by the test accuracy they train to, as the paper "
+                         "ranks them: an oracle's pick (selected on the test set), an upper bound on random "
+                         "selection rather than a usable method.", *optimal_random_table(params)))
     sections += study_tables(summary, params)
     if continual:
         sections.append(continual[0])

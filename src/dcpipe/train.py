@@ -71,8 +71,10 @@ def augment_crop_scale_rotate(x: torch.Tensor, gen: torch.Generator) -> torch.Te
 
 
 def train_model(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig,
-                gen: torch.Generator) -> torch.nn.Module:
-    """Train `net` in place on (x, y) for cfg.epochs epochs of shuffled mini-batches."""
+                gen: torch.Generator, observe=None) -> torch.nn.Module:
+    """Train `net` in place on (x, y) for cfg.epochs epochs of shuffled mini-batches. `observe(idx, logits)`, if
+    given, sees each mini-batch's indices and (detached) training logits: how the whole-set stage records when
+    each sample is classified correctly (forgetting events) without a second pass."""
     opt = torch.optim.SGD(net.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     epochs, drop, total = schedule(cfg, len(y))
     net.train()
@@ -88,7 +90,10 @@ def train_model(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: Tra
             step += 1
             idx = perm[i:i + cfg.batch]
             xb = augment_crop_scale_rotate(x[idx], gen) if cfg.augment else x[idx]
-            loss = F.cross_entropy(net(xb), y[idx])
+            logits = net(xb)
+            loss = F.cross_entropy(logits, y[idx])
+            if observe is not None:
+                observe(idx, logits.detach())
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -104,12 +109,13 @@ def test_accuracy(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch:
     return correct / len(y)
 
 
-def trained_model(model: str, index: int, x, y, num_classes: int, cfg: TrainConfig, seed: int) -> torch.nn.Module:
+def trained_model(model: str, index: int, x, y, num_classes: int, cfg: TrainConfig, seed: int,
+                  observe=None) -> torch.nn.Module:
     """Model `index` of a group: initialised and shuffled from derive_seed(seed, "model", index) alone."""
     s = derive_seed(seed, "model", index)
     with torch_seeded(s):
         net = build_model(model, x.shape[1], num_classes, tuple(x.shape[2:])).to(x.device)
-    return train_model(net, x, y, cfg, generator(derive_seed(s, "batches"), "cpu"))
+    return train_model(net, x, y, cfg, generator(derive_seed(s, "batches"), "cpu"), observe)
 
 
 def train_models(model: str, n_models: int, x: torch.Tensor, y: torch.Tensor, x_test: torch.Tensor,

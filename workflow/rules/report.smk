@@ -11,6 +11,8 @@ rule report:
         nas=paths.nas_outputs(P),
         cross=[paths.EVAL_ON.format(**j) for j in CROSS_PLAN],
         cross_sets=sorted({paths.SYNTHETIC.format(**j) for j in CROSS_PLAN}),
+        wholeset=[paths.WHOLESET_RESULT.format(**j) for j in paths.wholeset_jobs(P)],
+        optimal_random=[paths.OPTIMAL_RANDOM.format(**j) for j in paths.optimal_random_jobs(P)],
     output:
         md="reports/index.md",
         html="reports/index.html",

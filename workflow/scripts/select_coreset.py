@@ -15,10 +15,11 @@ from dcpipe.runtime import stage_errors, start_stage
 @click.option("--set", "index", required=True, type=int)
 @click.option("--prepared", required=True, type=click.Path(path_type=Path))
 @click.option("--out", required=True, type=click.Path(path_type=Path))
-def main(params_file, dataset, ipc, method, index, prepared, out):
+@click.option("--evidence", type=click.Path(path_type=Path), help="whole-set features (herding, kcenter) or counts (forgetting)")
+def main(params_file, dataset, ipc, method, index, prepared, out, evidence):
     with stage_errors():
         params = start_stage(params_file, dataset=dataset, ipc=ipc, method=method)
-        pipeline.select(params, dataset, ipc, method, index, prepared, out)
+        pipeline.select(params, dataset, ipc, method, index, prepared, out, evidence)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,23 @@
+"""Stage: optimal random selection (DC Table T12): rank N random coresets by the accuracy they train to."""
+from pathlib import Path
+
+import click
+
+from dcpipe import pipeline
+from dcpipe.runtime import stage_errors, start_stage
+
+
+@click.command()
+@click.option("--params", "params_file", required=True)
+@click.option("--dataset", required=True)
+@click.option("--ipc", required=True, type=int)
+@click.option("--prepared", required=True, type=click.Path(path_type=Path))
+@click.option("--out", required=True, type=click.Path(path_type=Path))
+def main(params_file, dataset, ipc, prepared, out):
+    with stage_errors():
+        params = start_stage(params_file, gpu=True, dataset=dataset)
+        pipeline.optimal_random(params, dataset, ipc, prepared, out)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,26 @@
+"""Stage: train the evaluation network on the whole training set (features, forgetting counts, upper bound)."""
+from pathlib import Path
+
+import click
+
+from dcpipe import pipeline
+from dcpipe.runtime import stage_errors, start_stage
+
+
+@click.command()
+@click.option("--params", "params_file", required=True)
+@click.option("--dataset", required=True)
+@click.option("--model", required=True)
+@click.option("--prepared", required=True, type=click.Path(path_type=Path))
+@click.option("--weights", required=True, type=click.Path(path_type=Path))
+@click.option("--features", required=True, type=click.Path(path_type=Path))
+@click.option("--forgetting", required=True, type=click.Path(path_type=Path))
+@click.option("--out", required=True, type=click.Path(path_type=Path))
+def main(params_file, dataset, model, prepared, weights, features, forgetting, out):
+    with stage_errors():
+        params = start_stage(params_file, gpu=True, dataset=dataset)
+        pipeline.wholeset(params, dataset, model, prepared, weights, features, forgetting, out)
+
+
+if __name__ == "__main__":
+    main()
