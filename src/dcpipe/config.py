@@ -341,6 +341,8 @@ def condense_config(params, ipc: int, method: str = "DC") -> CondenseConfig:
     if isinstance(keys.get("init"), dict):
         keys["init"] = keys["init"][str(ipc)]
     keys.update(method_settings(method))
+    if "init" in study_of(params, method):  # a cross study on a few iterations starts from real images
+        keys["init"] = study_of(params, method)["init"]
     outer, inner = c["loops"][str(ipc)]
     iterations = study_of(params, method).get("iterations", c["iterations"])[str(ipc)]
     return CondenseConfig(ipc=ipc, iterations=iterations, outer_loop=outer, inner_loop=inner, **keys)
