@@ -45,7 +45,8 @@ def stage_env(**overrides) -> dict:
 def tiny_params(**updates) -> dict:
     """.test/params.yaml shrunk to seconds: 20 real images per class, 12 iterations of IPC 1, CPU, one thread."""
     p = copy.deepcopy(SMOKE)
-    p.pop("studies", None)  # the main experiment only
+    for section in ("studies", "continual", "nas"):  # the main experiment only
+        p.pop(section, None)
     p["data"]["train_subset"] = 20
     p["condense"].update(iterations={1: 12}, checkpoint_every=2, batch_real=8)
     p["runtime"].update(threads=1, log_every=1, device="cpu")
