@@ -13,7 +13,6 @@ FLOPs are counted with torch.utils.flop_counter; timings are the median of repea
 
 from __future__ import annotations
 
-import ctypes
 import dataclasses
 import statistics
 import time
@@ -25,6 +24,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from .condense import CondenseConfig, class_gradients, condense
 from .data import Data
 from .models import build_model
+from .runtime import keep_freed_memory
 from .train import TrainConfig, train_models, train_models_batched
 
 
@@ -47,17 +47,6 @@ def _flops(fn) -> int:
 def _rate(fn, repeats=3) -> dict:
     flops, sec = _flops(fn), _time(fn, repeats)
     return {"seconds": sec, "gflop": flops / 1e9, "gflop_per_s": flops / 1e9 / sec}
-
-
-def _glibc_default_malloc(on: bool) -> bool:
-    """Switch glibc back to its default mmap/trim behaviour (on=True) or to runtime.keep_freed_memory's."""
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return False
-    M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4
-    return bool(libc.mallopt(M_MMAP_MAX, 65536 if on else 0)) and bool(
-        libc.mallopt(M_TRIM_THRESHOLD, 128 * 1024 if on else 2**31 - 1))
 
 
 def _evaluation(data: Data, ipc: int, n_models: int, epochs: int, test_precision: str) -> dict:
@@ -105,9 +94,9 @@ def run(data: Data, n_models: int = 20, batch_real: int = 256, epochs: dict | No
 
     x256, y256 = data.x_train[:256], data.y_train[:256]
     step = lambda: F.cross_entropy(net(x256), y256).backward()  # noqa: E731
-    if dev.type == "cpu" and _glibc_default_malloc(True):
+    if dev.type == "cpu" and keep_freed_memory(False):
         glibc = _time(step)
-        _glibc_default_malloc(False)
+        keep_freed_memory(True)
         kept = _time(step)
         out["allocator"] = {"what": f"ConvNet forward+backward, batch {len(y256)}", "glibc_default_seconds": glibc,
                             "keep_freed_memory_seconds": kept, "speedup": glibc / kept}

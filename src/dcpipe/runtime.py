@@ -11,11 +11,12 @@ import time
 from tqdm import tqdm
 
 
-def keep_freed_memory() -> bool:
+def keep_freed_memory(keep: bool = True) -> bool:
     """Stop glibc from returning big freed blocks to the kernel. Every activation of a conv layer at batch 256
     is >32 MB, so glibc serves it with mmap and unmaps it on free; the next step page-faults the same memory
     in again. Measured on this CPU (ConvNet fwd+bwd, batch 256, 1 thread): 1.20 s -> 0.61 s per step, the same
-    as preloading tcmalloc (reports/bench.json, "allocator"). Costs resident memory that the process reuses anyway."""
+    as preloading tcmalloc (reports/bench.json, "allocator"). Costs resident memory that the process reuses anyway.
+    keep=False restores glibc's defaults (the benchmark's baseline)."""
     if not sys.platform.startswith("linux"):
         return False
     try:
@@ -23,7 +24,8 @@ def keep_freed_memory() -> bool:
     except OSError:  # not glibc (musl): nothing to tune
         return False
     M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4  # <malloc.h>
-    return bool(libc.mallopt(M_MMAP_MAX, 0)) and bool(libc.mallopt(M_TRIM_THRESHOLD, 2**31 - 1))
+    return bool(libc.mallopt(M_MMAP_MAX, 0 if keep else 65536)) and bool(
+        libc.mallopt(M_TRIM_THRESHOLD, 2**31 - 1 if keep else 128 * 1024))
 
 
 def setup(threads: int = 1, level=logging.INFO):
