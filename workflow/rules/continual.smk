@@ -21,6 +21,7 @@ if "continual" in P:
             "logs/continual/run{run}.log",
         wildcard_constraints:
             run="[0-9]+",
+        priority: 5  # long chain that gates the end of the job: start it as soon as its inputs exist
         threads: THREADS
         resources:
             gpu=1,

@@ -24,6 +24,7 @@ if "nas" in P:
             settings=settings(NAS_SPLIT_PARAMS),
         log:
             f"logs/nas/split_{NAS['dataset']}.log",
+        priority: 20  # long chain that gates the end of the job: start it as soon as its inputs exist
         threads: 1
         resources:
             mem_mb=2000,
@@ -43,6 +44,7 @@ if "nas" in P:
             "logs/nas/{dataset}_shard{shard}.log",
         wildcard_constraints:
             shard="[0-9]+",
+        priority: 10  # long chain that gates the end of the job: start it as soon as its inputs exist
         threads: THREADS
         resources:
             gpu=1,
@@ -64,6 +66,7 @@ if "nas" in P:
             "logs/nas/{dataset}_ground_truth{shard}.log",
         wildcard_constraints:
             shard="[0-9]+",
+        priority: 10  # long chain that gates the end of the job: start it as soon as its inputs exist
         threads: THREADS
         resources:
             gpu=1,

@@ -31,6 +31,7 @@ rule wholeset:
         settings=settings(WHOLESET_PARAMS),
     log:
         "logs/wholeset/{dataset}_{model}.log",
+    priority: 10  # the longest single jobs, and the coreset and NAS proxies wait for them
     threads: THREADS
     resources:
         gpu=1,
