@@ -63,6 +63,27 @@ def test_per_class_vectorised_gradients_equal_the_per_class_loop(model):
     assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(ref, vec[2]))
 
 
+def test_bf16_real_gradients_are_fp32_tensors_pointing_where_the_fp32_ones_do():
+    """condense.real_precision: bf16 rounds the matching target only; its direction (what the distance
+    compares, per output channel) stays that of the fp32 gradient."""
+    from dcpipe.condense import class_gradients
+
+    g = torch.Generator().manual_seed(4)
+    real = torch.randn(3, 16, 1, 28, 28, generator=g)  # fake images: this checks the arithmetic only
+    with torch_seeded(2):
+        net = build_model("ConvNet", 1, 3, (28, 28))
+    fp32 = class_gradients(net, real, precision="fp32")
+    bf16 = class_gradients(net, real, precision="bf16")
+    for ga, gb in zip(fp32, bf16):
+        for (name, _), a, b in zip(net.named_parameters(), ga, gb):
+            assert b.dtype == torch.float32 and b.shape == a.shape
+            if name.startswith("features") and name.endswith("bias") and a.dim() == 1 and a.norm() < 1e-6:
+                continue  # a conv bias feeding instance norm: its true gradient is 0, both are rounding noise
+            assert torch.nn.functional.cosine_similarity(a.flatten(), b.flatten(), dim=0) > 0.99, name
+    with pytest.raises(ValueError, match="valid: fp32, bf16"):
+        class_gradients(net, real, precision="fp16")
+
+
 def test_a_resumed_batch_trains_the_same_models_as_the_tail_of_the_whole_batch():
     x, y = _data()
     cfg = TrainConfig(epochs=2, batch=12)

@@ -1,7 +1,8 @@
 """`dcpipe bench`: where the time goes on this machine, as ratios against baselines measured in the same run.
 
 - conv microbenchmark: ConvNet's middle 3x3 convolution (128 -> 128 channels, 16x16), forward + backward;
-- the real-gradient pass of one matching step (batch_real images of one class through the default ConvNet);
+- the real-gradient pass of one matching step (batch_real images of one class through the default ConvNet), fp32
+  and under bf16 autocast (condense.real_precision);
 - the 10,000-image test pass (fp32 and bf16);
 - the allocator: ConvNet forward + backward at batch 256 with glibc's default malloc against the process-wide
   setting of runtime.keep_freed_memory (restored afterwards);
@@ -81,14 +82,18 @@ def run(data: Data, n_models: int = 20, batch_real: int = 256, epochs: dict | No
     params = list(net.parameters())
     real = data.x_train[:batch_real]
     y = torch.zeros(batch_real, dtype=torch.long, device=dev)
-    out["real_gradient_pass_fp32"] = _rate(lambda: torch.autograd.grad(F.cross_entropy(net(real), y), params))
+    for precision in ("fp32", "bf16"):
+        def real_pass():
+            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+                torch.autograd.grad(F.cross_entropy(net(real), y), params)
+        out[f"real_gradient_pass_{precision}"] = _rate(real_pass)
     for precision in ("fp32", "bf16"):
         def test_pass():
             with torch.no_grad(), torch.autocast(dev.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
                 for i in range(0, len(data.y_test), 1000):
                     net(data.x_test[i:i + 1000])
         out[f"test_pass_{precision}"] = _rate(test_pass, repeats=1)
-    for key in ("real_gradient_pass_fp32", "test_pass_fp32", "test_pass_bf16"):
+    for key in ("real_gradient_pass_fp32", "real_gradient_pass_bf16", "test_pass_fp32", "test_pass_bf16"):
         out[key]["fraction_of_conv_microbenchmark"] = (out[key]["gflop_per_s"]
                                                       / out["conv_microbenchmark_fp32"]["gflop_per_s"])
 
@@ -116,5 +121,6 @@ def run(data: Data, n_models: int = 20, batch_real: int = 256, epochs: dict | No
         condense(data, cfg, seed=0)
         out[f"condense_ipc{ipc}"] = {"seconds_per_iteration": time.perf_counter() - t0,
                                      "batch_real": cfg.batch_real, "loops": list(cfg.loops()),
-                                     "vectorise_classes": cfg.vectorise_classes}
+                                     "vectorise_classes": cfg.vectorise_classes,
+                                     "real_precision": cfg.real_precision}
     return out

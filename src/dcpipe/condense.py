@@ -64,6 +64,9 @@ class CondenseConfig:
     overfit_cap: int = 50        # most network updates of the "O" rule per outer step
     overfit_batch: int = 256     # real images (all classes) on which "O" watches the loss
     vectorise_classes: str = "auto"  # real gradients of all classes in one vmapped pass: on | off | auto (CUDA only)
+    # "bf16": autocast the real-gradient pass (forward + backward of the 256-image real batches, the bulk of an
+    # IPC-1 iteration); synthetic gradients and the matching loss stay fp32, so only the target is rounded.
+    real_precision: str = "fp32"
 
     def loops(self) -> tuple[int, int]:
         return (self.outer_loop, self.inner_loop) if self.outer_loop else loops_for(self.ipc)
@@ -117,13 +120,22 @@ def class_mean(grads_per_class):
     return [torch.stack(gs).mean(0) for gs in zip(*grads_per_class)]
 
 
-def class_gradients(net: torch.nn.Module, real: torch.Tensor, vectorised: bool = False) -> list[list[torch.Tensor]]:
+def class_gradients(net: torch.nn.Module, real: torch.Tensor, vectorised: bool = False,
+                    precision: str = "fp32") -> list[list[torch.Tensor]]:
     """Gradients of the cross-entropy of each class's real batch w.r.t. the network's parameters: real is
     (classes, batch, C, H, W) and class c's images carry label c. `vectorised` computes all classes in one
     vmapped pass (torch.func); otherwise one forward/backward per class. Both give the same gradients (to float
-    tolerance: tests/test_speed.py); which is faster depends on the device (reports/bench.json): on this 2-core
+    tolerance: tests/test_batched_training.py); which is faster depends on the device (reports/bench.json): on this 2-core
     CPU the loop wins, since each class's batch already fills the cores and vmap adds copies. BatchNorm must be
-    frozen (eval mode) so that no statistic mixes classes (DC appendix A freezes it on real data anyway)."""
+    frozen (eval mode) so that no statistic mixes classes (DC appendix A freezes it on real data anyway).
+    precision "bf16" runs the passes under bf16 autocast; the gradients come back in the parameters' fp32."""
+    if precision not in ("fp32", "bf16"):
+        raise ValueError(f"unknown precision {precision!r}; valid: fp32, bf16")
+    with torch.autocast(real.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+        return _class_gradients(net, real, vectorised)
+
+
+def _class_gradients(net, real, vectorised):
     classes, batch = real.shape[:2]
     labels = torch.arange(classes, device=real.device)[:, None].expand(classes, batch)
     params = dict(net.named_parameters())
@@ -204,7 +216,7 @@ def condense(data: Data, cfg: CondenseConfig, seed: int, checkpoint: Path | None
             if bn:
                 _freeze_bn_on_real(net, data, class_idx, cfg.bn_real_per_class, gen)
             real = torch.stack([data.x_train[sample_class(ix, cfg.batch_real, gen)] for ix in class_idx])
-            gw_real_c = class_gradients(net, real, vectorised=vectorise)
+            gw_real_c = class_gradients(net, real, vectorised=vectorise, precision=cfg.real_precision)
             gw_syn_c = [torch.autograd.grad(F.cross_entropy(net(syn[ix]), labels[ix]), params, create_graph=True)
                         for ix in syn_idx]
             level = cfg.level if cfg.level != "interleaved" else ("intra", "inter")[it % 2]

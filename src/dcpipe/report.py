@@ -188,7 +188,8 @@ def speed_tables(out_dir: Path):
         conv = b["conv_microbenchmark_fp32"]["gflop_per_s"]
         rows = [[k.replace("_", " "), f"{b[k]['gflop_per_s']:.0f}", f"{b[k]['gflop_per_s'] / conv:.2f}",
                  f"{b[k]['seconds']:.2f}"] for k in ("conv_microbenchmark_fp32", "real_gradient_pass_fp32",
-                                                    "test_pass_fp32", "test_pass_bf16") if k in b]
+                                                    "real_gradient_pass_bf16", "test_pass_fp32", "test_pass_bf16")
+                if k in b]
         for k in sorted(k for k in b if k.startswith("evaluate_ipc") and "ipc" in b[k]):  # older files: skipped
             e = b[k]
             rows.append([f"evaluate IPC {e['ipc']}: s/model fp32 one by one → one by one ({e['test_precision']} test) "
@@ -196,7 +197,8 @@ def speed_tables(out_dir: Path):
                          f"{e['one_by_one_seconds_per_model']:.1f} → {e['batched_seconds_per_model']:.1f}"])
         for k in sorted(k for k in b if k.startswith("condense_ipc") and isinstance(b[k], dict)):
             rows.append([f"condense IPC {k[12:]}: s per outer iteration (real batch {b[k]['batch_real']}/class, "
-                         f"loops {b[k]['loops']})", "", "", f"{b[k]['seconds_per_iteration']:.2f}"])
+                         f"loops {b[k]['loops']}, real pass {b[k].get('real_precision', 'fp32')})", "", "",
+                         f"{b[k]['seconds_per_iteration']:.2f}"])
         if "allocator" in b:
             a = b["allocator"]
             rows.append([f"{a['what']}: glibc default → freed memory kept ({a['speedup']:.2f}×)", "", "",
