@@ -16,10 +16,28 @@ def test_bench_reports_every_measurement_on_a_tiny_slice():
     cfgs = {1: CondenseConfig(ipc=1, batch_real=4), 10: CondenseConfig(ipc=1, batch_real=4, outer_loop=2, inner_loop=2)}
     res = bench.run(Data("fake", x, y, x, y, 10, (0.0,), (1.0,)), n_models=2, batch_real=4, epochs={1: 2},
                     condense_cfgs=cfgs)
-    for key in ("conv_microbenchmark_fp32", "real_gradient_pass_fp32", "test_pass_fp32", "test_pass_bf16"):
+    for key in ("conv_microbenchmark_fp32", "real_gradient_pass_fp32", "real_gradient_pass_bf16", "test_pass_fp32",
+                "test_pass_bf16"):
         assert res[key]["gflop"] > 0 and res[key]["gflop_per_s"] > 0
     assert res["evaluate_ipc1"]["max_accuracy_difference_batched"] < 1e-6  # batched = one by one
     assert res["condense_ipc1"]["seconds_per_iteration"] > 0 and res["condense_ipc10"]["loops"] == [2, 2]
     assert res["class_gradients"]["vmap_seconds"] > 0
     if sys.platform.startswith("linux"):  # glibc: the allocator setting is measured against glibc's default
         assert res["allocator"]["glibc_default_seconds"] > 0 and res["allocator"]["speedup"] > 0
+
+
+def test_the_report_shows_the_headline_run_with_the_papers_band(tmp_path):
+    import json
+
+    from dcpipe.report import speed_tables
+
+    # a hand-written headline.json (two sets), only the report's reading of it is under test
+    sets = [{"set": k, "mean": 70.0 + k, "std": 0.5, "models": 20, "condense_wall_seconds": 600.0,
+             "condense_seconds_per_iteration": 0.6, "evaluate_wall_seconds": 120.0} for k in range(2)]
+    (tmp_path / "headline.json").write_text(json.dumps({
+        "what": "DC, FashionMNIST, 1 image/class", "wall_clock_snakemake": "55:00", "command": "snakemake ...",
+        "commit": "0123456789ab", "machine": "2 cores", "accuracy_mean": 70.5, "accuracy_std": 0.7, "n_models": 40,
+        "departures_from_paper": {"condense.batch_real": "64"}, "sets": sets}))
+    (title, caption, header, rows), = speed_tables(tmp_path)
+    assert "headline" in title and "55:00" in caption and "condense.batch_real: 64" in caption
+    assert rows[-1][:3] == ["all (paper: 70.5 ± 0.6)", "70.5 ± 0.7", "40"] and rows[1][1] == "71.0 ± 0.5"

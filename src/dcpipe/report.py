@@ -219,6 +219,19 @@ def speed_tables(out_dir: Path):
                     ["commit", "command", "jobs", "wall clock"],
                     [[h["commit"][:8], h["command"], str(h.get("snakemake_jobs", "")), h["wall_clock"]]
                      for h in history]))
+    headline = Path(out_dir) / "headline.json"
+    if headline.exists():
+        h = read_json(headline)
+        rows = [[f"set {s['set']}", f"{s['mean']:.1f} ± {s['std']:.1f}", str(s["models"]),
+                 f"{s['condense_wall_seconds'] / 60:.1f}", f"{s['condense_seconds_per_iteration']:.2f}",
+                 f"{s['evaluate_wall_seconds'] / 60:.1f}"] for s in h["sets"]]
+        rows.append(["all (paper: 70.5 ± 0.6)", f"{h['accuracy_mean']:.1f} ± {h['accuracy_std']:.1f}",
+                     str(h["n_models"]), "", "", ""])
+        departures = "; ".join(f"{k}: {v}" for k, v in h["departures_from_paper"].items())
+        out.append(("Speed: the FashionMNIST IPC-1 headline run", f"{h['what']}: {h['wall_clock_snakemake']} wall "
+                    f"(`{h['command']}`, commit {h['commit'][:8]}, {h['machine']}). Departures: {departures}.",
+                    ["set", "accuracy % (mean ± std)", "models", "condense min", "s / iteration", "evaluate min"],
+                    rows))
     return out
 
 
