@@ -214,8 +214,13 @@ def speed_tables(out_dir: Path):
     if run.exists():
         r = read_json(run)
         history = r.get("history", [r])
+        same = r.get("same_params_comparison")
+        same = (f" Same parameters before and after the speed work ({same['what']}): {same['before']['seconds']} s at "
+                f"{same['before']['commit']} → {same['after']['seconds']} s at {same['after']['commit']} "
+                f"({same['speedup']:.2f}×), accuracies {same['accuracies']}." if same else "")
         out.append(("Speed: the default main job end to end", "Wall time of the whole default job from a fresh "
-                    "clone (set-up included), as recorded in reports/run.json.",
+                    "clone (set-up included), as recorded in reports/run.json; each row ran its own commit's "
+                    "params.yaml." + same,
                     ["commit", "command", "jobs", "wall clock"],
                     [[h["commit"][:8], h["command"], str(h.get("snakemake_jobs", "")), h["wall_clock"]]
                      for h in history]))
