@@ -16,8 +16,8 @@ def test_bench_reports_every_measurement_on_a_tiny_slice():
     cfgs = {1: CondenseConfig(ipc=1, batch_real=4), 10: CondenseConfig(ipc=1, batch_real=4, outer_loop=2, inner_loop=2)}
     res = bench.run(Data("fake", x, y, x, y, 10, (0.0,), (1.0,)), n_models=2, batch_real=4, epochs={1: 2},
                     condense_cfgs=cfgs)
-    for key in ("conv_microbenchmark_fp32", "real_gradient_pass_fp32", "real_gradient_pass_bf16", "test_pass_fp32",
-                "test_pass_bf16"):
+    for key in ("conv_microbenchmark_fp32", "conv_microbenchmark_bf16", "real_gradient_pass_fp32",
+                "real_gradient_pass_bf16", "test_pass_fp32", "test_pass_bf16"):
         assert res[key]["gflop"] > 0 and res[key]["gflop_per_s"] > 0
     assert res["evaluate_ipc1"]["max_accuracy_difference_batched"] < 1e-6  # batched = one by one
     assert res["condense_ipc1"]["seconds_per_iteration"] > 0 and res["condense_ipc10"]["loops"] == [2, 2]

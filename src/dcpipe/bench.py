@@ -1,6 +1,7 @@
 """`dcpipe bench`: where the time goes on this machine, as ratios against baselines measured in the same run.
 
-- conv microbenchmark: ConvNet's middle 3x3 convolution (128 -> 128 channels, 16x16), forward + backward;
+- conv microbenchmark: ConvNet's middle 3x3 convolution (128 -> 128 channels, 16x16), forward + backward, in fp32
+  and under bf16 autocast (NCHW, the layout every pass uses);
 - the real-gradient pass of one matching step (batch_real images of one class through the default ConvNet), fp32
   and under bf16 autocast (condense.real_precision);
 - the 10,000-image test pass (fp32 and bf16);
@@ -77,7 +78,11 @@ def run(data: Data, n_models: int = 20, batch_real: int = 256, epochs: dict | No
     out = {"threads": torch.get_num_threads(), "device": str(dev)}
     conv = torch.nn.Conv2d(128, 128, 3, padding=1).to(dev)
     xin = torch.randn(batch_real, 128, 16, 16, device=dev, requires_grad=True)
-    out["conv_microbenchmark_fp32"] = _rate(lambda: conv(xin).sum().backward())
+    for precision in ("fp32", "bf16"):  # each pass is compared with the microbenchmark of its own precision
+        def conv_pass():
+            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+                conv(xin).sum().backward()
+        out[f"conv_microbenchmark_{precision}"] = _rate(conv_pass)
     net = build_model("ConvNet", data.channels, data.num_classes, data.im_size).to(dev)
     params = list(net.parameters())
     real = data.x_train[:batch_real]
@@ -94,8 +99,8 @@ def run(data: Data, n_models: int = 20, batch_real: int = 256, epochs: dict | No
                     net(data.x_test[i:i + 1000])
         out[f"test_pass_{precision}"] = _rate(test_pass, repeats=1)
     for key in ("real_gradient_pass_fp32", "real_gradient_pass_bf16", "test_pass_fp32", "test_pass_bf16"):
-        out[key]["fraction_of_conv_microbenchmark"] = (out[key]["gflop_per_s"]
-                                                      / out["conv_microbenchmark_fp32"]["gflop_per_s"])
+        micro = out["conv_microbenchmark_" + key[-4:]]["gflop_per_s"]
+        out[key]["fraction_of_conv_microbenchmark"] = out[key]["gflop_per_s"] / micro
 
     x256, y256 = data.x_train[:256], data.y_train[:256]
     step = lambda: F.cross_entropy(net(x256), y256).backward()  # noqa: E731

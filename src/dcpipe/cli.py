@@ -110,8 +110,8 @@ def bench(params_file, prepared, models, threads, out):
     res.update(prepared=str(prepared), params_file=str(params_file), provenance=provenance(),
                command=" ".join(["dcpipe"] + sys.argv[1:]))
     write_json(out, res)
-    for key in ("conv_microbenchmark_fp32", "real_gradient_pass_fp32", "real_gradient_pass_bf16", "test_pass_fp32",
-                "test_pass_bf16"):
+    for key in ("conv_microbenchmark_fp32", "conv_microbenchmark_bf16", "real_gradient_pass_fp32",
+                "real_gradient_pass_bf16", "test_pass_fp32", "test_pass_bf16"):
         click.echo(f"{key:28s} {res[key]['gflop_per_s']:7.1f} GFLOP/s  ({res[key]['seconds']:.3f} s)")
     if "allocator" in res:
         click.echo(f"allocator: {res['allocator']['speedup']:.2f}x faster with freed memory kept")
