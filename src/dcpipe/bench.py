@@ -51,6 +51,11 @@ def _rate(fn, repeats=3) -> dict:
     return {"seconds": sec, "gflop": flops / 1e9, "gflop_per_s": flops / 1e9 / sec}
 
 
+def _precision(dev: torch.device, precision: str):
+    """The autocast context of a measured pass: fp32 as is, bf16 under autocast (as the pipeline's switches)."""
+    return torch.autocast(dev.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
 def _evaluation(data: Data, ipc: int, n_models: int, epochs: int, test_precision: str) -> dict:
     idx = torch.cat([torch.nonzero(data.y_train == c).flatten()[:ipc] for c in range(data.num_classes)])
     x, y = data.x_train[idx], data.y_train[idx]
@@ -80,7 +85,7 @@ def run(data: Data, n_models: int = 20, batch_real: int = 256, epochs: dict | No
     xin = torch.randn(batch_real, 128, 16, 16, device=dev, requires_grad=True)
     for precision in ("fp32", "bf16"):  # each pass is compared with the microbenchmark of its own precision
         def conv_pass():
-            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+            with _precision(dev, precision):
                 conv(xin).sum().backward()
         out[f"conv_microbenchmark_{precision}"] = _rate(conv_pass)
     net = build_model("ConvNet", data.channels, data.num_classes, data.im_size).to(dev)
@@ -89,12 +94,12 @@ def run(data: Data, n_models: int = 20, batch_real: int = 256, epochs: dict | No
     y = torch.zeros(batch_real, dtype=torch.long, device=dev)
     for precision in ("fp32", "bf16"):
         def real_pass():
-            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+            with _precision(dev, precision):
                 torch.autograd.grad(F.cross_entropy(net(real), y), params)
         out[f"real_gradient_pass_{precision}"] = _rate(real_pass)
     for precision in ("fp32", "bf16"):
         def test_pass():
-            with torch.no_grad(), torch.autocast(dev.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+            with torch.no_grad(), _precision(dev, precision):
                 for i in range(0, len(data.y_test), 1000):
                     net(data.x_test[i:i + 1000])
         out[f"test_pass_{precision}"] = _rate(test_pass, repeats=1)
