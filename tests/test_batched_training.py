@@ -96,7 +96,7 @@ def test_evaluation_batches_models_only_where_chosen_and_never_with_batchnorm():
     from dcpipe.pipeline import use_batched_training
 
     p = lambda choice: {"evaluate": {"batched": choice}}  # noqa: E731
-    assert not use_batched_training(p("auto"), "ConvNet", "cpu")  # measured slower on CPU: reports/bench.json
+    assert not use_batched_training(p("auto"), "ConvNet", "cpu")  # measured slower on CPU: reports/records/bench.json
     assert use_batched_training(p("auto"), "ConvNet", "cuda")
     assert use_batched_training(p("on"), "ConvNet", "cpu")
     assert not use_batched_training(p("on"), "ConvNetBN", "cpu")

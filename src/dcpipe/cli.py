@@ -64,7 +64,7 @@ def nas_report(params_file, out_dir):
 @click.option("--train-set", required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--models", default=3, show_default=True)
 @click.option("--epochs", default=300, show_default=True)
-@click.option("--out", type=click.Path(path_type=Path), default=Path("reports/precision_check.json"), show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), default=Path("reports/records/precision_check.json"), show_default=True)
 def check_precision(prepared, train_set, models, epochs, out):
     """Measure what bf16 autocast of the test pass changes: same trained networks tested in fp32 and bf16."""
     from . import data, pipeline
@@ -91,7 +91,7 @@ def check_precision(prepared, train_set, models, epochs, out):
               type=click.Path(exists=True, path_type=Path))
 @click.option("--models", default=20, show_default=True, help="evaluation models per IPC, one by one vs batched")
 @click.option("--threads", default=2, show_default=True)
-@click.option("--out", type=click.Path(path_type=Path), default=Path("reports/bench.json"), show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), default=Path("reports/records/bench.json"), show_default=True)
 def bench(params_file, prepared, models, threads, out):
     """Measure where the time goes (JSON): conv microbenchmark, real-gradient and test passes, the allocator,
     vectorised class gradients, batched evaluation and condensation iterations at IPC 1 and 10."""

@@ -125,7 +125,7 @@ def class_gradients(net: torch.nn.Module, real: torch.Tensor, vectorised: bool =
     """Gradients of the cross-entropy of each class's real batch w.r.t. the network's parameters: real is
     (classes, batch, C, H, W) and class c's images carry label c. `vectorised` computes all classes in one
     vmapped pass (torch.func); otherwise one forward/backward per class. Both give the same gradients (to float
-    tolerance: tests/test_batched_training.py); which is faster depends on the device (reports/bench.json): on
+    tolerance: tests/test_batched_training.py); which is faster depends on the device (reports/records/bench.json): on
     this 2-core CPU the loop wins, since each class's batch already fills the cores and vmap adds copies. BatchNorm
     must be frozen (eval mode) so that no statistic mixes classes (DC appendix A freezes it on real data anyway).
     precision "bf16" runs the passes under bf16 autocast; the gradients come back in the parameters' fp32."""

@@ -233,7 +233,7 @@ def evaluate(params, dataset: str, ipc: int, method: str, index: int, prepared: 
     t0 = time.perf_counter()
     if use_batched_training(params, model, dev) and len(done) < n:
         # one stack of models: the same accuracies as one by one (tests/test_batched_training.py), no per-model
-        # checkpoint; measured slower than the loop on a 2-core CPU (reports/bench.json), hence "auto" = CUDA
+        # checkpoint; measured slower than the loop on a 2-core CPU (reports/records/bench.json), hence "auto" = CUDA
         accs = done + train_models_batched(model, n - len(done), x, y, d.x_test, d.y_test, d.num_classes, cfg,
                                            seed, first=len(done))
     else:

@@ -179,10 +179,10 @@ def study_tables(summary, params):
 
 
 def speed_tables(out_dir: Path):
-    """reports/bench.json (`dcpipe bench`) and reports/run.json (the timed default job), when present: measured
+    """reports/records/bench.json (`dcpipe bench`) and reports/records/run.json (the timed default job), when present: measured
     by hand on a given machine, not by the DAG, so each table names the command and commit that produced it."""
     out = []
-    bench, run = Path(out_dir) / "bench.json", Path(out_dir) / "run.json"
+    bench, run = Path(out_dir) / "records" / "bench.json", Path(out_dir) / "records" / "run.json"
     if bench.exists():
         b = read_json(bench)
         def micro(k):  # the microbenchmark of the pass's own precision (older files: fp32 only)
@@ -220,12 +220,12 @@ def speed_tables(out_dir: Path):
                 f"{same['before']['commit']} → {same['after']['seconds']} s at {same['after']['commit']} "
                 f"({same['speedup']:.2f}×), accuracies {same['accuracies']}." if same else "")
         out.append(("Speed: the default main job end to end", "Wall time of the whole default job from a fresh "
-                    "clone (set-up included), as recorded in reports/run.json; each row ran its own commit's "
+                    "clone (set-up included), as recorded in reports/records/run.json; each row ran its own commit's "
                     "params.yaml." + same,
                     ["commit", "command", "jobs", "wall clock"],
                     [[h["commit"][:8], h["command"], str(h.get("snakemake_jobs", "")), h["wall_clock"]]
                      for h in history]))
-    headline = Path(out_dir) / "headline.json"
+    headline = Path(out_dir) / "records" / "headline.json"
     if headline.exists():
         h = read_json(headline)
         rows = [[f"set {s['set']}", f"{s['mean']:.1f} ± {s['std']:.1f}", str(s["models"]),

@@ -15,7 +15,7 @@ def keep_freed_memory(keep: bool = True) -> bool:
     """Stop glibc from returning big freed blocks to the kernel. Every activation of a conv layer at batch 256
     is >32 MB, so glibc serves it with mmap and unmaps it on free; the next step page-faults the same memory
     in again. Measured on this CPU (ConvNet fwd+bwd, batch 256, 1 thread): 1.20 s -> 0.61 s per step, the same
-    as preloading tcmalloc (reports/bench.json, "allocator"). Costs resident memory that the process reuses anyway.
+    as preloading tcmalloc (reports/records/bench.json, "allocator"). Costs resident memory that the process reuses anyway.
     keep=False restores glibc's defaults (the benchmark's baseline)."""
     if not sys.platform.startswith("linux"):
         return False

@@ -29,7 +29,7 @@ class TrainConfig:
     batch: int = 256
     augment: bool = False  # crop/scale/rotate, one op per image (DC appendix A, MNIST only)
     test_batch: int = 1000
-    test_precision: str = "fp32"  # "bf16": autocast the test pass (measured in reports/precision_check.json)
+    test_precision: str = "fp32"  # "bf16": autocast the test pass (measured in reports/records/precision_check.json)
     # Stop after this many SGD steps instead of `epochs` epochs, the lr drop moving to steps // 2: the NAS
     # "early-stopping" baseline (DC section 3.2), the whole training set for as many iterations as a proxy set.
     steps: int | None = None

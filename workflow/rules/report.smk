@@ -1,3 +1,5 @@
+# Measurements made by hand (their commands inside), committed; the report shows them in its speed section.
+RECORDS = [f"reports/records/{name}.json" for name in ("bench", "run", "headline")]
 REPORT_PARAMS = ["seed", "experiment", "evaluate"] + [k for k in ("studies", "continual", "nas") if k in P]
 
 
@@ -13,6 +15,7 @@ rule report:
         cross_sets=sorted({paths.SYNTHETIC.format(**j) for j in CROSS_PLAN}),
         wholeset=[paths.WHOLESET_RESULT.format(**j) for j in paths.wholeset_jobs(P)],
         optimal_random=[paths.OPTIMAL_RANDOM.format(**j) for j in paths.optimal_random_jobs(P)],
+        records=RECORDS,
     output:
         md="reports/index.md",
         html="reports/index.html",
