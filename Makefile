@@ -27,6 +27,8 @@ setup: $(STAMP) fashion-mnist
 $(STAMP): pyproject.toml
 	test -x $(VENV)/bin/python || python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -e '.[test]'
+	echo 'import sys, dcpipe.dvc_dry_run as m; m.install_if_dvc(sys.argv[0] if sys.argv else "")' \
+	  > "$$($(VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/dcpipe-dvc-dry-run.pth"
 	rm -f $(VENV)/.installed-* && touch $@
 
 # Fashion-MNIST comes from Debian's dataset-fashion-mnist (installed when missing and we are root).
