@@ -10,11 +10,8 @@ GPUS ?= 2
 
 .PHONY: run test setup fashion-mnist dvc-repro clean
 
-# --forcerun report: reports/ is committed, and on a fresh clone Snakemake has no record of how it was made, so
-# without it the committed report counts as up to date and nothing runs. Forcing the report rule makes Snakemake
-# build every missing input (the whole job on a fresh clone; only the report, seconds, when all is current).
 run: setup                      ## the main job on params.yaml -> reports/
-	snakemake --cores $(CORES) --resources gpu=$(GPUS) --forcerun report $(SNAKEMAKE_ARGS)
+	snakemake --cores $(CORES) --resources gpu=$(GPUS) $(SNAKEMAKE_ARGS)
 
 test: setup                     ## the whole test suite (unit tests + an end-to-end smoke run on real data)
 	pytest $(PYTEST_ARGS)
