@@ -34,5 +34,6 @@ fashion-mnist:
 	  if [ "$$(id -u)" = 0 ]; then (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist; \
 	  else echo "note: dataset-fashion-mnist is not installed (sudo apt-get install dataset-fashion-mnist)"; fi; fi
 
-clean:                          ## remove pipeline outputs (not reports/)
-	rm -rf data/prepared data/raw data/coreset data/synthetic data/eval logs .snakemake
+clean:                          ## remove pipeline outputs (keeps reports/records and reports/published)
+	rm -rf logs .snakemake && find data -mindepth 1 -maxdepth 1 ! -name README.md -exec rm -rf {} + 2>/dev/null || true
+	find reports -mindepth 1 -maxdepth 1 ! -name records ! -name published -exec rm -rf {} +
