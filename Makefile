@@ -24,7 +24,7 @@ setup: $(STAMP) fashion-mnist
 $(STAMP): pyproject.toml
 	test -x $(VENV)/bin/python || python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -e '.[test]'
-	echo 'import sys, dcpipe.dvc_dry_run as m; m.install_if_dvc(sys.argv[0] if sys.argv else "")' \
+	echo 'import os, sys; os.path.basename((sys.argv or [""])[0]) == "dvc" and __import__("importlib.util").util.find_spec("dcpipe.dvc_dry_run") and __import__("dcpipe.dvc_dry_run").dvc_dry_run.install_if_dvc(sys.argv[0])' \
 	  > "$$($(VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/dcpipe-dvc-dry-run.pth"
 	rm -f $(VENV)/.installed-* && touch $@
 

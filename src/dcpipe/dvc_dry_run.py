@@ -30,7 +30,7 @@ def _patch() -> None:
 
 
 def install_if_dvc(argv0: str) -> None:
-    """Called from the .pth line at every interpreter start: patch only when the program is DVC's CLI."""
+    """Called from the .pth line (which runs at every interpreter start, and imports this only for `dvc`)."""
     if os.path.basename(argv0) == "dvc":
         try:
             _patch()
