@@ -7,8 +7,8 @@ import json
 import os
 import platform
 import re
+import secrets
 import subprocess
-import tempfile
 import zipfile
 from pathlib import Path
 
@@ -22,15 +22,27 @@ def atomic_path(path: str | os.PathLike):
     A reader therefore sees the old file or the complete new one, never a half-written one.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp" + path.suffix)
-    os.close(fd)
+    path.parent.mkdir(parents=True, exist_ok=True)  # directories: 0777 & ~umask, like any mkdir
+    tmp = _create_temp(path.parent, f".{path.name}.", ".tmp" + path.suffix)
     try:
         yield Path(tmp)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _create_temp(folder: Path, prefix: str, suffix: str) -> str:
+    """A new empty file with mode 0666 & ~umask, as open() would create it. Not tempfile.mkstemp: its 0600
+    would make every artifact private to its writer, unreadable by the group sharing a data folder."""
+    for _ in range(100):
+        tmp = folder / f"{prefix}{secrets.token_hex(6)}{suffix}"
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))  # the kernel applies the umask
+        except FileExistsError:
+            continue
+        return str(tmp)
+    raise FileExistsError(f"{folder}: no free temporary name for {prefix}*{suffix}")
 
 
 def remove_stale_temps(path: str | os.PathLike) -> list[Path]:
