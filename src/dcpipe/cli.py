@@ -16,14 +16,26 @@ def main():
 @main.command("check-params")
 @click.argument("params_file", default="params.yaml")
 def check_params(params_file):
-    """Validate a parameter file (schema, names, budgets) and exit non-zero on the first problem."""
+    """Validate a parameter file (schema, names, budgets) and exit non-zero on the first problem.
+
+    What this machine lacks is a warning, not an error (exit 0): data no mirror holds (the stages would stop at
+    their start; a real Snakemake run stops before its first job), or CUDA for runtime.device: cuda (the jobs
+    may run on another node)."""
     from .config import ParamsError, load_params
+    from .data import missing_data_message, missing_datasets
+    from .runtime import device_problem
 
     try:
-        load_params(params_file)
+        params = load_params(params_file)
     except ParamsError as e:
-        click.echo(str(e), err=True)
+        click.echo(f"error: {e}", err=True)
         sys.exit(2)
+    missing = missing_datasets(params)
+    if missing:
+        click.echo(f"warning: {params_file}: {missing_data_message(missing)}", err=True)
+    problem = device_problem(params["runtime"].get("device", "auto"))
+    if problem:
+        click.echo(f"warning: {params_file}: {problem} (each stage stops at its start where that holds)", err=True)
     click.echo(f"{params_file}: ok")
 
 

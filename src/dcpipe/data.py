@@ -381,7 +381,7 @@ def normalise(x_uint8: np.ndarray | torch.Tensor, mean, std, device="cpu") -> to
 def load(path: str | Path, device="cpu", train_subset: int | None = None) -> Data:
     """Load a prepared dataset. `train_subset` keeps the first n training images per class (smoke tests)."""
     path = Path(path)
-    z = read_npz(path)
+    z = read_npz(path, ("x_train", "y_train", "x_test", "y_test"))
     try:
         meta = read_json(str(path) + ".json")
     except (OSError, ValueError) as e:

@@ -83,13 +83,20 @@ def write_npz(path, **arrays) -> None:
             np.savez(f, **{k: np.asarray(v) for k, v in arrays.items()})
 
 
-def read_npz(path) -> dict[str, np.ndarray]:
+def read_npz(path, required: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
+    """The arrays of an .npz artifact; `required` names the ones the caller reads (an ArtifactError naming the
+    file and the expected keys, not a KeyError, when one is missing)."""
     # allow_pickle=False: an object array (or a crafted file) raises instead of executing code.
     try:
         with np.load(path, allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
+            arrays = {k: z[k] for k in z.files}
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:  # BadZipFile: truncated or bad CRC
         raise ArtifactError(f"{path}: not a readable .npz artifact ({e}); delete it and rerun the stage") from e
+    missing = [k for k in required if k not in arrays]
+    if missing:
+        raise ArtifactError(f"{path}: has arrays {', '.join(sorted(arrays)) or '(none)'}, expected "
+                            f"{', '.join(required)}; rerun the stage that writes it")
+    return arrays
 
 
 class ArtifactError(RuntimeError):
