@@ -217,7 +217,7 @@ def missing_datasets(params, datasets: list[str] | None = None) -> list[str]:
 def missing_data_message(problems: list[str]) -> str:
     """missing_datasets' problems as one block, for a `warning: ` (check-params, dry runs) or `error: ` prefix."""
     body = "\n".join("  " + line for p in problems for line in p.splitlines())
-    return f"the plan needs data that no mirror holds; its prepare_data jobs would fail:\n{body}"
+    return f"the plan needs datasets that no mirror holds, so their prepare_data jobs cannot run:\n{body}"
 
 
 def dataset_spec(name: str) -> DatasetSpec:

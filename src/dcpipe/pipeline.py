@@ -189,9 +189,8 @@ def training_set(artifact: Path, d: data_mod.Data) -> tuple[torch.Tensor, torch.
     dev = d.x_train.device
 
     def bad(what: str):
-        return ArtifactError(f"{artifact}: {what}, expected for {d.name} (prepared: {d.channels} channels, "
-                             f"{d.im_size[0]}x{d.im_size[1]} images, labels 0-{d.num_classes - 1}); rerun the "
-                             f"stage that wrote it")
+        return ArtifactError(f"{artifact}: {what}; the prepared {d.name} has {d.channels}x{d.im_size[0]}x"
+                             f"{d.im_size[1]} images and labels 0-{d.num_classes - 1}: rerun the stage that wrote it")
 
     if "images" in z and "labels" in z:  # a condensed set
         x, y = z["images"], z["labels"]
