@@ -661,6 +661,23 @@ def test_check_params_warns_about_data_no_mirror_holds_and_still_passes(svhn_wor
     assert r.stdout == "params.yaml: ok\n"
 
 
+def test_check_params_local_makes_missing_data_an_error_for_runs_on_this_machine(svhn_workdir):
+    r = _run_in(svhn_workdir, sys.executable, "-m", "dcpipe.cli", "check-params", "--local", "params.yaml")
+    assert r.returncode == 2 and r.stdout == "", r.stdout + r.stderr
+    assert r.stderr.startswith("error: params.yaml: the plan needs datasets"), r.stderr
+    assert _says_what_is_missing(r.stderr, svhn_workdir), r.stderr
+
+
+def test_check_params_only_warns_about_cuda_a_head_node_may_lack(tmp_path):
+    f = tmp_path / "params.yaml"
+    f.write_text(yaml.safe_dump(tiny_params(**{"runtime.device": "cuda", "experiment.datasets": ["MNIST"]})))
+    r = subprocess.run([sys.executable, "-m", "dcpipe.cli", "check-params", str(f)], capture_output=True, text=True,
+                       env=stage_env(CUDA_VISIBLE_DEVICES=""), timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert (f"warning: {f}: runtime.device is 'cuda' but torch.cuda.is_available() is False on this machine; use "
+            f"'auto' or 'cpu'") in r.stderr
+
+
 def test_a_dry_run_warns_about_data_no_mirror_holds_and_still_shows_the_plan(svhn_workdir):
     r = _run_in(svhn_workdir, "snakemake", "-n", "--cores", "1")
     assert r.returncode == 0, r.stdout + r.stderr
