@@ -695,6 +695,14 @@ def test_a_real_run_stops_before_any_job_when_a_mirror_lacks_planned_data(svhn_w
     assert not (svhn_workdir / "logs").exists() and not (svhn_workdir / "data").exists()  # no job started
 
 
+def test_snakemake_reports_a_bad_parameter_file_as_one_error_line(svhn_workdir):
+    (svhn_workdir / "twice.yaml").write_text("seed: 0\n" + (svhn_workdir / "params.yaml").read_text())
+    r = _run_in(svhn_workdir, "snakemake", "-n", "--cores", "1", "--config", "params=twice.yaml")
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "error: twice.yaml: duplicate key 'seed' at line" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert 'File "' not in r.stderr, r.stderr  # not Snakemake's traceback of the Snakefile
+
+
 def test_the_data_check_covers_continual_tasks_and_the_nas_dataset_once_per_source(tmp_path, monkeypatch):
     from dcpipe import paths
     from dcpipe.config import load_params

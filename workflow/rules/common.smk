@@ -39,18 +39,19 @@ def with_study(keys):
 # prepare_data jobs the DAG will run, so neither a dataset prepared already nor a target that needs no missing
 # data is blocked. `--no-hooks` skips onstart: then the prepare_data job itself stops at its start with the
 # same message, as under `dvc repro` (DVC has no start hook).
-import sys as _sys
+import sys
+
 from dcpipe.data import missing_data_message, missing_datasets
 
 if workflow.output_settings.dryrun:
     _missing = missing_datasets(P)
     if _missing:
-        print(f"warning: {PARAMS_FILE}: {missing_data_message(_missing)}", file=_sys.stderr, flush=True)
+        print(f"warning: {PARAMS_FILE}: {missing_data_message(_missing)}", file=sys.stderr, flush=True)
 
 
 onstart:
     _to_prepare = [j.wildcards.dataset for j in workflow.dag.needrun_jobs() if j.rule.name == "prepare_data"]
     _missing = missing_datasets(P, _to_prepare)
     if _missing:
-        print(f"error: {PARAMS_FILE}: {missing_data_message(_missing)}", file=_sys.stderr, flush=True)
-        _sys.exit(2)
+        print(f"error: {PARAMS_FILE}: {missing_data_message(_missing)}", file=sys.stderr, flush=True)
+        sys.exit(2)
