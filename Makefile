@@ -16,7 +16,9 @@ run: setup                      ## the main job on params.yaml -> reports/
 test: setup                     ## the whole test suite (unit tests + an end-to-end smoke run on real data)
 	pytest $(PYTEST_ARGS)
 
+# DVC has no start hook: check that this machine holds the planned data (and CUDA if asked for) before any stage.
 dvc-repro: setup                ## the same DAG through DVC
+	dcpipe check-params --local params.yaml
 	dvc repro
 
 setup: $(STAMP) fashion-mnist

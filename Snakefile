@@ -1,11 +1,17 @@
 # dcpipe: dataset condensation with gradient matching. One DAG, run by Snakemake or (generated) by DVC.
 #   snakemake --cores all --resources gpu=2                          # default, CPU-sized params.yaml
 #   snakemake --cores all --resources gpu=8 --config params=config/paper.yaml
-from dcpipe.config import load_params
+import sys
+
+from dcpipe.config import ParamsError, load_params
 from dcpipe import paths
 
 PARAMS_FILE = config.get("params", "params.yaml")
-P = load_params(PARAMS_FILE)  # schema + names + budgets, before any job starts
+try:
+    P = load_params(PARAMS_FILE)  # schema + names + budgets, before any job starts
+except ParamsError as e:  # the stages' `error:` line and exit status (runtime.stage_errors), not a traceback
+    print(f"error: {e}", file=sys.stderr, flush=True)
+    sys.exit(2)
 PLAN = paths.plan(P)
 
 

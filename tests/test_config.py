@@ -76,6 +76,37 @@ def test_not_yaml_and_missing_file(tmp_path):
         load_params(tmp_path / "absent.yaml")
 
 
+def test_a_key_given_twice_is_an_error_naming_it_and_both_lines(tmp_path):
+    f = tmp_path / "p.yaml"
+    text = yaml.safe_dump(GOOD)
+    f.write_text(text.replace("  lr_img: ", "  lr_img: 0.5\n  lr_img: ", 1))  # PyYAML alone keeps the last value
+    line = text[:text.index("  lr_img: ")].count("\n") + 1
+    with pytest.raises(ParamsError) as e:
+        load_params(f)
+    assert str(e.value) == f"{f}: duplicate key 'lr_img' at line {line + 1} (first at line {line}); keep one of them"
+
+
+def test_a_merge_key_may_be_overridden_beside_it():
+    from dcpipe.config import read_yaml
+
+    assert read_yaml("base: &b {lr: 1, momentum: 0.5}\nmine:\n  <<: *b\n  lr: 2\n")["mine"] == {"lr": 2, "momentum": 0.5}
+
+
+@pytest.mark.parametrize("text,value", [("1e-3", 0.001), ("5E2", 500.0), ("+2e+1", 20.0), ("1.5e-3", 0.0015),
+                                        ("10", 10), ("'1e-3'", "1e-3")])
+def test_an_exponent_without_a_dot_is_a_number(tmp_path, text, value):
+    doc = copy.deepcopy(GOOD)
+    doc["condense"]["lr_img"] = "@"
+    f = tmp_path / "p.yaml"
+    f.write_text(yaml.safe_dump(doc).replace("'@'", text))
+    if isinstance(value, str):  # quoted: still a string, still rejected by the schema
+        with pytest.raises(ParamsError, match="condense.lr_img: '1e-3' is not of type 'number'"):
+            load_params(f)
+        return
+    got = load_params(f)["condense"]["lr_img"]
+    assert got == value and type(got) is type(value)
+
+
 @pytest.mark.parametrize("name", ["params.yaml", "config/paper.yaml", ".test/params.yaml"])
 def test_shipped_parameter_files_are_valid(name):
     load_params(ROOT / name)

@@ -90,3 +90,6 @@ def test_a_flat_mirror_of_one_dataset_never_stands_in_for_another(mirrors):
     flat = next(iter(fashion.values())).parent
     with pytest.raises(DataError, match="dataset MNIST not found"):
         data.locate("MNIST", [flat])
+    with pytest.raises(DataError, match="dataset MNIST not found"):  # nor in the planning check's quick look-up
+        data.locate("MNIST", [flat], quick=True)
+    assert data.locate("FashionMNIST", [flat], quick=True) == fashion

@@ -12,6 +12,7 @@ import os
 import pickle
 import random
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -256,7 +257,7 @@ class Ctx:
 class Bad:
     id: str
     expect: tuple[str, ...]    # fragments of the message; {params}, {tmp}, {art}, {mnist} are filled in
-    stage: str = "condense"    # condense | evaluate | prepare_data
+    stage: str = "condense"    # condense | evaluate | prepare_data | select_coreset
     edit: dict = field(default_factory=dict)   # dotted params key -> value (_DELETE removes it)
     args: dict = field(default_factory=dict)   # command-line overrides
     setup: Callable[[Ctx], None] | None = None
@@ -268,6 +269,15 @@ def _raw_params(text):
         ctx.params_file.write_text(text)
         ctx.write_params = False
     return setup
+
+
+def _duplicate_key(ctx):
+    ctx.params_file.write_text("seed: 0\nseed: 1\n" + yaml.safe_dump({k: v for k, v in ctx.params.items() if k != "seed"}))
+    ctx.write_params = False
+
+
+def _no_cuda(ctx):
+    ctx.env["CUDA_VISIBLE_DEVICES"] = ""  # hides every GPU: the case holds on a GPU machine too
 
 
 def _missing_params(ctx):
@@ -329,6 +339,25 @@ def _small_npz_bytes() -> bytes:
     return buf.getvalue()
 
 
+def _train_set(name: str, **arrays):
+    """An evaluate case whose --train-set is a readable .npz holding `arrays` (and a .json beside it)."""
+    def setup(ctx):
+        path = ctx.tmp / "trainset" / name
+        path.parent.mkdir()
+        np.savez(path, **arrays)
+        Path(str(path) + ".json").write_text("{}")
+        ctx.args["--train-set"] = str(path)
+        ctx.args["--method"] = name.partition("_set")[0]
+    return setup
+
+
+def _evidence(ctx):
+    path = ctx.tmp / "evidence" / "features.npz"
+    path.parent.mkdir()
+    np.savez(path, counts=np.zeros(200, np.int64))  # forgetting's array where herding reads features
+    ctx.args["--evidence"] = str(path)
+
+
 class _Exploit:
     """Unpickling this would create a marker file: a crafted 'artifact'."""
 
@@ -375,6 +404,8 @@ BAD_INPUTS = [
         names_params=True),
     Bad("not-yaml", ("not valid YAML",), setup=_raw_params("seed: [0\nruntime: {threads: 1}\n"), names_params=True),
     Bad("missing-params-file", ("paramz.yaml: parameter file not found",), setup=_missing_params),
+    Bad("duplicate-key", ("duplicate key 'seed' at line 2 (first at line 1); keep one of them",), setup=_duplicate_key,
+        names_params=True),
     # wrong types
     Bad("seed-string", ("seed: 'zero' is not of type 'integer'",), edit={"seed": "zero"}, names_params=True),
     Bad("lr-img-string", ("condense.lr_img: '0.1' is not of type 'number'",), edit={"condense.lr_img": "0.1"},
@@ -384,6 +415,10 @@ BAD_INPUTS = [
     Bad("mirrors-string", ("data.mirrors: '/srv/data' is not of type 'array'",), edit={"data.mirrors": "/srv/data"},
         names_params=True),
     Bad("loops-not-a-pair", ("condense.loops.1: 1 is not of type 'array'",), edit={"condense.loops": {1: 1}},
+        names_params=True),
+    # a device this machine lacks: an error at the stage's start (check-params, maybe on a head node, warns)
+    Bad("cuda-without-cuda", ("runtime.device is 'cuda' but torch.cuda.is_available() is False on this machine; "
+                              "use 'auto' or 'cpu'",), edit={"runtime.device": "cuda"}, setup=_no_cuda,
         names_params=True),
     # NaN / inf (JSON Schema bounds let them through; config rejects them)
     Bad("lr-img-nan", ("condense.lr_img: nan is not a finite number",), setup=_raw_params(
@@ -438,6 +473,21 @@ BAD_INPUTS = [
     Bad("pickle-as-train-set", ("{tmp}/trainset/DC_set0.npz: not a readable .npz artifact", "rerun the stage"),
         stage="evaluate",
         setup=_pickled_train_set),
+    # artifacts of the wrong kind or of another dataset: named, with what was expected, before any model trains
+    Bad("train-set-of-unknown-keys", ("{tmp}/trainset/DC_set0.npz: has arrays x, y, expected images and labels (a "
+                                      "condensed set) or indices (a coreset)",), stage="evaluate",
+        setup=_train_set("DC_set0.npz", x=np.zeros((10, 1, 28, 28), np.float32), y=np.arange(10))),
+    Bad("train-set-of-another-image-shape", ("{tmp}/trainset/DC_set0.npz: float32 images of shape (10, 3, 32, 32) "
+                                             "(N, C, H, W); the prepared MNIST has 1x28x28 images and labels 0-9: "
+                                             "rerun the stage that wrote it",), stage="evaluate",
+        setup=_train_set("DC_set0.npz", images=np.zeros((10, 3, 32, 32), np.float32), labels=np.arange(10))),
+    Bad("train-set-labels-out-of-range", ("{tmp}/trainset/DC_set0.npz: labels 5-14; the prepared MNIST has 1x28x28 "
+                                          "images and labels 0-9",), stage="evaluate",
+        setup=_train_set("DC_set0.npz", images=np.zeros((10, 1, 28, 28), np.float32), labels=np.arange(5, 15))),
+    Bad("coreset-indices-out-of-range", ("{tmp}/trainset/random_set0.npz: indices 0-1000000 into 200 training images;",),
+        stage="evaluate", setup=_train_set("random_set0.npz", indices=np.array([0, 5, 10**6]))),
+    Bad("evidence-without-its-array", ("{tmp}/evidence/features.npz: has arrays counts, expected features; rerun the "
+                                       "stage that writes it",), stage="select_coreset", setup=_evidence),
     Bad("corrupt-checkpoint", ("checkpoint {art}/DC_set0.npz.ckpt.safetensors is unreadable",
                                "delete it to start afresh"), setup=_checkpoint(lambda: b"half a checkpoint")),
     Bad("checkpoint-of-other-settings", ("checkpoint {art}/DC_set0.npz.ckpt.safetensors was written with other "
@@ -447,7 +497,8 @@ BAD_INPUTS = [
 
 def _existing_artifacts(stage: str, art: Path) -> list[Path]:
     names = {"condense": ["DC_set0.npz", "DC_set0.npz.json", "DC_set0_loss.csv"],
-             "evaluate": ["DC_set0.json"], "prepare_data": ["MNIST.npz", "MNIST.npz.json"]}[stage]
+             "evaluate": ["DC_set0.json"], "prepare_data": ["MNIST.npz", "MNIST.npz.json"],
+             "select_coreset": ["herding_set0.npz", "herding_set0.npz.json"]}[stage]
     for n in names:
         (art / n).write_bytes(b"previous artifact " + n.encode())
     return [art / n for n in names]
@@ -460,6 +511,11 @@ def _base_args(stage: str, ctx: Ctx, outputs: list[Path]) -> dict:
     job = {**common, "--ipc": "1", "--set": "0", "--prepared": str(ctx.mnist)}
     if stage == "condense":
         return {**job, "--out": str(outputs[0]), "--loss": str(outputs[2])}
+    if stage == "select_coreset":  # herding, from valid whole-set features of the 10 x 20 training images
+        features = ctx.tmp / "evidence_ok" / "features.npz"
+        features.parent.mkdir()
+        np.savez(features, features=np.zeros((200, 8), np.float32))
+        return {**job, "--method": "herding", "--out": str(outputs[0]), "--evidence": str(features)}
     train_set = ctx.tmp / "trainset_ok" / "DC_set0.npz"  # a valid condensed set, for the evaluate cases
     train_set.parent.mkdir()
     np.savez(train_set, images=np.zeros((10, 1, 28, 28), np.float32), labels=np.arange(10))
@@ -498,7 +554,8 @@ def test_a_bad_input_fails_before_work_with_a_clear_error_and_leaves_artifacts(c
         assert fragment.format(**fill) in r.stderr, out
     if case.names_params:
         assert f"error: {ctx.args['--params']}: " in r.stderr, out
-    assert snapshot(art) == before                         # (c) existing artifacts untouched, no temporaries
+    assert snapshot(art) == before                         # (c) existing artifacts untouched, no temporaries,
+    assert not [p for p in (tmp_path / "data/raw").rglob("*") if p.is_file()], out  # no staged source copy
     assert not PROGRESS_LINE.search(out), out              # (d) it failed before the first iteration / model
     assert all(check() for check in ctx.after), out
 
@@ -506,11 +563,12 @@ def test_a_bad_input_fails_before_work_with_a_clear_error_and_leaves_artifacts(c
 def test_the_bad_input_table_covers_every_category():
     ids = {c.id for c in BAD_INPUTS}
     assert len(BAD_INPUTS) >= 20 and len(ids) == len(BAD_INPUTS)
-    assert {"condense", "evaluate", "prepare_data"} == {c.stage for c in BAD_INPUTS}
+    assert {"condense", "evaluate", "prepare_data", "select_coreset"} == {c.stage for c in BAD_INPUTS}
     for needed in ("typo-condense-key", "seed-string", "unknown-dataset-in-params", "unknown-model",
                    "unknown-distance", "unknown-method", "ipc-without-loop-schedule", "train-subset-below-ipc",
                    "missing-mirror", "truncated-idx-file", "garbage-prepared-npz", "pickle-as-train-set",
-                   "lr-img-nan"):
+                   "lr-img-nan", "duplicate-key", "cuda-without-cuda", "train-set-of-another-image-shape",
+                   "train-set-labels-out-of-range", "evidence-without-its-array"):
         assert needed in ids
 
 
@@ -535,3 +593,144 @@ def test_an_evaluation_resumes_after_its_finished_models(tmp_path, prepared):
     got = read_json(resumed)["accuracies"]
     assert got[0] == 0.123 and got[1:] == ref["accuracies"][1:]
     assert not (tmp_path / "resumed.json.partial.json").exists()
+
+
+# --- 4. artifacts are readable by the group sharing a data folder ----------------------------------------------
+
+@pytest.fixture
+def umask():
+    """Set the process umask for one test (restored after it)."""
+    old = os.umask(0o022)
+    yield lambda mask: os.umask(mask)
+    os.umask(old)
+
+
+def test_an_artifact_is_created_group_readable_under_umask_022(tmp_path, umask):
+    from dcpipe.io import write_json
+
+    umask(0o022)
+    out = tmp_path / "new" / "folder" / "result.json"
+    write_json(out, {"ok": True})
+    assert out.stat().st_mode & 0o777 == 0o644 and out.stat().st_mode & 0o040  # group- (and world-) readable
+    assert out.parent.stat().st_mode & 0o777 == 0o755
+    assert [p.name for p in out.parent.iterdir()] == ["result.json"]  # no temporary left
+
+
+def test_an_artifact_keeps_to_a_private_umask(tmp_path, umask):
+    from dcpipe.io import atomic_path
+
+    umask(0o077)
+    out = tmp_path / "private.npz"
+    with atomic_path(out) as tmp:
+        tmp.write_bytes(b"x")
+    assert out.stat().st_mode & 0o777 == 0o600
+
+
+# --- 5. data no mirror holds: warned about by check-params and dry runs, a real run stops before any job ---------
+
+@pytest.fixture(scope="module")
+def svhn_workdir(tmp_path_factory):
+    """A copy of the workflow whose plan needs SVHN, with DCPIPE_DATA_MIRRORS an empty folder (no data faked)."""
+    wd = tmp_path_factory.mktemp("svhn")
+    for name in ("Snakefile", "workflow", "reports/records"):
+        (shutil.copytree if (ROOT / name).is_dir() else shutil.copy)(ROOT / name, wd / name)
+    (wd / "empty-mirror").mkdir()
+    p = tiny_params(**{"experiment.datasets": ["SVHN"], "experiment.methods": ["DC"], "coresets": _DELETE,
+                       "evaluate.augment_datasets": [], "data.mirrors": []})
+    (wd / "params.yaml").write_text(yaml.safe_dump(p))
+    return wd
+
+
+def _run_in(wd: Path, *cmd: str) -> subprocess.CompletedProcess:
+    env = stage_env(DCPIPE_DATA_MIRRORS=str(wd / "empty-mirror"))
+    return subprocess.run(list(cmd), cwd=wd, env=env, capture_output=True, text=True, timeout=120)
+
+
+def _says_what_is_missing(text: str, wd: Path) -> bool:
+    return all(f in text for f in (
+        "params.yaml: the plan needs datasets that no mirror holds, so their prepare_data jobs cannot run:",
+        "dataset SVHN not found offline.", "Needed files: SVHN/train_32x32.mat, SVHN/test_32x32.mat",
+        f"    - {wd}/empty-mirror\n", "How to get it: train_32x32.mat and test_32x32.mat from"))
+
+
+def test_check_params_warns_about_data_no_mirror_holds_and_still_passes(svhn_workdir):
+    r = _run_in(svhn_workdir, sys.executable, "-m", "dcpipe.cli", "check-params", "params.yaml")
+    assert r.returncode == 0, r.stderr                     # the parameters themselves are valid
+    assert r.stderr.startswith("warning: params.yaml: the plan needs datasets"), r.stderr
+    assert _says_what_is_missing(r.stderr, svhn_workdir), r.stderr
+    assert r.stdout == "params.yaml: ok\n"
+
+
+def test_check_params_local_makes_missing_data_an_error_for_runs_on_this_machine(svhn_workdir):
+    r = _run_in(svhn_workdir, sys.executable, "-m", "dcpipe.cli", "check-params", "--local", "params.yaml")
+    assert r.returncode == 2 and r.stdout == "", r.stdout + r.stderr
+    assert r.stderr.startswith("error: params.yaml: the plan needs datasets"), r.stderr
+    assert _says_what_is_missing(r.stderr, svhn_workdir), r.stderr
+
+
+def test_check_params_only_warns_about_cuda_a_head_node_may_lack(tmp_path):
+    f = tmp_path / "params.yaml"
+    f.write_text(yaml.safe_dump(tiny_params(**{"runtime.device": "cuda", "experiment.datasets": ["MNIST"]})))
+    r = subprocess.run([sys.executable, "-m", "dcpipe.cli", "check-params", str(f)], capture_output=True, text=True,
+                       env=stage_env(CUDA_VISIBLE_DEVICES=""), timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert (f"warning: {f}: runtime.device is 'cuda' but torch.cuda.is_available() is False on this machine; use "
+            f"'auto' or 'cpu'") in r.stderr
+
+
+def test_a_dry_run_warns_about_data_no_mirror_holds_and_still_shows_the_plan(svhn_workdir):
+    r = _run_in(svhn_workdir, "snakemake", "-n", "--cores", "1")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "warning: params.yaml: the plan needs datasets" in r.stderr and _says_what_is_missing(r.stderr, svhn_workdir)
+    assert re.search(r"^prepare_data\s+1$", r.stdout, re.M) and "This was a dry-run" in r.stdout, r.stdout
+    assert not (svhn_workdir / "logs").exists()
+
+
+def test_a_real_run_stops_before_any_job_when_a_mirror_lacks_planned_data(svhn_workdir):
+    r = _run_in(svhn_workdir, "snakemake", "--cores", "1")
+    out = r.stdout + r.stderr
+    assert r.returncode == 2, out
+    assert "error: params.yaml: the plan needs datasets" in r.stderr and _says_what_is_missing(r.stderr, svhn_workdir)
+    assert "Traceback" not in out and "warning:" not in out, out
+    assert not (svhn_workdir / "logs").exists() and not (svhn_workdir / "data").exists()  # no job started
+
+
+def test_snakemake_reports_a_bad_parameter_file_as_one_error_line(svhn_workdir):
+    (svhn_workdir / "twice.yaml").write_text("seed: 0\n" + (svhn_workdir / "params.yaml").read_text())
+    r = _run_in(svhn_workdir, "snakemake", "-n", "--cores", "1", "--config", "params=twice.yaml")
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "error: twice.yaml: duplicate key 'seed' at line" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert 'File "' not in r.stderr, r.stderr  # not Snakemake's traceback of the Snakefile
+
+
+def test_the_data_check_covers_continual_tasks_and_the_nas_dataset_once_per_source(tmp_path, monkeypatch):
+    from dcpipe import paths
+    from dcpipe.config import load_params
+    from dcpipe.data import missing_datasets
+
+    paper = load_params(ROOT / "config/paper.yaml")
+    planned = paths.prepared_datasets(paper)
+    assert {"MNIST_RGB32", "USPS_RGB32", paper["nas"]["dataset"]} <= set(planned)
+    assert not [d for d in planned if d.endswith("_nas")]  # the search split is made by nas_split, not prepared
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DCPIPE_DATA_MIRRORS", str(tmp_path))
+    paper["data"]["mirrors"] = []
+    missing = missing_datasets(paper)
+    names = [m.split()[1] for m in missing]  # "dataset NAME not found offline. ..."
+    assert sorted(names) == sorted({d.removesuffix("_RGB32") for d in planned})  # MNIST once, for MNIST_RGB32 too
+
+
+def test_a_prepared_dataset_needs_no_source_files(tmp_path, monkeypatch):
+    """A unit test with a fake prepared dataset: only the presence of data/prepared/SVHN.npz(.json) matters."""
+    from dcpipe.data import missing_datasets
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DCPIPE_DATA_MIRRORS", str(tmp_path))
+    p = tiny_params(**{"experiment.datasets": ["SVHN"], "experiment.methods": ["DC"], "coresets": _DELETE,
+                       "data.mirrors": []})
+    assert [m.split()[1] for m in missing_datasets(p)] == ["SVHN"]
+    (tmp_path / "data/prepared").mkdir(parents=True)
+    for name in ("SVHN.npz", "SVHN.npz.json"):
+        (tmp_path / "data/prepared" / name).write_bytes(b"fake")
+    assert missing_datasets(p) == []
+    assert [m.split()[1] for m in missing_datasets(p, ["SVHN"])] == ["SVHN"]  # asked explicitly: its sources

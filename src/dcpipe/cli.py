@@ -15,14 +15,33 @@ def main():
 
 @main.command("check-params")
 @click.argument("params_file", default="params.yaml")
-def check_params(params_file):
-    """Validate a parameter file (schema, names, budgets) and exit non-zero on the first problem."""
+@click.option("--local", is_flag=True, help="the jobs run on this machine (dvc repro): what it lacks is an error")
+def check_params(params_file, local):
+    """Validate a parameter file (schema, names, budgets) and exit non-zero on the first problem.
+
+    What this machine lacks is a warning (exit 0), since the jobs may run elsewhere: data no mirror holds (each
+    prepare_data job would stop at its start; a real Snakemake run stops before its first job), or CUDA for
+    runtime.device: cuda. With --local it is an error (exit 2): DVC has no start hook, so `make dvc-repro`
+    runs this first."""
     from .config import ParamsError, load_params
+    from .data import missing_data_message, missing_datasets
+    from .runtime import device_problem
 
     try:
-        load_params(params_file)
+        params = load_params(params_file)
     except ParamsError as e:
-        click.echo(str(e), err=True)
+        click.echo(f"error: {e}", err=True)
+        sys.exit(2)
+    problems = []
+    missing = missing_datasets(params)
+    if missing:
+        problems.append(missing_data_message(missing))
+    device = device_problem(params["runtime"].get("device", "auto"))
+    if device:
+        problems.append(device + ("" if local else " (each GPU stage stops at its start where that holds)"))
+    for problem in problems:
+        click.echo(f"{'error' if local else 'warning'}: {params_file}: {problem}", err=True)
+    if local and problems:
         sys.exit(2)
     click.echo(f"{params_file}: ok")
 

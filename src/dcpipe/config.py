@@ -7,6 +7,7 @@ fails in a second with the key and the file named, not three hours into a run.
 from __future__ import annotations
 
 import math
+import re
 from importlib import resources
 from pathlib import Path
 
@@ -37,12 +38,60 @@ def _schema() -> dict:
     return yaml.safe_load(resources.files("dcpipe").joinpath("params.schema.yaml").read_text())
 
 
+class DuplicateKeyError(yaml.YAMLError):
+    def __init__(self, key, line: int, first_line: int):
+        super().__init__(f"duplicate key {key!r} at line {line} (first at line {first_line}); keep one of them")
+
+
+class ParamsLoader(yaml.SafeLoader):
+    """PyYAML's SafeLoader with two YAML 1.2 behaviours a parameter file needs:
+
+    - a key given twice in one mapping is an error (PyYAML keeps the last value, so a pasted-in second
+      `lr_img:` would silently override the first);
+    - `1e-3` is a float: YAML 1.1's float pattern requires a dot, so PyYAML reads it as the string '1e-3',
+      which the schema then rejects as "not of type 'number'".
+    """
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            first = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue  # `<<: *defaults` is meant to be overridden by the keys beside it
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    seen = first.setdefault(key, key_node.start_mark.line + 1)
+                except TypeError:
+                    continue  # an unhashable key: SafeLoader's own error says so
+                if seen != key_node.start_mark.line + 1:
+                    raise DuplicateKeyError(key, key_node.start_mark.line + 1, seen)
+        return super().construct_mapping(node, deep)
+
+
+# YAML 1.2's float pattern (the dot optional when there is an exponent), the one PyYAML lacks.
+ParamsLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+                   |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+                   |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+                   |[-+]?\.(?:inf|Inf|INF)
+                   |\.(?:nan|NaN|NAN))$""", re.X),
+    list("-+0123456789."))
+
+
+def read_yaml(text: str):
+    """Parse a parameter file's text (every loader of parameters goes through here)."""
+    return yaml.load(text, Loader=ParamsLoader)  # noqa: S506 (a SafeLoader subclass)
+
+
 def load_params(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise ParamsError(f"{path}: parameter file not found")
     try:
-        params = yaml.safe_load(path.read_text())
+        params = read_yaml(path.read_text())
+    except DuplicateKeyError as e:
+        raise ParamsError(f"{path}: {e}") from e
     except yaml.YAMLError as e:
         raise ParamsError(f"{path}: not valid YAML: {e}") from e
     validate_params(params, str(path))

@@ -13,6 +13,7 @@ import gzip
 import hashlib
 import logging
 import os
+import secrets
 import shutil
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -20,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .io import ArtifactError, atomic_path, provenance, read_json, read_npz, write_json, write_npz
+from .io import ArtifactError, provenance, read_json, read_npz, write_json, write_npz
 
 log = logging.getLogger(__name__)
 
@@ -133,10 +134,18 @@ def _sha256_content(path: Path) -> str:
     return h.hexdigest()
 
 
-def _find(spec: DatasetSpec, mirror: Path, rel: str) -> Path | None:
+def _content_is(path: Path, want: str) -> bool:
+    try:
+        return _sha256_content(path) == want
+    except (OSError, EOFError):
+        return False
+
+
+def _find(spec: DatasetSpec, mirror: Path, rel: str, verify: bool = True) -> Path | None:
     """A file sits in torchvision's layout (<mirror>/MNIST/raw/...) or flat in the mirror, as Debian installs
     Fashion-MNIST, gzipped or not. MNIST and Fashion-MNIST share file names, so a flat copy of a file with a known
-    checksum counts only if its content matches; the torchvision layout is trusted and checked later."""
+    checksum counts only if its content matches (`verify`; locate(quick=True) checks one file instead); the
+    torchvision layout is trusted and checked later."""
     hit = next((c for c in (mirror / rel, mirror / f"{rel}.gz") if c.is_file()), None)
     if hit:
         return hit
@@ -144,32 +153,71 @@ def _find(spec: DatasetSpec, mirror: Path, rel: str) -> Path | None:
     for c in (mirror / name, mirror / f"{name}.gz"):
         if c.is_file():
             want = spec.sha256.get(name)
-            try:
-                if want is None or _sha256_content(c) == want:
-                    return c
-            except (OSError, EOFError):
-                continue
+            if want is None or not verify or _content_is(c, want):
+                return c
     return None
 
 
-def locate(name: str, mirrors: list[Path]) -> dict[str, Path]:
-    """Map each source file of `name` to one mirror copy, or raise DataError naming what is missing."""
+def locate(name: str, mirrors: list[Path], quick: bool = False) -> dict[str, Path]:
+    """Map each source file of `name` to one mirror copy, or raise DataError naming what is missing.
+
+    quick: only look the files up, without reading them (a planning check, data.missing_datasets), except that
+    a flat mirror is told apart from another dataset's with the same file names by the checksum of its smallest
+    such file (a labels file: kilobytes). prepare() checks every file's content anyway."""
     spec = dataset_spec(name)
     for m in mirrors:
         if not m.is_dir():
             continue
         found = {}
         for rel in spec.files:
-            hit = _find(spec, m, rel)
+            hit = _find(spec, m, rel, verify=not quick)
             if hit is None:
                 break
             found[rel] = hit
-        if len(found) == len(spec.files):
+        if len(found) == len(spec.files) and (not quick or _flat_copies_are(spec, m, found)):
             return found
     searched = "\n".join(f"  - {m}{'' if m.is_dir() else '  (does not exist)'}" for m in mirrors) or "  (none configured)"
     raise DataError(
         f"dataset {name} not found offline.\nNeeded files: {', '.join(spec.files)}\nMirrors searched "
         f"($DCPIPE_DATA_MIRRORS, then params.yaml data.mirrors):\n{searched}\nHow to get it: {spec.how_to_get}")
+
+
+def _flat_copies_are(spec: DatasetSpec, mirror: Path, found: dict[str, Path]) -> bool:
+    """Whether the flat copies among `found` are `spec`'s files, judged by the smallest one with a known checksum."""
+    flat = [p for rel, p in found.items() if p.parent == mirror and "/" in rel and spec.sha256.get(Path(rel).name)]
+    if not flat:
+        return True
+    probe = min(flat, key=lambda p: p.stat().st_size)
+    return _content_is(probe, spec.sha256[probe.name.removesuffix(".gz")])
+
+
+def missing_datasets(params, datasets: list[str] | None = None) -> list[str]:
+    """The planned datasets whose source files no mirror holds: one message each (locate's: the files needed,
+    the mirrors searched, how to get them); [] when every one can be prepared. Cheap (locate(quick=True)): the
+    files are looked up, not read, so `dcpipe check-params` and the Snakefile can call it before any work.
+
+    datasets: the prepared datasets to check; by default every one the plan prepares (paths.prepared_datasets)
+    that is not prepared yet (data/prepared/<name>.npz and its .json under the working directory): a prepared
+    dataset needs no source files. A variant (MNIST_RGB32) needs its source dataset's files, reported once."""
+    from .paths import PREPARED, prepared_datasets
+
+    if datasets is None:
+        datasets = [d for d in prepared_datasets(params)
+                    if not (Path(PREPARED.format(dataset=d)).is_file() and Path(PREPARED.format(dataset=d) + ".json").is_file())]
+    mirrors = mirror_dirs(params["data"]["mirrors"])
+    problems = []
+    for source in dict.fromkeys(dataset_spec(d).variant_of or d for d in datasets):
+        try:
+            locate(source, mirrors, quick=True)
+        except DataError as e:
+            problems.append(str(e))
+    return problems
+
+
+def missing_data_message(problems: list[str]) -> str:
+    """missing_datasets' problems as one block, for a `warning: ` (check-params, dry runs) or `error: ` prefix."""
+    body = "\n".join("  " + line for p in problems for line in p.splitlines())
+    return f"the plan needs datasets that no mirror holds, so their prepare_data jobs cannot run:\n{body}"
 
 
 def dataset_spec(name: str) -> DatasetSpec:
@@ -187,14 +235,15 @@ def sha256_file(path: Path) -> str:
 
 
 def _stage(sources: dict[str, Path], staging: Path) -> dict[str, str]:
-    """Copy (decompressing .gz) every source file into torchvision's layout under `staging`; return sha256s."""
+    """Copy (decompressing .gz) every source file into torchvision's layout under `staging` (prepare's private
+    folder: it never leaves a partial copy behind); return sha256s."""
     sums = {}
     for rel, src in sources.items():
         dst = staging / rel
         dst.parent.mkdir(parents=True, exist_ok=True)
         try:
             with (gzip.open(src, "rb") if src.suffix == ".gz" and not rel.endswith(".gz") else open(src, "rb")) as fin, \
-                    atomic_path(dst) as tmp, open(tmp, "wb") as fout:
+                    open(dst, "wb") as fout:
                 shutil.copyfileobj(fin, fout, 1 << 20)
         except (OSError, EOFError) as e:
             raise DataError(f"{src}: unreadable or truncated ({e}); replace it with a fresh copy") from e
@@ -253,13 +302,25 @@ def prepare(name: str, out: Path, mirrors: list[Path], staging: Path) -> dict:
     """Locate, checksum and convert one dataset into `out` (.npz, uint8 N,C,H,W) plus `out`.json metadata."""
     spec = dataset_spec(name)
     sources = locate(name, mirrors)
-    sums = _stage(sources, staging)
-    _check_known(spec, sums, sources)
+    # Stage into a private folder and move the copies into `staging` only once their checksums passed and they
+    # were read: a truncated or corrupt source file leaves no staged copy behind (a later run, or a reader of
+    # data/raw, would otherwise find a file of the right name with the wrong content).
+    staging.mkdir(parents=True, exist_ok=True)
+    private = staging / f".{name}.{secrets.token_hex(6)}.tmp"
+    private.mkdir()
     try:
-        xtr, ytr, xte, yte = _read_torchvision(spec.variant_of or name, staging)
-    except (RuntimeError, ValueError, OSError) as e:
-        raise DataError(f"{name}: could not read the files in {staging} ({e}); the mirror copy may be corrupt. "
-                        f"{spec.how_to_get}") from e
+        sums = _stage(sources, private)
+        _check_known(spec, sums, sources)
+        try:
+            xtr, ytr, xte, yte = _read_torchvision(spec.variant_of or name, private)
+        except (RuntimeError, ValueError, OSError) as e:
+            raise DataError(f"{name}: could not read the copies of {', '.join(map(str, sources.values()))} ({e}); "
+                            f"the mirror copy may be corrupt. {spec.how_to_get}") from e
+        for rel in sources:
+            (staging / rel).parent.mkdir(parents=True, exist_ok=True)
+            os.replace(private / rel, staging / rel)
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
     if spec.variant_of:
         xtr, xte = to_rgb32(xtr), to_rgb32(xte)
     xtr, xte = np.ascontiguousarray(xtr, np.uint8), np.ascontiguousarray(xte, np.uint8)
@@ -320,7 +381,7 @@ def normalise(x_uint8: np.ndarray | torch.Tensor, mean, std, device="cpu") -> to
 def load(path: str | Path, device="cpu", train_subset: int | None = None) -> Data:
     """Load a prepared dataset. `train_subset` keeps the first n training images per class (smoke tests)."""
     path = Path(path)
-    z = read_npz(path)
+    z = read_npz(path, ("x_train", "y_train", "x_test", "y_test"))
     try:
         meta = read_json(str(path) + ".json")
     except (OSError, ValueError) as e:

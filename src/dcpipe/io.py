@@ -7,8 +7,8 @@ import json
 import os
 import platform
 import re
+import secrets
 import subprocess
-import tempfile
 import zipfile
 from pathlib import Path
 
@@ -22,15 +22,27 @@ def atomic_path(path: str | os.PathLike):
     A reader therefore sees the old file or the complete new one, never a half-written one.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp" + path.suffix)
-    os.close(fd)
+    path.parent.mkdir(parents=True, exist_ok=True)  # directories: 0777 & ~umask, like any mkdir
+    tmp = _create_temp(path.parent, f".{path.name}.", ".tmp" + path.suffix)
     try:
         yield Path(tmp)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _create_temp(folder: Path, prefix: str, suffix: str) -> str:
+    """A new empty file with mode 0666 & ~umask, as open() would create it. Not tempfile.mkstemp: its 0600
+    would make every artifact private to its writer, unreadable by the group sharing a data folder."""
+    for _ in range(100):
+        tmp = folder / f"{prefix}{secrets.token_hex(6)}{suffix}"
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))  # the kernel applies the umask
+        except FileExistsError:
+            continue
+        return str(tmp)
+    raise FileExistsError(f"{folder}: no free temporary name for {prefix}*{suffix}")
 
 
 def remove_stale_temps(path: str | os.PathLike) -> list[Path]:
@@ -71,13 +83,20 @@ def write_npz(path, **arrays) -> None:
             np.savez(f, **{k: np.asarray(v) for k, v in arrays.items()})
 
 
-def read_npz(path) -> dict[str, np.ndarray]:
+def read_npz(path, required: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
+    """The arrays of an .npz artifact; `required` names the ones the caller reads (an ArtifactError naming the
+    file and the expected keys, not a KeyError, when one is missing)."""
     # allow_pickle=False: an object array (or a crafted file) raises instead of executing code.
     try:
         with np.load(path, allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
+            arrays = {k: z[k] for k in z.files}
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:  # BadZipFile: truncated or bad CRC
         raise ArtifactError(f"{path}: not a readable .npz artifact ({e}); delete it and rerun the stage") from e
+    missing = [k for k in required if k not in arrays]
+    if missing:
+        raise ArtifactError(f"{path}: has arrays {', '.join(sorted(arrays)) or '(none)'}, expected "
+                            f"{', '.join(required)}; rerun the stage that writes it")
+    return arrays
 
 
 class ArtifactError(RuntimeError):

@@ -132,6 +132,21 @@ def continual_condensed(params, run: int | None = None) -> list[dict]:
     return [dict(dataset=d, ipc=ipc, method="DC", set=s) for d in continual_datasets(params)[:-1] for s in sets]
 
 
+def prepared_datasets(params) -> list[str]:
+    """Every dataset the prepare_data rule makes for this plan: those of the experiment, its studies, the whole-set
+    and optimal-random stages, the continual tasks and the NAS dataset (whose search split nas_split makes from
+    it). data.missing_datasets checks their source files before any work."""
+    from .nas import search_dataset
+
+    jobs = plan(params) + continual_condensed(params) + nas_proxy_jobs(params) + cross_plan(params)
+    names = {j["dataset"] for j in jobs + wholeset_jobs(params) + optimal_random_jobs(params)}
+    names |= set(continual_datasets(params))
+    if params.get("nas"):
+        names.discard(search_dataset(params["nas"]["dataset"]))
+        names.add(params["nas"]["dataset"])
+    return sorted(names)
+
+
 def continual_results(params) -> list[str]:
     c = params.get("continual")
     return [CONTINUAL.format(run=r) for r in range(c["runs"])] if c else []

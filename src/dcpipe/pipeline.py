@@ -48,7 +48,7 @@ def select(params, dataset: str, ipc: int, method: str, index: int, prepared: Pa
     if method in EVIDENCE:
         if evidence is None:
             raise config.ParamsError(f"{method} selects from the whole-set stage's {EVIDENCE[method]}: pass --evidence")
-        values = torch.as_tensor(read_npz(evidence)[EVIDENCE[method]])
+        values = torch.as_tensor(read_npz(evidence, (EVIDENCE[method],))[EVIDENCE[method]])
         if len(values) != len(d.y_train):
             raise ArtifactError(f"{evidence}: {len(values)} samples, the training set has {len(d.y_train)}; "
                                 "rerun the wholeset stage")
@@ -180,13 +180,40 @@ def run_condense(params, dataset: str, ipc: int, method: str, index: int, prepar
 
 
 def training_set(artifact: Path, d: data_mod.Data) -> tuple[torch.Tensor, torch.Tensor]:
-    """Images and labels of a condensed set or a coreset artifact, on the data's device."""
+    """Images and labels of a condensed set or a coreset artifact, on the data's device.
+
+    Checked against the prepared dataset before any model trains: a set of another dataset (or another kind of
+    file) would otherwise train a model and fail at its test pass, or crash inside the loss on a label the
+    network has no output for."""
     z = read_npz(artifact)
     dev = d.x_train.device
-    if "images" in z:
-        return torch.as_tensor(z["images"], device=dev), torch.as_tensor(z["labels"], device=dev)
-    idx = torch.as_tensor(z["indices"], device=dev)
-    return d.x_train[idx], d.y_train[idx]
+
+    def bad(what: str):
+        return ArtifactError(f"{artifact}: {what}; the prepared {d.name} has {d.channels}x{d.im_size[0]}x"
+                             f"{d.im_size[1]} images and labels 0-{d.num_classes - 1}: rerun the stage that wrote it")
+
+    if "images" in z and "labels" in z:  # a condensed set
+        x, y = z["images"], z["labels"]
+        if x.ndim != 4 or tuple(x.shape[1:]) != (d.channels, *d.im_size) or not np.issubdtype(x.dtype, np.floating):
+            raise bad(f"{x.dtype} images of shape {x.shape} (N, C, H, W)")
+        if y.shape != (len(x),) or not np.issubdtype(y.dtype, np.integer) or len(y) == 0:
+            raise bad(f"{y.dtype} labels of shape {y.shape} for {len(x)} images")
+        if y.min() < 0 or y.max() >= d.num_classes:
+            raise bad(f"labels {int(y.min())}-{int(y.max())}")
+        return torch.as_tensor(x, device=dev), torch.as_tensor(y, device=dev)
+    if "indices" in z:  # a coreset: indices of real training images (and their labels, as selected)
+        idx = z["indices"]
+        if idx.ndim != 1 or not np.issubdtype(idx.dtype, np.integer) or len(idx) == 0:
+            raise bad(f"{idx.dtype} indices of shape {idx.shape}")
+        if idx.min() < 0 or idx.max() >= len(d.y_train):
+            raise bad(f"indices {int(idx.min())}-{int(idx.max())} into {len(d.y_train)} training images")
+        t = torch.as_tensor(idx, device=dev)
+        if "labels" in z and not np.array_equal(z["labels"], d.y_train[t].cpu().numpy()):
+            raise bad("labels that differ from the training images' at its indices (selected from another "
+                      "prepared dataset or data.train_subset)")
+        return d.x_train[t], d.y_train[t]
+    raise ArtifactError(f"{artifact}: has arrays {', '.join(sorted(z)) or '(none)'}, expected images and labels "
+                        f"(a condensed set) or indices (a coreset); rerun the stage that wrote it")
 
 
 def use_batched_training(params, model: str, device) -> bool:
@@ -262,20 +289,20 @@ def run_continual(params, run: int, prepared: list[Path], condensed: list[Path],
     if not 0 <= run < params["continual"]["runs"]:
         raise config.ParamsError(f"--run {run}: not planned (continual.runs = {params['continual']['runs']})")
     seed = derive_seed(params["seed"], "continual", run)
-    tasks, classes = [], set()
+    tasks, loaded, classes = [], [], set()
     for name, path in zip(task_names, prepared, strict=True):
         d = load_data(params, path, dev)
         tasks.append(cl.Task(name, d.x_train, d.y_train, d.x_test, d.y_test))
+        loaded.append(d)
         classes.add(d.num_classes)
     (num_classes,) = classes
     sets = []
-    for task, path in zip(tasks, condensed):  # the DC memory of every task but the last, in task order
+    for task, d, path in zip(tasks, loaded, condensed):  # the DC memory of every task but the last, in task order
         meta = read_json(str(path) + ".json")
         if meta["dataset"] != data_mod.rgb32_name(task.name) or meta["ipc"] != cfg.memory_per_class:
             raise ArtifactError(f"{path}: a condensed set of {meta['dataset']} at IPC {meta['ipc']}, not the DC "
                                 f"memory of task {task.name} ({cfg.memory_per_class} per class)")
-        z = read_npz(path)  # images in the task's normalised space, as condensed
-        task.condensed = (torch.as_tensor(z["images"], device=dev), torch.as_tensor(z["labels"], device=dev))
+        task.condensed = training_set(path, d)  # images in the task's normalised space, as condensed
         sets.append({"task": task.name, "path": str(path), "seed": meta["seed"],
                      "iterations": meta["config"]["iterations"]})
 

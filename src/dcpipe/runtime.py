@@ -40,6 +40,19 @@ def setup(threads: int = 1, level=logging.INFO):
         pass  # already set in this process
 
 
+CUDA_UNAVAILABLE = ("runtime.device is 'cuda' but torch.cuda.is_available() is False on this machine; "
+                    "use 'auto' or 'cpu'")
+
+
+def device_problem(choice: str) -> str | None:
+    """Why runtime.device cannot be honoured on this machine (None when it can)."""
+    if choice != "cuda":
+        return None
+    import torch
+
+    return None if torch.cuda.is_available() else CUDA_UNAVAILABLE
+
+
 def pick_device(choice: str = "auto"):
     import torch
 
@@ -77,7 +90,7 @@ def start_stage(params_file: str, gpu: bool = False, **job) -> dict:
     """Every stage script starts here: validated params (and the job's --dataset/--ipc/--method, see
     config.check_job), logging, thread count, and (for GPU rules) a device lease held until the process exits."""
     global _LEASE
-    from .config import check_job, load_params
+    from .config import ParamsError, check_job, load_params
     from .lease import GpuLease
 
     params = load_params(params_file)
@@ -87,6 +100,12 @@ def start_stage(params_file: str, gpu: bool = False, **job) -> dict:
         _LEASE = GpuLease()
         dev = _LEASE.acquire()
         logging.getLogger("dcpipe").info("device lease: %s", "cpu" if dev is None else f"CUDA_VISIBLE_DEVICES={dev}")
+        # Checked here, where the job runs, and after the lease (CUDA_VISIBLE_DEVICES decides what torch sees):
+        # the Snakemake head node or the machine running check-params may lack the GPU a cluster job gets, so
+        # there the same text is only a warning (cli check-params).
+        problem = device_problem(params["runtime"].get("device", "auto"))
+        if problem:
+            raise ParamsError(f"{params_file}: {problem}")
     return params
 
 

@@ -29,3 +29,29 @@ def with_study(keys):
     from dcpipe.config import study_name
 
     return lambda wc: keys + ([f"studies.{study_name(wc.method)}"] if study_name(wc.method) else [])
+
+
+# Data check before any work (data.missing_datasets: the planned datasets' source files are looked up in the
+# mirrors, not read). A dry run warns and still shows the plan, as `dcpipe check-params` does. A real run stops
+# in `onstart`, which Snakemake 9 calls after building the DAG and before scheduling the first job, and never in a
+# dry run (Workflow.execute in snakemake/workflow.py; checked with a throwaway Snakefile: `sys.exit` there ends
+# the run cleanly, no job started, no lock left; an exception would print a traceback). It checks the
+# prepare_data jobs the DAG will run, so neither a dataset prepared already nor a target that needs no missing
+# data is blocked. `--no-hooks` skips onstart: then the prepare_data job itself stops at its start with the
+# same message, as under `dvc repro` (DVC has no start hook).
+import sys
+
+from dcpipe.data import missing_data_message, missing_datasets
+
+if workflow.output_settings.dryrun:
+    _missing = missing_datasets(P)
+    if _missing:
+        print(f"warning: {PARAMS_FILE}: {missing_data_message(_missing)}", file=sys.stderr, flush=True)
+
+
+onstart:
+    _to_prepare = [j.wildcards.dataset for j in workflow.dag.needrun_jobs() if j.rule.name == "prepare_data"]
+    _missing = missing_datasets(P, _to_prepare)
+    if _missing:
+        print(f"error: {PARAMS_FILE}: {missing_data_message(_missing)}", file=sys.stderr, flush=True)
+        sys.exit(2)
