@@ -8,7 +8,7 @@ export DCPIPE_DATA_MIRRORS ?= $(shell workflow/find_mirrors.sh)
 CORES ?= all
 GPUS ?= 2
 
-.PHONY: run test setup fashion-mnist dvc-repro clean
+.PHONY: run test setup fashion-mnist plots-template browser dvc-repro clean
 
 # --forcerun report: reports/ is committed, and on a fresh clone Snakemake has no record of how it was made, so
 # without it the committed report counts as up to date and nothing runs. Forcing the report rule makes Snakemake
@@ -16,13 +16,13 @@ GPUS ?= 2
 run: setup                      ## the main job on params.yaml -> reports/
 	snakemake --cores $(CORES) --resources gpu=$(GPUS) --forcerun report $(SNAKEMAKE_ARGS)
 
-test: setup                     ## the whole test suite (unit tests + an end-to-end smoke run on real data)
+test: setup browser             ## the whole test suite (unit tests + an end-to-end smoke run on real data)
 	pytest $(PYTEST_ARGS)
 
 dvc-repro: setup                ## the same DAG through DVC
 	dvc repro
 
-setup: $(STAMP) fashion-mnist
+setup: $(STAMP) fashion-mnist plots-template
 
 $(STAMP): pyproject.toml
 	test -x $(VENV)/bin/python || python3 -m venv $(VENV)
@@ -34,6 +34,18 @@ fashion-mnist:
 	@if ! dpkg -s dataset-fashion-mnist >/dev/null 2>&1; then \
 	  if [ "$$(id -u)" = 0 ]; then (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist; \
 	  else echo "note: dataset-fashion-mnist is not installed (sudo apt-get install dataset-fashion-mnist)"; fi; fi
+
+# `dvc plots show` pages that open offline: .dcpipe/dvc_plots_template.html with Vega inlined from npm (.dvc/config's
+# plots.html_template). Without npm it writes a CDN-loading template and says how to get the offline one.
+plots-template:
+	@python3 workflow/build_plots_template.py
+
+# The browser test (tests/test_browser.py) drives Debian's chromium with its chromedriver (installed when missing and
+# we are root; selenium-manager's downloads fail offline).
+browser:
+	@if ! command -v chromium >/dev/null 2>&1 || ! test -x /usr/bin/chromedriver; then \
+	  if [ "$$(id -u)" = 0 ]; then (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
+	  else echo "note: chromium/chromium-driver are not installed (sudo apt-get install chromium chromium-driver): the browser test skips"; fi; fi
 
 clean:                          ## remove pipeline outputs (not reports/)
 	rm -rf data/prepared data/raw data/coreset data/synthetic data/eval logs .snakemake

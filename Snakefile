@@ -8,6 +8,8 @@ PARAMS_FILE = config.get("params", "params.yaml")
 P = load_params(PARAMS_FILE)  # schema + names + budgets, before any job starts
 PLAN = paths.plan(P)
 
+report: "workflow/report/workflow.rst"  # `snakemake --report report.html`: the description on its front page
+
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
