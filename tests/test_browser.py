@@ -3,8 +3,8 @@ a 1280-pixel window, no raw Markdown or Python repr shows, and the summary table
 run's reports/index.html and the committed reports/published/index.html; and the `dvc plots show` page drawn offline.
 
 Uses Debian's chromium and its chromedriver (`make test` installs them as root; selenium-manager's downloads fail
-offline). Without them the tests skip, except under CI=true, where they fail. Screenshots: <tmp>/screenshots/*.png
-(printed; `pytest -s` shows the paths, and so does the failure message of a failing check)."""
+offline). Without them the tests skip, except under CI=true, where they fail. Screenshots:
+.dcpipe/screenshots/*.png or $DCPIPE_SCREENSHOTS (printed; `pytest -s` shows the paths, and so does the failure message of a failing check)."""
 import os
 import re
 import shutil
@@ -61,8 +61,11 @@ def browser():
 
 
 @pytest.fixture(scope="module")
-def screenshots(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("screenshots")
+def screenshots() -> Path:
+    """$DCPIPE_SCREENSHOTS, else .dcpipe/screenshots/ (ignored by git; pytest's tmp dirs are purged by later runs)."""
+    path = Path(os.environ.get("DCPIPE_SCREENSHOTS") or ROOT / ".dcpipe/screenshots")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def open_page(browser, path: Path, screenshots: Path, name: str) -> Path:
