@@ -8,12 +8,12 @@ export DCPIPE_DATA_MIRRORS ?= $(shell workflow/find_mirrors.sh)
 CORES ?= all
 GPUS ?= 2
 
-.PHONY: run test setup fashion-mnist dvc-repro clean
+.PHONY: run test setup fashion-mnist plots-template browser dvc-repro clean
 
 run: setup                      ## the main job on params.yaml -> reports/
 	snakemake --cores $(CORES) --resources gpu=$(GPUS) $(SNAKEMAKE_ARGS)
 
-test: setup                     ## the whole test suite (unit tests + an end-to-end smoke run on real data)
+test: setup browser             ## the whole test suite (unit tests + an end-to-end smoke run on real data)
 	pytest $(PYTEST_ARGS)
 
 # DVC has no start hook: check that this machine holds the planned data (and CUDA if asked for) before any stage.
@@ -21,7 +21,7 @@ dvc-repro: setup                ## the same DAG through DVC
 	dcpipe check-params --local params.yaml
 	dvc repro
 
-setup: $(STAMP) fashion-mnist
+setup: $(STAMP) fashion-mnist plots-template
 
 $(STAMP): pyproject.toml
 	test -x $(VENV)/bin/python || python3 -m venv $(VENV)
@@ -35,6 +35,18 @@ fashion-mnist:
 	@if ! dpkg -s dataset-fashion-mnist >/dev/null 2>&1; then \
 	  if [ "$$(id -u)" = 0 ]; then (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist; \
 	  else echo "note: dataset-fashion-mnist is not installed (sudo apt-get install dataset-fashion-mnist)"; fi; fi
+
+# `dvc plots show` pages that open offline: .dcpipe/dvc_plots_template.html with Vega inlined from npm (.dvc/config's
+# plots.html_template). Without npm it writes a CDN-loading template and says how to get the offline one.
+plots-template:
+	@python3 workflow/build_plots_template.py
+
+# The browser test (tests/test_browser.py) drives Debian's chromium with its chromedriver (installed when missing and
+# we are root; selenium-manager's downloads fail offline).
+browser:
+	@if ! command -v chromium >/dev/null 2>&1 || ! test -x /usr/bin/chromedriver; then \
+	  if [ "$$(id -u)" = 0 ]; then (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
+	  else echo "note: chromium/chromium-driver are not installed (sudo apt-get install chromium chromium-driver): the browser test skips"; fi; fi
 
 clean:                          ## remove pipeline outputs (keeps reports/records and reports/published)
 	rm -rf logs .snakemake && find data -mindepth 1 -maxdepth 1 ! -name README.md -exec rm -rf {} + 2>/dev/null || true

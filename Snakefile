@@ -14,6 +14,8 @@ except ParamsError as e:  # the stages' `error:` line and exit status (runtime.s
     sys.exit(2)
 PLAN = paths.plan(P)
 
+report: "workflow/report/workflow.rst"  # `snakemake --report report.html`: the description on its front page
+
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"

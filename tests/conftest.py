@@ -1,5 +1,7 @@
 import os
+import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -77,3 +79,38 @@ def set_dotted(doc: dict, dotted: str, value) -> None:
         del doc[last]
     else:
         doc[last] = value
+
+
+def run(cmd, cwd, check=True):
+    """Run a command (the venv's tools first on PATH); raise with its output's tail when it fails."""
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    res = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, shell=isinstance(cmd, str))
+    if check and res.returncode != 0:
+        raise AssertionError(f"{cmd} failed ({res.returncode}):\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}")
+    return res
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory, mirrors) -> Path:
+    """The end-to-end smoke run, once per session: Snakemake runs the whole DAG of .test/params.yaml (50 real
+    training images per class) in a copy of the workflow; returns its working directory. tests/test_pipeline_e2e.py,
+    tests/test_snakemake_report.py and tests/test_browser.py share it (the report tests restore params.yaml, which
+    the DVC test edits). DCPIPE_SMOKE_RUN=<dir> reuses a finished run of the same kind instead (for iterating on
+    the report's tests; never set under CI)."""
+    reuse = os.environ.get("DCPIPE_SMOKE_RUN")
+    if reuse and os.environ.get("CI") != "true":
+        wd = Path(reuse)
+        assert (wd / "reports/index.html").exists(), f"DCPIPE_SMOKE_RUN={reuse}: no finished smoke run there"
+        return wd
+    for name in ("FashionMNIST", "MNIST"):
+        require_dataset(name, mirrors)
+    wd = tmp_path_factory.mktemp("pipeline")
+    for name in ("Snakefile", "workflow", "src", ".dvcignore", "reports/records"):
+        src = ROOT / name
+        (wd / name).parent.mkdir(parents=True, exist_ok=True)
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, wd / name)
+    shutil.copy(ROOT / ".test/params.yaml", wd / "params.yaml")
+    run(["dvc", "init", "--no-scm", "-q"], wd)
+    run(["dcpipe", "dvc-yaml"], wd)
+    run(["snakemake", "--cores", "2", "--resources", "gpu=2"], wd)
+    return wd

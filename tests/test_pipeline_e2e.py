@@ -2,44 +2,23 @@
 class of FashionMNIST and MNIST, the full test sets), DVC adopts the outputs, and both runners then plan the same
 work after a parameter change."""
 import json
-import os
 import re
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
 
-from tests.conftest import require_dataset
+from tests.conftest import run
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
 
 
-def run(cmd, cwd, check=True):
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    res = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, shell=isinstance(cmd, str))
-    if check and res.returncode != 0:
-        raise AssertionError(f"{cmd} failed ({res.returncode}):\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}")
-    return res
-
-
 @pytest.fixture(scope="module")
-def workdir(tmp_path_factory, mirrors):
-    for name in ("FashionMNIST", "MNIST"):
-        require_dataset(name, mirrors)
-    wd = tmp_path_factory.mktemp("pipeline")
-    for name in ("Snakefile", "workflow", "src", ".dvcignore"):
-        src = ROOT / name
-        (shutil.copytree if src.is_dir() else shutil.copy)(src, wd / name)
-    shutil.copy(ROOT / ".test/params.yaml", wd / "params.yaml")
-    run(["dvc", "init", "--no-scm", "-q"], wd)
-    run(["dcpipe", "dvc-yaml"], wd)
-    run(["snakemake", "--cores", "2", "--resources", "gpu=2"], wd)
-    return wd
+def workdir(smoke_run):
+    """The session's smoke run (tests/conftest.py: Snakemake on .test/params.yaml in a copy of the workflow)."""
+    return smoke_run
 
 
 def test_the_run_writes_a_report_with_real_accuracies(workdir):

@@ -17,12 +17,14 @@ rule report:
         optimal_random=[paths.OPTIMAL_RANDOM.format(**j) for j in paths.optimal_random_jobs(P)],
         records=RECORDS,
     output:
+        # report(...): what `snakemake --report report.html` shows, with its caption (workflow/report/*.rst)
         md="reports/index.md",
-        html="reports/index.html",
-        metrics="reports/metrics.json",
-        table="reports/table1.csv",
-        cross="reports/cross.csv",
-        figures=directory("reports/figures"),
+        html=report("reports/index.html", caption="../report/index.rst", category="1. Report"),
+        metrics=report("reports/metrics.json", caption="../report/metrics.rst", category="3. Tables"),
+        table=report("reports/table1.csv", caption="../report/table1.rst", category="3. Tables"),
+        cross=report("reports/cross.csv", caption="../report/cross.rst", category="3. Tables"),
+        figures=report(directory("reports/figures"), patterns=["{name}.png"], caption="../report/figures.rst",
+                       category="2. Figures", labels={"figure": "{name}"}),
     params:
         dvc=REPORT_PARAMS,
         settings=settings(REPORT_PARAMS),
