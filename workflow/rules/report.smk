@@ -1,28 +1,22 @@
-# Measurements made by hand (their commands inside), committed; the report shows them in its speed section.
-RECORDS = [f"reports/records/{name}.json" for name in ("bench", "run", "headline")]
+# The report reads exactly dcpipe.report.files.report_inputs(P) (its Inputs object refuses anything else) and
+# writes exactly report_outputs(P): one definition for the rule, the script and the tests.
+from dcpipe.report.files import report_inputs, report_outputs
+
 REPORT_PARAMS = ["seed", "experiment", "evaluate"] + [k for k in ("studies", "continual", "nas") if k in P]
+REPORT_OUTPUTS = report_outputs(P)
 
 
 rule report:
     input:
-        evals=[paths.EVAL.format(**j) for j in PLAN],
-        synthetic=[paths.SYNTHETIC.format(**j) for j in PLAN if paths.is_synthetic(j["method"])],
-        losses=[paths.LOSS.format(**j) for j in PLAN if paths.is_synthetic(j["method"])],
-        prepared=sorted({paths.PREPARED.format(**j) for j in PLAN}),
-        continual=paths.continual_results(P),
-        nas=paths.nas_outputs(P),
-        cross=[paths.EVAL_ON.format(**j) for j in CROSS_PLAN],
-        cross_sets=sorted({paths.SYNTHETIC.format(**j) for j in CROSS_PLAN}),
-        wholeset=[paths.WHOLESET_RESULT.format(**j) for j in paths.wholeset_jobs(P)],
-        optimal_random=[paths.OPTIMAL_RANDOM.format(**j) for j in paths.optimal_random_jobs(P)],
-        records=RECORDS,
+        **report_inputs(P),
     output:
-        md="reports/index.md",
-        html="reports/index.html",
-        metrics="reports/metrics.json",
-        table="reports/table1.csv",
-        cross="reports/cross.csv",
-        figures=directory("reports/figures"),
+        md=REPORT_OUTPUTS["md"],
+        html=REPORT_OUTPUTS["html"],
+        table=REPORT_OUTPUTS["table"],
+        cross=REPORT_OUTPUTS["cross"],
+        metrics=REPORT_OUTPUTS["metrics"],
+        plots=REPORT_OUTPUTS["plots"],
+        figures=directory(REPORT_OUTPUTS["figures"]),
     params:
         dvc=REPORT_PARAMS,
         settings=settings(REPORT_PARAMS),
