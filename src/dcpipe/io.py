@@ -94,7 +94,7 @@ def provenance() -> dict:
                                 timeout=5, cwd=Path.cwd()).stdout.strip() or None
         dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
                                     capture_output=True, text=True, timeout=5,
-                                    cwd=Path.cwd()).stdout.strip())
+                                    cwd=Path.cwd()).stdout.strip()) if commit else None  # no checkout: unknown
     except (OSError, subprocess.SubprocessError):
         commit, dirty = None, None
     from . import __version__

@@ -88,7 +88,7 @@ def continual_section(inputs: Inputs, fig_dir: Path) -> Section:
             published = f"+{margin} at T3" if margin is not None else "ahead at T3 (margin not stated)"
             comparisons.append(Comparison(
                 "DC Figure 4", f"{label}, last stage", ours, published,
-                status(None, None, None, None, f"the paper's sequence needs {why_not_run(missing[0])}") if missing
+                status(None, None, None, None, f"the paper's sequence needs {missing[0]} ({why_not_run(missing[0])})") if missing
                 else status(d.loc[last, "mean"], (margin, None), budget, protocol)))
     note = (f"Sequence: {seq}"
             + ("" if tasks == list(paper.CONTINUAL_SEQUENCE) else

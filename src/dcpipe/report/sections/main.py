@@ -49,6 +49,7 @@ def main_section(summary: pd.DataFrame, params) -> Section:
                 if published is not None:
                     comparisons.append(compare(source_table(m), f"{d}, IPC {i}, {m}", d, c, published,
                                                protocol_budget(d, paths.is_synthetic(m))))
+            rows.append(row)
     ran = {(d, int(i)) for d in e["datasets"] for i in e["ipcs"]}
     comparisons += not_run("DC Table 1", paper.TABLE1, ran)
     if set(methods) & set(VARIANT_METHODS):
