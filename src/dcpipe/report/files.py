@@ -22,12 +22,14 @@ def _experiment_methods(params) -> list[str]:
 def report_inputs(params) -> dict[str, list[str]]:
     """Every file the report may open, by kind: the rule declares exactly these (`input: **report_inputs(P)`),
     and collect.Inputs refuses to open anything else."""
-    plan, cross = paths.plan(params), paths.cross_plan(params)
+    plan, cross, e = paths.plan(params), paths.cross_plan(params), params["experiment"]
     synthetic = [j for j in plan if paths.is_synthetic(j["method"])]
     cross_sets = sorted({paths.SYNTHETIC.format(**j) for j in cross})
     return {
         "evals": [paths.EVAL.format(**j) for j in plan],
-        "synthetic": [paths.SYNTHETIC.format(**j) for j in synthetic],
+        # the images of the grids: set 0 of DC per dataset and IPC of the main table
+        "synthetic": [paths.SYNTHETIC.format(dataset=d, ipc=i, method="DC", set=0) for d in e["datasets"]
+                      for i in e["ipcs"] if "DC" in _experiment_methods(params)],
         "synthetic_meta": [paths.SYNTHETIC.format(**j) + ".json" for j in synthetic],
         "losses": [paths.LOSS.format(**j) for j in synthetic],
         "prepared_meta": sorted({paths.PREPARED.format(**j) + ".json" for j in plan}),
