@@ -26,18 +26,18 @@ def test_bench_reports_every_measurement_on_a_tiny_slice():
         assert res["allocator"]["glibc_default_seconds"] > 0 and res["allocator"]["speedup"] > 0
 
 
-def test_the_report_shows_the_headline_run_with_the_papers_band(tmp_path):
-    import json
+def test_the_report_shows_the_headline_run_with_the_papers_band():
+    from dcpipe.report.sections.speed import headline_section
 
-    from dcpipe.report import speed_tables
-
-    # a hand-written headline.json (two sets), only the report's reading of it is under test
+    # a hand-written headline record (two sets), only the report's reading of it is under test
     sets = [{"set": k, "mean": 70.0 + k, "std": 0.5, "models": 20, "condense_wall_seconds": 600.0,
              "condense_seconds_per_iteration": 0.6, "evaluate_wall_seconds": 120.0} for k in range(2)]
-    (tmp_path / "headline.json").write_text(json.dumps({
-        "what": "DC, FashionMNIST, 1 image/class", "wall_clock_snakemake": "55:00", "command": "snakemake ...",
-        "commit": "0123456789ab", "machine": "2 cores", "accuracy_mean": 70.5, "accuracy_std": 0.7, "n_models": 40,
-        "departures_from_paper": {"condense.batch_real": "64"}, "sets": sets}))
-    (title, caption, header, rows), = speed_tables(tmp_path)
-    assert "headline" in title and "55:00" in caption and "condense.batch_real: 64" in caption
-    assert rows[-1][:3] == ["all (paper: 70.5 ± 0.6)", "70.5 ± 0.7", "40"] and rows[1][1] == "71.0 ± 0.5"
+    s = headline_section({
+        "what": "DC, FashionMNIST, 1 image/class, K = 1000, 2 sets x 20 ConvNets x 300 epochs", "commit": "0123456789ab",
+        "wall_clock_snakemake": "55:00", "command": "snakemake ...", "machine": "2 cores", "accuracy_mean": 70.5,
+        "accuracy_std": 0.7, "n_models": 40, "departures_from_paper": {"condense.batch_real": "64"}, "sets": sets})
+    assert "headline" in s.title and "55:00" in s.note and "condense.batch_real: 64" in s.note
+    assert s.rows[-1][:3] == ["all (paper: 70.5 ± 0.6)", "70.5 ± 0.7", "40"] and s.rows[1][1] == "71.0 ± 0.5"
+    # 2 sets, not the paper's 5: its budget is the status, not the band
+    [c] = s.comparisons
+    assert c.status == "reduced budget: K = 1000, 2 sets × 20 models, 300 epochs"

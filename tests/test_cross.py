@@ -9,7 +9,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from dcpipe import paper, paths, report
+from dcpipe import paper, paths
+from dcpipe.report.sections import cross as report_cross
+from dcpipe.report.files import section_keys
 from dcpipe.config import (ParamsError, check_job, condense_config, load_params, method_settings, models_per_set,
                            train_config)
 from dcpipe.models import is_model_name
@@ -90,22 +92,26 @@ def test_the_report_shows_the_matrix_beside_the_papers_on_a_fake_result_table(tm
     """FAKE accuracies, made up for this test: the report code only, no training."""
     p = params_with_cross(tmp_path, sets=1)
     fake = pd.DataFrame([{"study": "crossarch", "dataset": "MNIST", "ipc": 1, "condense_model": c, "eval_model": t,
-                          "set": 0, "model_index": k, "accuracy": 50.0 + 10 * i + j + 2 * k, "wall_seconds": 1.0}
+                          "set": 0, "model": k, "accuracy": 50.0 + 10 * i + j + 2 * k, "epochs": 7, "iterations": 2,
+                          "wall_seconds": 1.0}
                          for i, c in enumerate(C) for j, t in enumerate(T) for k in range(2)])
-    summary = report.summarise_cross(fake)
+    summary = report_cross.summarise_cross(fake)
     assert len(summary) == len(C) * len(T)
     row = summary[(summary.condense_model == "ConvNet") & (summary.eval_model == "LeNet")].iloc[0]
     assert (row["mean"], row["std"], row["n_models"]) == (62.0, 1.0, 2)  # 61 and 63: population std (the papers')
     assert (row["paper_mean"], row["paper_std"]) == (85.3, 1.8)
-    [(title, note, header, rows)] = report.cross_tables(summary, p)
-    assert "Table 2" in title and header == ["C \\ T"] + T
-    assert rows[1] == ["ConvNet", "61.0 ± 1.0 / 69.6 ± 1.6", "62.0 ± 1.0 / 85.3 ± 1.8"]
-    [(_, _, header, rows)] = report.cross_tables(summary, p, {("crossarch", "MNIST", 1, c): 2.5 for c in C})
-    assert header[-1] == "C: s / iteration" and rows[0][-1] == "2.5"  # each C's condensation cost
-    [png] = report.cross_figures(summary, p, tmp_path)
+    [table] = report_cross.cross_sections(summary, p)
+    assert "Table 2" in table.title and table.header == ["C \\ T"] + T
+    assert table.rows[1] == ["ConvNet", "61.0 ± 1.0 / 69.6 ± 1.6", "62.0 ± 1.0 / 85.3 ± 1.8"]
+    assert "Budget of every cell: K = 2, 1 set × 2 models, 7 epochs" in table.note  # the cells' own budget
+    assert all(c.status.startswith("reduced budget") for c in table.comparisons)
+    [table] = report_cross.cross_sections(summary, p, {("crossarch", "MNIST", 1, c): 2.5 for c in C})
+    assert table.header[-1] == "C: s / iteration" and table.rows[0][-1] == "2.5"  # each C's condensation cost
+    [table] = report_cross.cross_sections(summary, p, fig_dir=tmp_path)
+    [png] = table.figures
     assert png.name == "cross_crossarch_MNIST_ipc1.png" and png.read_bytes()[:4] == b"\x89PNG"
-    assert report.summarise_cross(fake.iloc[:0]).columns.tolist() == report.CROSS_COLUMNS  # no cross study: empty
-    assert report.study_tables(pd.DataFrame(columns=["dataset", "ipc", "method", "mean", "std"]), p) == []  # not twice
+    assert report_cross.summarise_cross(fake.iloc[:0]).columns.tolist() == report_cross.CROSS_COLUMNS  # empty
+    assert [k for k in section_keys(p) if "crossarch" in k] == ["cross_crossarch_MNIST_ipc1"]  # shown once
 
 
 def test_both_runners_get_one_evaluation_job_per_set_and_network(tmp_path, monkeypatch):

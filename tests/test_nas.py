@@ -159,8 +159,10 @@ def test_the_search_split_holds_the_validation_images_out_of_the_training_split(
 
 def test_table4_ranks_by_proxy_correlates_each_proxys_top_k_and_marks_estimates(tmp_path, monkeypatch):
     """Fake search results (unit test): early stopping ranks as the ground truth does, random in reverse."""
-    from dcpipe import nas_report, paths
+    from dcpipe import paths
     from dcpipe.io import write_json
+    from dcpipe.report.collect import Inputs
+    from dcpipe.report.sections.nas import table4
 
     monkeypatch.chdir(tmp_path)
     params = {"seed": 0, "evaluate": {"batch": 256},
@@ -184,7 +186,7 @@ def test_table4_ranks_by_proxy_correlates_each_proxys_top_k_and_marks_estimates(
                {"rows": gt, "n_train": 3600, "n_validation": 400, "n_test": 1000})
     assert nas.ground_truth_candidates(params, nas.read_shards(
         [Path(paths.NAS_SHARD.format(dataset="D", shard=k)) for k in range(2)])) == [0, 1, 3, 4]
-    t4 = nas_report.table4(params)
+    t4 = table4(Inputs(params, {"nas": paths.nas_outputs(params)}))  # reads the declared NAS files only
     assert [q["arch"] for q in t4["random"]["top"]] == [nas.SPACE[i].name for i in (0, 1)]
     assert t4["random"]["spearman"] == pytest.approx(-1.0) and t4["early_stopping"]["spearman"] == pytest.approx(1.0)
     assert t4["random"]["best_test"] == pytest.approx(41.0) and t4["random"]["best_runs"] == 2

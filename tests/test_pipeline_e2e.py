@@ -22,18 +22,22 @@ def workdir(smoke_run):
 
 
 def test_the_run_writes_a_report_with_real_accuracies(workdir):
-    metrics = json.loads((workdir / "reports/metrics.json").read_text())
+    main = json.loads((workdir / "reports/metrics/main.json").read_text())
     for dataset in ("FashionMNIST", "MNIST"):
         for method in ("DC", "random"):
-            cell = metrics[dataset]["ipc1"][method]
+            cell = main[f"{dataset}_ipc1_{method}"]
             # trained on 10 real or synthetic images, tested on all 10,000: better than chance (10%)
             assert 15 < cell["mean"] <= 100 and cell["n_models"] == 1
+    table1 = json.loads((workdir / "reports/metrics/table1.json").read_text())
     for dataset in ("FashionMNIST", "MNIST"):
-        assert 15 < metrics[dataset]["ipc1"]["herding"]["mean"] <= 100
+        assert 15 < table1[f"{dataset}_ipc1_herding"]["mean"] <= 100
         # 2 epochs on the 500-image slice; tested on all 10,000
-        assert 15 < metrics[dataset]["whole_dataset"]["mean"] <= 100
+        assert 15 < table1[f"{dataset}_whole_dataset"]["mean"] <= 100
     html = (workdir / "reports/index.html").read_text()
     assert "<table>" in html and "70.5 ± 0.6" in html  # ours beside the paper's number
+    assert "What is reproduced" in html and "reduced budget: K = 3, 1 set × 1 model, 5 epochs" in html
+    assert (workdir / "reports/plots/model_accuracies.csv").read_text().startswith(
+        "dataset,ipc,method,set,model,accuracy")
     for img in re.findall(r'src="(figures/[^"]+)"', html):
         assert (workdir / "reports" / img).stat().st_size > 1000
     assert (workdir / "reports/figures/synthetic_FashionMNIST_ipc1.png").exists()
@@ -58,8 +62,8 @@ def test_the_continual_stage_reports_four_settings_on_a_growing_test_set(workdir
         assert [st["test_images"] for st in s["stages"]] == [200, 400]
         assert s["stages"][1]["memory_tasks"] == ["MNIST"] and s["stages"][1]["memory_images"] == 100
     assert r["condensed_sets"][0]["path"] == "data/synthetic/MNIST_RGB32/ipc10/DC_set0.npz"
-    metrics = json.loads((workdir / "reports/metrics.json").read_text())
-    assert set(metrics["continual"]["settings"]) == {s["name"] for s in r["settings"]}
+    metrics = json.loads((workdir / "reports/metrics/continual.json").read_text())
+    assert set(metrics["settings"]) == {s["name"] for s in r["settings"]}
     assert "Continual learning (DC paper Figure 4)" in (workdir / "reports/index.md").read_text()
     assert (workdir / "reports/figures/continual.png").stat().st_size > 1000
 

@@ -67,17 +67,6 @@ def dvc_yaml(params_file, out, check):
     click.echo(f"wrote {out}")
 
 
-@main.command("nas-report")
-@click.option("--params", "params_file", default="params.yaml", show_default=True)
-@click.option("--out-dir", type=click.Path(path_type=Path), default=Path("reports"), show_default=True)
-def nas_report(params_file, out_dir):
-    """Write DC Table 4 and Figure F5 (reports/nas.md) from finished NAS stages, without the rest of the report."""
-    from .config import load_params
-    from .nas_report import write_standalone
-
-    click.echo(f"wrote {write_standalone(load_params(params_file), params_file, out_dir)}")
-
-
 @main.command("check-precision")
 @click.option("--prepared", required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--train-set", required=True, type=click.Path(exists=True, path_type=Path))

@@ -75,6 +75,16 @@ def _script(cmd: str) -> str | None:
     return parts[1] if len(parts) > 1 and parts[0] == "python" else None
 
 
+def is_metrics_file(path: str) -> bool:
+    """reports/metrics/<table>.json: one small file per report table, for `dvc metrics show`."""
+    return path.startswith("reports/metrics/") and path.endswith(".json")
+
+
+def is_plot_file(path: str) -> bool:
+    """reports/plots/<plot>.csv: tidy long-format data for `dvc plots`."""
+    return path.startswith("reports/plots/") and path.endswith(".csv")
+
+
 def dvc_stages(jobs, params_file: str) -> dict:
     stages = {}
     for job in sorted(jobs, key=lambda j: (j["rule"], stage_name(j))):
@@ -86,9 +96,8 @@ def dvc_stages(jobs, params_file: str) -> dict:
             stage["params"] = job["dvc_params"] if params_file == "params.yaml" else [{params_file: job["dvc_params"]}]
         outs, metrics, plots = [], [], []
         for o in job["output"]:
-            if o.startswith("reports/"):
-                (metrics if o.endswith("metrics.json") else plots if o.endswith(".csv") else outs).append(
-                    {o: {"cache": False}})
+            if o.startswith("reports/"):  # small, human-read files: kept in git, not in the DVC cache
+                (metrics if is_metrics_file(o) else plots if is_plot_file(o) else outs).append({o: {"cache": False}})
             else:
                 outs.append(o)
         for key, val in (("outs", outs), ("metrics", metrics), ("plots", plots)):

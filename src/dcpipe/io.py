@@ -104,15 +104,16 @@ class ArtifactError(RuntimeError):
 
 
 def provenance() -> dict:
-    """Versions and git commit recorded next to every artifact."""
+    """Versions and git commit recorded next to every artifact. The commit and dirty flag are those of the working
+    tree the process runs in (its current directory), not of wherever the package happens to be installed from."""
     import torch
 
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                                timeout=5, cwd=Path(__file__).parent).stdout.strip() or None
+                                timeout=5, cwd=Path.cwd()).stdout.strip() or None
         dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
                                     capture_output=True, text=True, timeout=5,
-                                    cwd=Path(__file__).parent).stdout.strip())
+                                    cwd=Path.cwd()).stdout.strip()) if commit else None  # no checkout: unknown
     except (OSError, subprocess.SubprocessError):
         commit, dirty = None, None
     from . import __version__

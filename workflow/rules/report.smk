@@ -1,29 +1,24 @@
-# Measurements made by hand (their commands inside), committed; the report shows them in its speed section.
-RECORDS = [f"reports/records/{name}.json" for name in ("bench", "run", "headline")]
+# The report reads exactly dcpipe.report.files.report_inputs(P) (its Inputs object refuses anything else) and
+# writes exactly report_outputs(P): one definition for the rule, the script and the tests.
+from dcpipe.report.files import report_inputs, report_outputs
+
 REPORT_PARAMS = ["seed", "experiment", "evaluate"] + [k for k in ("studies", "continual", "nas") if k in P]
+REPORT_OUTPUTS = report_outputs(P)
 
 
 rule report:
     input:
-        evals=[paths.EVAL.format(**j) for j in PLAN],
-        synthetic=[paths.SYNTHETIC.format(**j) for j in PLAN if paths.is_synthetic(j["method"])],
-        losses=[paths.LOSS.format(**j) for j in PLAN if paths.is_synthetic(j["method"])],
-        prepared=sorted({paths.PREPARED.format(**j) for j in PLAN}),
-        continual=paths.continual_results(P),
-        nas=paths.nas_outputs(P),
-        cross=[paths.EVAL_ON.format(**j) for j in CROSS_PLAN],
-        cross_sets=sorted({paths.SYNTHETIC.format(**j) for j in CROSS_PLAN}),
-        wholeset=[paths.WHOLESET_RESULT.format(**j) for j in paths.wholeset_jobs(P)],
-        optimal_random=[paths.OPTIMAL_RANDOM.format(**j) for j in paths.optimal_random_jobs(P)],
-        records=RECORDS,
+        **report_inputs(P),
     output:
         # report(...): what `snakemake --report report.html` shows, with its caption (workflow/report/*.rst)
-        md="reports/index.md",
-        html=report("reports/index.html", caption="../report/index.rst", category="1. Report"),
-        metrics=report("reports/metrics.json", caption="../report/metrics.rst", category="3. Tables"),
-        table=report("reports/table1.csv", caption="../report/table1.rst", category="3. Tables"),
-        cross=report("reports/cross.csv", caption="../report/cross.rst", category="3. Tables"),
-        figures=report(directory("reports/figures"), patterns=["{name}.png"], caption="../report/figures.rst",
+        md=REPORT_OUTPUTS["md"],
+        html=report(REPORT_OUTPUTS["html"], caption="../report/index.rst", category="1. Report"),
+        table=report(REPORT_OUTPUTS["table"], caption="../report/table1.rst", category="3. Tables"),
+        cross=report(REPORT_OUTPUTS["cross"], caption="../report/cross.rst", category="3. Tables"),
+        metrics=[report(f, caption="../report/metrics.rst", category="3. Tables") if f.endswith("/summary.json") else f
+                 for f in REPORT_OUTPUTS["metrics"]],
+        plots=REPORT_OUTPUTS["plots"],
+        figures=report(directory(REPORT_OUTPUTS["figures"]), patterns=["{name}.png"], caption="../report/figures.rst",
                        category="2. Figures", labels={"figure": "{name}"}),
     params:
         dvc=REPORT_PARAMS,

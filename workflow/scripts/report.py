@@ -1,4 +1,4 @@
-"""Stage: build reports/ (Markdown + HTML page, metrics JSON, table CSV, figures) from the evaluations."""
+"""Stage: build reports/ (Markdown + HTML page, per-table metrics, plot CSVs, figures) from the declared inputs."""
 from pathlib import Path
 
 import click

@@ -1,5 +1,5 @@
-"""The NAS part of reports/: DC Table 4 (per proxy: the best-ranked architecture's test accuracy, Spearman over
-the top 10, search time, storage) beside the paper's numbers, and the scatter plots of Figure F5."""
+"""DC Table 4 (per proxy: the best-ranked architecture's test accuracy, Spearman over the top 10, search time,
+storage) beside the paper's numbers, and the scatter plots of Figure F5."""
 
 from __future__ import annotations
 
@@ -8,29 +8,34 @@ from pathlib import Path
 
 import numpy as np
 
-from . import nas as nas_mod, paper, paths
-from .io import read_json
+from ... import nas as nas_mod, paper, paths
+from ..collect import Inputs
+from ..section import Budget, Comparison, Section, number, words
+from ..summary import status
 
 PROXY_TITLES = {"random": "Random", "herding": "Herding", "DC": "Ours (DC)", nas_mod.EARLY_STOPPING: "Early-stopping",
                 "whole": "Whole dataset"}
 
 
-def load(params) -> tuple[list[dict], dict[int, dict], dict]:
+def load(inputs: Inputs) -> tuple[list[dict], dict[int, dict], dict]:
     """(proxy rows of every candidate, ground-truth rows by space index, one shard's header)."""
-    nas = params["nas"]
+    nas = inputs.params["nas"]
     shard_files = [paths.NAS_SHARD.format(dataset=nas["dataset"], shard=k) for k in range(nas["shards"])]
     gt_files = [paths.NAS_GROUND_TRUTH.format(dataset=nas["dataset"], shard=g) for g in range(nas["ground_truth_shards"])]
-    gt = {r["index"]: r for f in gt_files for r in read_json(f)["rows"]}
-    header = read_json(gt_files[0])
+    docs = {f: inputs.json(f) for f in shard_files + gt_files}
+    gt = {r["index"]: r for f in gt_files for r in docs[f]["rows"]}
+    header = dict(docs[gt_files[0]])
     # CPU seconds of each job (absent in results written before the stages recorded it)
-    header["job_cpu_seconds"] = {str(f): read_json(f).get("cpu_seconds") for f in shard_files + gt_files}
-    return nas_mod.read_shards([Path(f) for f in shard_files]), gt, header
+    header["job_cpu_seconds"] = {f: docs[f].get("cpu_seconds") for f in shard_files + gt_files}
+    rows = sorted((r for f in shard_files for r in docs[f]["rows"]), key=lambda r: r["index"])
+    return rows, gt, header
 
 
-def table4(params) -> dict:
+def table4(inputs: Inputs) -> dict:
     """Per proxy (and the whole training set): the metrics of DC Table 4, with which numbers are estimates."""
+    params = inputs.params
     nas = params["nas"]
-    rows, gt, gt_header = load(params)
+    rows, gt, gt_header = load(inputs)
     k = nas["top"]
     n_train = gt_header["n_train"]
     out = {}
@@ -86,12 +91,7 @@ def table4(params) -> dict:
 
 def scatter(t4: dict, params, out: Path) -> Path:
     """Figure F5: proxy against whole-training-set validation accuracy of each proxy's top k."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from .io import atomic_path
+    from .figures import plt, save
 
     proxies = params["nas"]["proxies"]
     fig, axes = plt.subplots(1, len(proxies), figsize=(3.2 * len(proxies), 3.0), squeeze=False)
@@ -103,43 +103,43 @@ def scatter(t4: dict, params, out: Path) -> Path:
         ax.set_ylabel("Whole Dataset Performance", fontsize=8)
         ax.tick_params(labelsize=7)
     fig.tight_layout()
-    with atomic_path(out) as tmp:
-        fig.savefig(tmp, dpi=120, format="png")
-    plt.close(fig)
-    return out
+    return save(fig, out)
 
 
-def _fmt(v, spec):
-    if spec == "pow10" and v:
-        e = int(math.floor(math.log10(v)))
-        m = v / 10**e
-        return f"{m:g}×10^{e}" if m != 1 else f"10^{e}"
-    return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, spec)
+ROWS = (("Performance (%)", "best_test", ".1f", "performance", ".1f"),
+        ("Correlation", "spearman", ".2f", "correlation", ".2f"),
+        ("Time cost (min)", "search_minutes", ".1f", "time_min", ".1f"),
+        ("Storage (imgs)", "storage_images", "d", "storage", "pow10"))
 
 
-def section(params, fig_dir: Path) -> dict:
-    """The report's NAS section: {"table": (title, note, header, rows), "figure": png, "metrics": dict}."""
-    t4 = table4(params)
+def nas_section(inputs: Inputs, fig_dir: Path) -> Section:
+    params = inputs.params
+    t4 = table4(inputs)
     s = t4["_setting"]
     cols = list(params["nas"]["proxies"]) + ["whole"]
-    header = ["", *[PROXY_TITLES.get(c, c) for c in cols]]
-
-    def cell(c, key, spec, paper_key, paper_spec):
-        ours = t4[c][key]
-        ref = paper.TABLE4.get(c, {}).get(paper_key)
-        mark = " (est.)" if key == "search_minutes" and t4[c].get("estimated") else ""
-        return f"{_fmt(ours, spec)}{mark} / {_fmt(ref, paper_spec)}"
-
-    rows = [["Performance (%)", *[cell(c, "best_test", ".1f", "performance", ".1f") for c in cols]],
-            ["Correlation", *[cell(c, "spearman", ".2f", "correlation", ".2f") for c in cols]],
-            ["Time cost (min)", *[cell(c, "search_minutes", ".1f", "time_min", ".1f") for c in cols]],
-            ["Storage (imgs)", *[cell(c, "storage_images", "d", "storage", "pow10") for c in cols]],
-            ["Best architecture", *[f"{t4[c]['best_arch'].removeprefix('ConvNet_')} ({t4[c]['best_runs']} runs)"
-                                    for c in cols]]]
+    p = paper.NAS_PROTOCOL
+    budget = Budget(None, s["candidates"], s["repeats"], s["proxy_epochs"], unit="architecture",
+                    setting=params["nas"]["dataset"])
+    protocol = Budget(None, p["architectures"], p["repeats"], p["epochs"], unit="architecture", setting=p["dataset"])
+    rows, comparisons = [], []
+    for label, key, spec, paper_key, paper_spec in ROWS:
+        row = [label]
+        for c in cols:
+            ours, theirs = t4[c][key], paper.TABLE4.get(c, {}).get(paper_key)
+            mark = " (est.)" if key == "search_minutes" and t4[c].get("estimated") else ""
+            row.append(f"{number(ours, spec)}{mark} / {number(theirs, paper_spec)}")
+            if theirs is not None:
+                comparisons.append(Comparison("DC Table 4", f"{label}, {PROXY_TITLES.get(c, c)}",
+                                              number(ours, spec) + mark, number(theirs, paper_spec),
+                                              status(ours, (theirs, None), budget, protocol)))
+        rows.append(row)
+    rows.append(["Best architecture", *[f"{t4[c]['best_arch'].removeprefix('ConvNet_')} ({t4[c]['best_runs']} runs)"
+                                        for c in cols]])
     w = t4["whole"]
+    widths = words(params["nas"].get("widths", list(nas_mod.WIDTHS)))
     note = (f"ours / paper (CIFAR-10, 720 ConvNets, GTX 1080 Ti). Ours: {params['nas']['dataset']}, "
             f"{s['candidates']} candidate architectures ({'all' if s['candidates'] == 720 else 'a stratified sample'}"
-            f" of widths {params['nas'].get('widths', list(nas_mod.WIDTHS))}), {s['n_validation']} training images held "
+            f" of widths {widths}), {s['n_validation']} training images held "
             f"out as validation, {s['n_train']} left for the proxies and whole-set training, {s['n_test']} test. "
             f"Proxies: {params['nas']['ipc']} img/cls, {s['proxy_epochs']} epochs, {s['repeats']} run(s) per "
             f"architecture; early stopping: the whole training split for the same number of SGD steps. "
@@ -148,36 +148,22 @@ def section(params, fig_dir: Path) -> dict:
             f"accuracy over the proxy's own top {s['top']} (the {s['top']} architectures with the highest validation "
             f"accuracy after proxy training, DC appendix A and Figure F5). Ground truth trained only for the "
             f"{s['ground_truth_architectures']} architectures in some proxy's top {s['top']}, so the whole-dataset "
-            f"column's best is the best of those; its correlation is 1 by definition. Time: measured wall-clock training "
-            f"+ validation minutes for our {s['candidates']} candidates, 1 thread per job (on a shared machine the job's "
-            f"CPU share inflates them: job CPU seconds are in the metrics); the whole-dataset "
-            f"time is an estimate (est.) for the {s['candidates'] - w['measured_architectures']} candidates without "
-            f"ground truth, from each one's measured early-stopping seconds per step times the whole training's "
-            f"steps (median estimate/measured on the others: {_fmt(w['estimate_over_measured'], '.2f')}). "
-            f"Early stopping's storage: the distinct images its steps can touch. Repeats trained "
-            f"{'as a vmap batch' if s['batched'] else 'one by one (vmap batching measured slower here)'}.")
+            f"column's best is the best of those; its correlation is 1 by definition. Time: measured wall-clock "
+            f"training + validation minutes for our {s['candidates']} candidates, 1 thread per job (on a shared "
+            f"machine the job's CPU share inflates them; the jobs' CPU seconds are in metrics/nas.json); the "
+            f"whole-dataset time is an estimate (est.) for the {s['candidates'] - w['measured_architectures']} "
+            f"candidates without ground truth, from each one's measured early-stopping seconds per step times the "
+            f"whole training's steps (median estimate/measured on the others: "
+            f"{number(w['estimate_over_measured'], '.2f')}). Early stopping's storage: the distinct images its steps "
+            f"can touch. Repeats trained "
+            f"{'as a vmap batch' if s['batched'] else 'one by one (vmap batching measured slower here)'}. "
+            f"Budget: {budget.text()} (paper: {protocol.text()}).")
     png = scatter(t4, params, Path(fig_dir) / "nas_F5.png")
-    metrics = {c: {k: v for k, v in t4[c].items() if k != "top"} for c in cols}
-    metrics["setting"] = s
-    return {"table": ("DC Table 4: neural architecture search with proxy sets", note, header, rows),
-            "figure": png, "metrics": metrics, "table4": t4}
-
-
-def write_standalone(params, params_file: str, out_dir: Path) -> Path:
-    """reports/nas.md (+ figure and nas_metrics.json) without the rest of the report: `dcpipe nas-report`."""
-    from .io import atomic_path, provenance, write_json
-    from .report import md_table
-
-    out_dir = Path(out_dir)
-    (out_dir / "figures").mkdir(parents=True, exist_ok=True)
-    sec = section(params, out_dir / "figures")
-    title, note, header, rows = sec["table"]
-    write_json(out_dir / "nas_metrics.json", {"parameters": params_file, **sec["metrics"],
-                                              "top": {p: sec["table4"][p]["top"] for p in params["nas"]["proxies"]},
-                                              "provenance": provenance()})
-    md = [f"# {title}", "", f"Parameters: `{params_file}`.", "", note, "", md_table(header, rows), "",
-          "## Figure F5: proxy vs whole-training-set validation accuracy (each proxy's top architectures)", "",
-          f"![Figure F5](figures/{sec['figure'].name})", ""]
-    with atomic_path(out_dir / "nas.md") as tmp:
-        tmp.write_text("\n".join(md))
-    return out_dir / "nas.md"
+    cpu = [v for v in s["job_cpu_seconds"].values() if v is not None]
+    metrics = {c: {k: t4[c][k] for k in ("best_arch", "best_test", "spearman", "search_minutes", "storage_images")}
+               for c in cols}
+    metrics["setting"] = {"candidates": s["candidates"], "ground_truth_architectures": s["ground_truth_architectures"],
+                          "jobs_cpu_seconds": round(sum(cpu), 1) if cpu else None}
+    return Section("nas", "DC Table 4: neural architecture search with proxy sets", note,
+                   ["", *[PROXY_TITLES.get(c, c) for c in cols]], rows, figures=[png], metrics=metrics,
+                   comparisons=comparisons)

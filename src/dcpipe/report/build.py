@@ -1,0 +1,158 @@
+"""Builds reports/ from the report rule's declared inputs: the page (index.md, index.html), its figures, one small
+metrics file per section (reports/metrics/<key>.json, for `dvc metrics show`) and tidy plot CSVs
+(reports/plots/*.csv, for `dvc plots`). It writes exactly files.report_outputs(params): the figures, metrics and
+plots folders are rebuilt whole, so nothing from an earlier run with other parameters survives."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .. import paper
+from ..config import methods as experiment_methods
+from ..io import atomic_path, provenance, write_json
+from .collect import Inputs, cross_evaluations, evaluations, matching_losses, summarise
+from .files import report_outputs, section_keys
+from .render import render_html, render_markdown
+from .section import Section, per_ipc, words
+from .sections.continual import continual_section
+from .sections.cross import condense_seconds, cross_sections, summarise_cross
+from .sections.figures import matching_loss_section, seeds_section, synthetic_images_section
+from .sections.main import cost_section, main_section
+from .sections.nas import nas_section
+from .sections.speed import speed_sections
+from .sections.studies import study_section, t11_section
+from .sections.table1 import t12_section, table1_section
+from .summary import summary_section
+
+log = logging.getLogger("dcpipe")
+VERSIONED_PACKAGES = ("torch", "numpy", "pandas", "matplotlib", "seaborn", "jinja2", "snakemake")
+
+
+def build_sections(inputs: Inputs, fig_dir: Path, evals: pd.DataFrame, summary: pd.DataFrame,
+                   cross: pd.DataFrame) -> list[Section]:
+    """Every section in page order; the summary, first, gathers the comparisons of all the others."""
+    params = inputs.params
+    keys = section_keys(params)
+    sections = [main_section(summary, params)]
+    if "cost" in keys:
+        sections.append(cost_section(inputs))
+    if "table1" in keys:
+        sections.append(table1_section(summary, inputs))
+    if "t12" in keys:
+        sections.append(t12_section(inputs))
+    sections += [study_section(s, summary, params) for s in ("levels", "distances", "variants") if s in keys]
+    if "traditional" in keys:
+        sections.append(t11_section(summary, params))
+    if "continual" in keys:
+        sections.append(continual_section(inputs, fig_dir))
+    if "nas" in keys:
+        sections.append(nas_section(inputs, fig_dir))
+    sections += cross_sections(cross, params, condense_seconds(inputs), fig_dir)
+    sections += speed_sections(inputs)
+    if "synthetic_images" in keys:
+        sections += [synthetic_images_section(inputs, fig_dir),
+                     matching_loss_section(matching_losses(inputs), fig_dir)]
+    sections.append(seeds_section(evals, params))
+    sections.insert(0, summary_section(sections))
+    built = [s.key for s in sections]
+    if built != keys:  # the rule declared files.section_keys' outputs: they must be what was built
+        raise RuntimeError(f"report sections {built} differ from the declared {keys}")
+    return sections
+
+
+def setting_line(params, params_file: str) -> str:
+    c, ev = params["condense"], params["evaluate"]
+    init = c.get("init", "noise")
+    loops = per_ipc({i: f"{t} × {s}" for i, (t, s) in c["loops"].items()})
+    augmented = ev.get("augment_datasets", [])
+    return (f"Parameters: {params_file} (base seed {params['seed']}). Condensation: {c['model']}, K = "
+            f"{per_ipc(c['iterations'])} iterations, loops T × ς_θ = {loops}, real batch {c.get('batch_real', 256)}"
+            f" per class, init {per_ipc(init) if isinstance(init, dict) else init}. Evaluation: "
+            f"{ev['models_per_set']} fresh {ev['model']} models per set × {params['experiment']['sets']} set(s), "
+            f"epochs {per_ipc(ev['epochs'])}"
+            + (f" ({words(augmented)}, augmented: {per_ipc(ev.get('epochs_augmented', ev['epochs']))})"
+               if augmented else "")
+            + ", whole test set; studies, coresets and cross tables name their own budgets. Paper protocol: "
+            f"K = {paper.PROTOCOL['iterations']}, {paper.PROTOCOL['sets']} sets × {paper.PROTOCOL['models_per_set']} "
+            f"models, {paper.PROTOCOL['epochs']} epochs (MNIST: {paper.PROTOCOL['epochs_augmented']}, augmented).")
+
+
+def provenance_record(params_file: str) -> dict:
+    prov = provenance()
+    versions = {}
+    for name in VERSIONED_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return {"run_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"), "params_file": params_file,
+            "git_commit": prov["git_commit"], "git_dirty": prov["git_dirty"], "dcpipe": prov["dcpipe"],
+            "python": prov["python"], "device": prov["device"], "versions": versions}
+
+
+def provenance_line(p: dict) -> str:
+    tree = {True: "with uncommitted changes", False: "clean", None: "state unknown"}[p["git_dirty"]]
+    commit = p["git_commit"] or "unknown (not a git checkout)"
+    versions = ", ".join(f"{k} {v}" for k, v in p["versions"].items())
+    return (f"on {p['run_utc']} from {p['params_file']}, working tree at commit {commit} ({tree}), by dcpipe "
+            f"{p['dcpipe']} (Python {p['python']}, {versions}) on {p['device']}.")
+
+
+def _write_csv(df: pd.DataFrame, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        df.to_csv(tmp, index=False, float_format="%.4g")
+
+
+def _fresh_dir(path: Path) -> Path:
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return path
+
+
+def write_plots(out: Path, params, evals, summary, losses) -> None:
+    main = summary[summary.method.isin(experiment_methods(params))]
+    refs = [paper.reference(d, i, m) or (np.nan, np.nan) for d, i, m in main[["dataset", "ipc", "method"]].values]
+    accuracy = pd.DataFrame({"dataset": main.dataset, "method": main.method, "ipc": main.ipc,
+                             "ours_mean": main["mean"], "ours_std": main["std"], "ours_models": main.n_models,
+                             "paper_mean": [r[0] for r in refs], "paper_std": [r[1] for r in refs]})
+    _write_csv(accuracy, out / "accuracy_vs_ipc.csv")
+    _write_csv(losses, out / "matching_loss.csv")
+    _write_csv(evals[["dataset", "ipc", "method", "set", "model", "accuracy"]], out / "model_accuracies.csv")
+
+
+def build_report(params, params_file: str, out_dir: Path = Path("reports"), inputs: Inputs | None = None) -> None:
+    out_dir = Path(out_dir)
+    outputs = report_outputs(params, str(out_dir))
+    inputs = inputs or Inputs(params)
+    fig_dir = _fresh_dir(Path(outputs["figures"]))
+    metrics_dir, plots_dir = _fresh_dir(out_dir / "metrics"), _fresh_dir(out_dir / "plots")
+    evals = evaluations(inputs)
+    summary = summarise(evals)
+    cross = summarise_cross(cross_evaluations(inputs))
+    sections = build_sections(inputs, fig_dir, evals, summary, cross)
+
+    prov = provenance_record(params_file)
+    for s in sections:
+        write_json(metrics_dir / f"{s.key}.json", s.metrics)
+    write_json(metrics_dir / "summary.json", {**sections[0].metrics, "provenance": prov})
+    write_plots(plots_dir, params, evals, summary, matching_losses(inputs))
+    table = summary.assign(paper_mean=[(paper.reference(d, i, m) or (np.nan, np.nan))[0] for d, i, m in
+                                       summary[["dataset", "ipc", "method"]].values],
+                           paper_std=[(paper.reference(d, i, m) or (np.nan, np.nan))[1] for d, i, m in
+                                      summary[["dataset", "ipc", "method"]].values])
+    _write_csv(table, Path(outputs["table"]))
+    _write_csv(cross, Path(outputs["cross"]))
+    setting = setting_line(params, params_file)
+    line = provenance_line(prov)
+    with atomic_path(outputs["md"]) as tmp:
+        tmp.write_text(render_markdown(sections, setting, line))
+    with atomic_path(outputs["html"]) as tmp:
+        tmp.write_text(render_html(sections, setting, line))
+    log.info("report written to %s (%d sections)", out_dir, len(sections))

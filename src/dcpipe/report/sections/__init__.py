@@ -1,0 +1,1 @@
+"""One module per paper item; each returns Sections (report.section.Section)."""

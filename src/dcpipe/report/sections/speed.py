@@ -1,0 +1,98 @@
+"""The speed sections, from measurements made by hand and committed under reports/records/ (declared inputs of
+the report rule): dcpipe bench, the timed default job, and the FashionMNIST IPC-1 headline run at the paper's
+protocol. Each table names the command and commit that produced its numbers."""
+
+from __future__ import annotations
+
+import re
+
+from ... import paper
+from ..collect import Inputs
+from ..section import Budget, Comparison, Section, stat
+from ..summary import protocol_budget, status
+
+BENCH_PASSES = ("conv_microbenchmark_fp32", "conv_microbenchmark_bf16", "real_gradient_pass_fp32",
+                "real_gradient_pass_bf16", "test_pass_fp32", "test_pass_bf16")
+
+
+def bench_section(b: dict) -> Section:
+    def micro(k):  # the microbenchmark of the pass's own precision (older files: fp32 only)
+        return b.get("conv_microbenchmark_" + k[-4:], b["conv_microbenchmark_fp32"])["gflop_per_s"]
+
+    rows = [[k.replace("_", " "), f"{b[k]['gflop_per_s']:.0f}", f"{b[k]['gflop_per_s'] / micro(k):.2f}",
+             f"{b[k]['seconds']:.2f}"] for k in BENCH_PASSES if k in b]
+    for k in sorted(k for k in b if k.startswith("evaluate_ipc") and "ipc" in b[k]):  # older files: skipped
+        e = b[k]
+        rows.append([f"evaluate IPC {e['ipc']}: s/model fp32 one by one → one by one ({e['test_precision']} test) "
+                     "→ batched", "", "", f"{e['one_by_one_fp32_seconds_per_model']:.1f} → "
+                     f"{e['one_by_one_seconds_per_model']:.1f} → {e['batched_seconds_per_model']:.1f}"])
+    for k in sorted(k for k in b if k.startswith("condense_ipc") and isinstance(b[k], dict)):
+        rows.append([f"condense IPC {k[12:]}: s per outer iteration (real batch {b[k]['batch_real']}/class, "
+                     f"loops {' × '.join(map(str, b[k]['loops']))}, real pass {b[k].get('real_precision', 'fp32')})",
+                     "", "", f"{b[k]['seconds_per_iteration']:.2f}"])
+    if "allocator" in b:
+        a = b["allocator"]
+        rows.append([f"{a['what']}: glibc default → freed memory kept ({a['speedup']:.2f}×)", "", "",
+                     f"{a['glibc_default_seconds']:.2f} → {a['keep_freed_memory_seconds']:.2f}"])
+    if "class_gradients" in b:
+        c = b["class_gradients"]
+        rows.append([f"real gradients of {c.get('classes', 10)} classes: loop → vmap ({c['vmap_speedup']:.2f}×)",
+                     "", "", f"{c['loop_seconds']:.2f} → {c['vmap_seconds']:.2f}"])
+    commit = (b.get("provenance", {}).get("git_commit") or "unknown")[:8]
+    note = (f"{b.get('command', 'dcpipe bench')} on {b['threads']} thread(s), {b['device']}, commit {commit}; "
+            "GFLOP/s counted by torch.utils.flop_counter, ratio against the conv microbenchmark of the same run and "
+            "precision.")
+    metrics = {k: {"gflop_per_s": round(b[k]["gflop_per_s"], 1), "seconds": round(b[k]["seconds"], 3)}
+               for k in BENCH_PASSES if k in b}
+    return Section("speed_bench", "Speed: where the time goes", note,
+                   ["measurement", "GFLOP/s", "of conv microbenchmark", "seconds"], rows, metrics=metrics)
+
+
+def run_section(r: dict) -> Section:
+    history = r.get("history", [r])
+    same = r.get("same_params_comparison")
+    same = (f" Same parameters before and after the speed work ({same['what']}): {same['before']['seconds']} s at "
+            f"{same['before']['commit']} → {same['after']['seconds']} s at {same['after']['commit']} "
+            f"({same['speedup']:.2f}×), accuracies {same['accuracies']}." if same else "")
+    rows = [[h["commit"][:8], h["command"], "" if h.get("snakemake_jobs") is None else str(h["snakemake_jobs"]),
+             h["wall_clock"]] for h in history]
+    return Section("speed_run", "Speed: the default main job end to end",
+                   "Wall time of the whole default job from a fresh clone (set-up included), as recorded in "
+                   "reports/records/run.json; each row ran its own commit's params.yaml." + same,
+                   ["commit", "command", "jobs", "wall clock"], rows,
+                   metrics={"runs": len(history), "last_wall_clock": history[-1]["wall_clock"]})
+
+
+def headline_budget(h: dict) -> Budget | None:
+    """The budget the headline run states in its description (K, epochs) and its per-set records."""
+    k, epochs = re.search(r"K = (\d+)", h["what"]), re.search(r"(\d+) epochs", h["what"])
+    if not (k and epochs and h["sets"]):
+        return None
+    models = {s["models"] for s in h["sets"]}
+    return Budget(int(k.group(1)), len(h["sets"]), models.pop() if len(models) == 1 else None, int(epochs.group(1)))
+
+
+def headline_section(h: dict) -> Section:
+    published = paper.table1("FashionMNIST", 1, "DC")
+    rows = [[f"set {s['set']}", stat(s["mean"], s["std"], s["models"]), str(s["models"]),
+             f"{s['condense_wall_seconds'] / 60:.1f}", f"{s['condense_seconds_per_iteration']:.2f}",
+             f"{s['evaluate_wall_seconds'] / 60:.1f}"] for s in h["sets"]]
+    ours = stat(h["accuracy_mean"], h["accuracy_std"], h["n_models"])
+    rows.append([f"all (paper: {stat(*published)})", ours, str(h["n_models"]), "", "", ""])
+    budget = headline_budget(h)
+    departures = "; ".join(f"{k}: {v}" for k, v in h["departures_from_paper"].items())
+    note = (f"{h['what']}: {h['wall_clock_snakemake']} wall ({h['command']}, commit {h['commit'][:8]}, "
+            f"{h['machine']}). Departures: {departures}."
+            + (f" Budget: {budget.text()}." if budget else ""))
+    comparison = Comparison("DC Table 1 (headline run)", "FashionMNIST, IPC 1, DC", ours, stat(*published),
+                            status(h["accuracy_mean"], published, budget, protocol_budget("FashionMNIST", True)))
+    return Section("speed_headline", "Speed: the FashionMNIST IPC-1 headline run", note,
+                   ["set", "accuracy % (mean ± std)", "models", "condense min", "s / iteration", "evaluate min"],
+                   rows, metrics={"mean": round(h["accuracy_mean"], 2), "std": round(h["accuracy_std"], 2),
+                                  "n_models": h["n_models"], "wall_clock": h["wall_clock_snakemake"]},
+                   comparisons=[comparison])
+
+
+def speed_sections(inputs: Inputs) -> list[Section]:
+    return [bench_section(inputs.record("bench")), run_section(inputs.record("run")),
+            headline_section(inputs.record("headline"))]

@@ -1,0 +1,110 @@
+"""DC Table 1 as the paper lays it out (Random, Herding, K-Center, Forgetting, DC, whole dataset) and Table T12
+(optimal random selection)."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from ... import paper, paths
+from ...config import methods as experiment_methods
+from ..collect import Inputs, cell
+from ..section import Budget, Comparison, Section, budget_note, ours_paper, plural, ref, stat
+from ..summary import compare, not_run, protocol_budget, status, why_not_run
+from .main import cell_budgets
+
+TABLE1_COLUMNS = (("random", "Random"), ("herding", "Herding"), ("kcenter", "K-Center"), ("forgetting", "Forgetting"),
+                  ("DC", "DC"))
+
+
+def wholeset_results(inputs: Inputs) -> dict[str, dict]:
+    """{dataset: {mean, std (%), models, epochs}} of the whole-set stage (Table 1's whole-dataset column)."""
+    out = {}
+    for job in paths.wholeset_jobs(inputs.params):
+        r = inputs.json(paths.WHOLESET_RESULT.format(**job))
+        out[job["dataset"]] = {"mean": 100 * r["mean"], "std": 100 * r["std"], "models": len(r["accuracies"]),
+                               "epochs": r["train_config"]["epochs"]}
+    return out
+
+
+def whole_budget(w: dict) -> Budget:
+    return Budget(iterations=None, sets=1, models=w["models"], epochs=w["epochs"], unit="whole training set")
+
+
+def whole_protocol(dataset: str) -> Budget:
+    return Budget(iterations=None, sets=1, models=paper.WHOLE_DATASET_PROTOCOL["models"],
+                  epochs=paper.protocol_epochs(dataset), unit="whole training set")
+
+
+def table1_section(summary: pd.DataFrame, inputs: Inputs) -> Section:
+    params = inputs.params
+    planned = set(experiment_methods(params))
+    cols = [(m, name) for m, name in TABLE1_COLUMNS if m in planned]
+    whole = wholeset_results(inputs)
+    header = ["Dataset", "IPC"] + [name for _, name in cols] + (["Whole dataset"] if whole else [])
+    rows, comparisons = [], []
+    for d in params["experiment"]["datasets"]:
+        for i in params["experiment"]["ipcs"]:
+            row = [d, str(i)]
+            for m, _ in cols:
+                c, published = cell(summary, d, i, m), paper.table1(d, i, m)
+                row.append(ours_paper("–" if c is None else stat(c["mean"], c["std"], c["n_models"]), ref(published)))
+                comparisons.append(compare("DC Table 1", f"{d}, IPC {i}, {m}", d, c, published,
+                                           protocol_budget(d, paths.is_synthetic(m))))
+            if whole:
+                w = whole.get(d)
+                row.append(ours_paper("–" if w is None else stat(w["mean"], w["std"], w["models"]),
+                                      ref(paper.WHOLE_DATASET.get(d))))
+            rows.append(row)
+    for d, w in whole.items():
+        published = paper.WHOLE_DATASET.get(d)
+        comparisons.append(Comparison("DC Table 1", f"{d}, whole dataset", stat(w["mean"], w["std"], w["models"]),
+                                      ref(published), status(w["mean"], published, whole_budget(w),
+                                                             whole_protocol(d))))
+    ran = {(d, int(i)) for d in params["experiment"]["datasets"] for i in params["experiment"]["ipcs"]}
+    comparisons += not_run("DC Table 1", paper.TABLE1, ran)
+    budgets = cell_budgets(summary, params, [m for m, _ in cols])
+    budgets.update({f"whole dataset on {d}": whole_budget(w) for d, w in whole.items()})
+    note = ("ours / paper. Herding and k-center pick in the penultimate-feature space (l2) of a network trained on "
+            "the whole training set, forgetting the most forgotten samples of that training (never-learnt first); "
+            "herding and k-center are deterministic given the features. Whole dataset: networks trained on all "
+            "training images (the paper states no budget). " + budget_note(budgets))
+    metrics = {f"{r.dataset}_ipc{r.ipc}_{r.method}": {"mean": round(r.mean, 2), "std": round(r.std, 2),
+                                                       "n_models": int(r.n_models)}
+               for r in summary.itertuples() if r.method in dict(cols)}
+    metrics.update({f"{d}_whole_dataset": {"mean": round(w["mean"], 2), "std": round(w["std"], 2),
+                                           "n_models": w["models"]} for d, w in whole.items()})
+    return Section("table1", "DC Table 1: coreset baselines, DC and the whole dataset", note, header, rows,
+                   metrics=metrics, comparisons=comparisons)
+
+
+def t12_section(inputs: Inputs) -> Section:
+    """DC Table T12: mean ± std of the best 100%, 10% and 1% of N random coresets (paper: N = 1000)."""
+    header = ["Dataset", "IPC", "Top N (all)", "Top 10%", "Top 1%", "Budget"]
+    rows, comparisons, metrics = [], [], {}
+    protocol_n = paper.T12_PROTOCOL["coresets"]
+    for job in paths.optimal_random_jobs(inputs.params):
+        d, i = job["dataset"], int(job["ipc"])
+        r = inputs.json(paths.OPTIMAL_RANDOM.format(**job))
+        published = paper.T12.get(d, {}).get(i, {})
+        epochs = r["train_config"]["epochs"]
+        models = r.get("models_per_coreset", 1)
+        budget = Budget(None, sets=r["coresets"], models=models, epochs=epochs, unit="coreset")
+        protocol = Budget(None, sets=protocol_n, models=paper.T12_PROTOCOL["models_per_coreset"],
+                          epochs=paper.protocol_epochs(d), unit="coreset")
+        cells = []
+        for t in r["top"]:
+            ours = stat(100 * t["mean"], 100 * t["std"], t["n"], unit="coreset")
+            ours += "" if t["n"] == 1 else f" (top {t['n']})"
+            cells.append(ours_paper(ours, ref(published.get(t["fraction"]))))
+            label = f"{d}, IPC {i}, top {t['fraction']:.0%}"
+            comparisons.append(Comparison("DC Table T12", label, ours, ref(published.get(t["fraction"])),
+                                          status(100 * t["mean"], published.get(t["fraction"]), budget, protocol,
+                                                 why_not_run(d))))
+            metrics[f"{d}_ipc{i}_top{t['fraction']:g}"] = {"mean": round(100 * t["mean"], 2),
+                                                          "std": round(100 * t["std"], 2), "n": t["n"]}
+        rows.append([d, str(i)] + cells + [budget.text()])
+    note = ("ours (how many of the best coresets) / paper. N random coresets, ranked by the test accuracy they train to, as "
+            "the paper ranks them: an oracle's pick (selected on the test set), an upper bound on random selection "
+            f"rather than a usable method. Paper: N = {protocol_n}, 1 {plural('model', 1)} per coreset.")
+    return Section("t12", "DC Table T12: optimal random selection", note, header, rows, metrics=metrics,
+                   comparisons=comparisons)

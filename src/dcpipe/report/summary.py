@@ -1,0 +1,91 @@
+"""'What is reproduced': one line per cell that has a paper number, with one status. A cell is judged against the
+paper's band only when it ran at the paper's protocol (paper.PROTOCOL); otherwise its own budget is the status,
+whatever its accuracy, because a reduced-budget number neither confirms nor refutes the paper."""
+
+from __future__ import annotations
+
+from .section import Budget, Comparison, Section
+
+REPRODUCED = "reproduced"
+OUTSIDE = "outside the paper's band"
+REDUCED = "reduced budget"
+NOT_RUN = "not run here"
+# What this machine's offline mirrors lack (shared/data/MANIFEST.md): why the paper's cells on them are not run.
+UNAVAILABLE = {"SVHN": "SVHN not available offline", "CIFAR10": "full CIFAR-10 not available offline",
+               "CIFAR100": "full CIFAR-100 not available offline"}
+
+
+def status(ours: float | None, paper: tuple | None, budget: Budget | None, protocol: Budget | None,
+           not_run: str | None = None) -> str:
+    """The status of one cell. `paper` is (mean, std) with std None where the paper gives none; `ours` is None
+    for a cell that did not run here (`not_run` says why)."""
+    if ours is None or budget is None:
+        return f"{NOT_RUN}: {not_run or 'not in this parameter file'}"
+    if budget != protocol:
+        return f"{REDUCED}: {budget.text()}"
+    mean, std = paper
+    if std is None:
+        return f"at the paper's protocol ({'equal' if ours == mean else 'differs'}; the paper gives no spread)"
+    # the tolerance keeps a cell exactly on the band's edge inside (71.7 - 70.5 is 1.2000000000000028 in floats)
+    return REPRODUCED if abs(ours - mean) <= 2 * std + 1e-9 else OUTSIDE
+
+
+def why_not_run(dataset: str) -> str:
+    return UNAVAILABLE.get(dataset, "not in this parameter file")
+
+
+def summary_section(sections: list[Section]) -> Section:
+    """The table at the top of the report: every comparison of every section, once (main table and DC Table 1
+    show the same cells), in page order."""
+    seen, rows = set(), []
+    for s in sections:
+        for c in s.comparisons:
+            if (c.table, c.cell) not in seen:
+                seen.add((c.table, c.cell))
+                rows.append(c)
+    # judged cells first: what a one-minute reader looks for
+    rows.sort(key=lambda c: (0 if c.status in (REPRODUCED, OUTSIDE) else 1 if c.status.startswith(REDUCED) else 2))
+    counts: dict[str, int] = {}
+    for c in rows:
+        kind = c.status.split(":")[0]
+        counts[kind] = counts.get(kind, 0) + 1
+    note = ("Every cell of this report that has a number in the papers: ours, the paper's, and one status. "
+            f"{REPRODUCED.capitalize()} / {OUTSIDE}: the cell ran at the paper's protocol (K = 1000 condensation "
+            "iterations, 5 sets × 20 models, 300 training epochs, MNIST 1000 with augmentation) and lies inside / "
+            f"outside the paper's mean ± 2 std. {REDUCED.capitalize()}: the cell ran at the budget shown, so it "
+            f"is not judged. {NOT_RUN.capitalize()}: why. Counts: "
+            + ", ".join(f"{k} {v}" for k, v in counts.items()) + ".")
+    return Section("summary", "What is reproduced", note, ["Table", "Cell", "Ours", "Paper", "Status"],
+                   [[c.table, c.cell, c.ours, c.paper, c.status] for c in rows], metrics={"cells": counts})
+
+
+def protocol_budget(dataset: str, synthetic: bool) -> Budget:
+    """The budget a cell of DC Table 1 / follow-up Tables 1-3 / Table 2 ran at in the papers."""
+    from .. import paper
+
+    p = paper.PROTOCOL
+    return Budget(iterations=p["iterations"] if synthetic else None, sets=p["sets"], models=p["models_per_set"],
+                  epochs=paper.protocol_epochs(dataset))
+
+
+def compare(table: str, label: str, dataset: str, row: dict | None, paper_ref, protocol: Budget) -> Comparison:
+    """A Comparison of one evaluated cell (a collect.summarise row, None where it did not run)."""
+    from .collect import budget_of
+    from .section import ref, stat
+
+    budget = None if row is None else budget_of(row)
+    ours = None if row is None else row["mean"]
+    return Comparison(table, label, "–" if row is None else stat(row["mean"], row["std"], row["n_models"]),
+                      ref(paper_ref), status(ours, paper_ref, budget, protocol, why_not_run(dataset)))
+
+
+def not_run(table: str, published: dict, ran: set) -> list[Comparison]:
+    """One line per dataset of a paper table ({dataset: {ipc: ...}}) whose cells (some IPCs) did not run here."""
+    out = []
+    for d, by_ipc in published.items():
+        left = [i for i in by_ipc if (d, int(i)) not in ran]
+        if left:
+            n = sum(len(by_ipc[i]) for i in left)
+            out.append(Comparison(table, f"{d}, IPC {', '.join(map(str, left))} ({n} cells)", "–", "see the paper",
+                                  status(None, None, None, None, why_not_run(d))))
+    return out

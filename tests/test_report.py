@@ -1,0 +1,199 @@
+"""The report, as a specification. Whole-report tests build it from FAKE pipeline results (tests/report_fakes.py:
+made-up accuracies in the stages' file formats, no training), which is what makes them take seconds."""
+
+import builtins
+import io
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from dcpipe import paper
+from dcpipe.report.collect import Inputs, UndeclaredInput
+from dcpipe.report.files import report_inputs, report_outputs, section_keys
+from dcpipe.report.section import Budget, Section, stat
+from dcpipe.report.summary import OUTSIDE, REPRODUCED, protocol_budget, status
+from tests.report_fakes import declared_files, fake_params, write_fake_run
+
+PAPER = protocol_budget("FashionMNIST", synthetic=True)
+
+
+def test_the_papers_protocol_is_K_1000_five_sets_of_twenty_models_and_300_epochs_1000_on_MNIST():
+    assert PAPER == Budget(iterations=1000, sets=5, models=20, epochs=300)
+    assert protocol_budget("MNIST", synthetic=True).epochs == 1000 == paper.protocol_epochs("MNIST")
+    assert protocol_budget("FashionMNIST", synthetic=False).iterations is None  # coresets are not condensed
+
+
+def test_a_cell_at_the_papers_protocol_inside_mean_pm_2_std_is_reproduced_and_outside_it_is_not():
+    assert status(70.4, (70.5, 0.6), PAPER, PAPER) == REPRODUCED
+    assert status(71.7, (70.5, 0.6), PAPER, PAPER) == REPRODUCED  # 2 std = 1.2 points
+    assert status(71.8, (70.5, 0.6), PAPER, PAPER) == OUTSIDE
+
+
+def test_a_cell_at_K_80_is_a_reduced_budget_whatever_its_accuracy():
+    cheap = Budget(iterations=80, sets=1, models=3, epochs=300)
+    for accuracy in (70.5, 20.0, 99.0):
+        assert status(accuracy, (70.5, 0.6), cheap, PAPER) == "reduced budget: K = 80, 1 set × 3 models, 300 epochs"
+    fewer_models = Budget(iterations=1000, sets=5, models=19, epochs=300)
+    assert status(70.5, (70.5, 0.6), fewer_models, PAPER).startswith("reduced budget")
+
+
+def test_a_cell_that_did_not_run_says_why():
+    assert status(None, (31.2, 1.4), None, PAPER, "SVHN not available offline") == \
+        "not run here: SVHN not available offline"
+    assert status(None, (31.2, 1.4), None, PAPER) == "not run here: not in this parameter file"
+
+
+def test_a_single_model_cell_names_its_one_model_and_never_shows_pm_0():
+    assert stat(78.34, 0.0, 1) == "78.3 (1 model)"
+    assert stat(78.34, 0.41, 3) == "78.3 ± 0.4"
+    assert stat(float("nan"), 0.0, 0) == "–"
+
+
+def test_a_section_refuses_rows_wider_or_narrower_than_its_header():
+    with pytest.raises(ValueError, match="cells"):
+        Section("k", "title", "note", ["a", "b"], [["1", "2", "3"]])
+
+
+def test_the_inputs_object_refuses_a_file_the_rule_does_not_declare(tmp_path):
+    params, _ = fake_params(tmp_path)
+    with pytest.raises(UndeclaredInput, match="not among the report rule's inputs"):
+        Inputs(params).json("data/eval/somewhere_else.json")
+
+
+def test_the_rule_declares_the_records_and_every_input_kind(tmp_path):
+    params, _ = fake_params(tmp_path)
+    files = report_inputs(params)
+    assert set(files["records"]) == {f"reports/records/{n}.json" for n in ("bench", "run", "headline")}
+    assert all(files[k] for k in ("evals", "synthetic_meta", "losses", "cross", "nas", "continual", "wholeset"))
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """A whole report built from FAKE results of the default params.yaml (+ T12), every open() recorded."""
+    root = tmp_path_factory.mktemp("report")
+    mp = pytest.MonkeyPatch()
+    mp.chdir(root)
+    params, _ = fake_params(root)
+    write_fake_run(params, root)
+    opened = []
+    real_open = builtins.open
+
+    def spy(file, mode="r", *args, **kwargs):
+        if isinstance(file, (str, Path)) and "r" in mode and "+" not in mode:
+            opened.append(Path(file).resolve())
+        return real_open(file, mode, *args, **kwargs)
+
+    mp.setattr(builtins, "open", spy)
+    mp.setattr(io, "open", spy)  # pathlib reads through io.open
+    from dcpipe.report import build_report
+
+    inputs = Inputs(params)
+    try:
+        build_report(params, "params.yaml", Path("reports"), inputs)
+    finally:
+        mp.undo()
+    yield {"root": root, "params": params, "inputs": inputs, "opened": opened,
+           "html": (root / "reports/index.html").read_text(), "md": (root / "reports/index.md").read_text()}
+
+
+def test_every_file_the_report_opens_is_a_declared_input_of_the_rule(built):
+    root, declared = built["root"], declared_files(built["params"])
+    project_files = {str(p.relative_to(root)) for p in built["opened"]
+                     if p.is_relative_to(root) and not str(p.relative_to(root)).startswith(("reports/figures",))}
+    project_files.discard("params.yaml")  # read by load_params before the build, not by the report
+    assert project_files and project_files <= declared, project_files - declared
+    assert set(built["inputs"].opened) <= declared
+
+
+def test_the_build_writes_exactly_the_declared_outputs(built):
+    root, out = built["root"], report_outputs(built["params"])
+    written = {str(p.relative_to(root)) for p in (root / "reports").rglob("*")
+               if p.is_file() and "records" not in p.parts and "figures" not in p.parts}
+    declared = {out["md"], out["html"], out["table"], out["cross"], *out["metrics"], *out["plots"]}
+    assert written == declared
+    figures = {p.name for p in (root / out["figures"]).iterdir()}
+    assert {"matching_loss.png", "continual.png", "nas_F5.png", "cross_crossarch_MNIST_ipc1.png",
+            "synthetic_FashionMNIST_ipc1.png"} <= figures
+
+
+def test_the_html_shows_no_markdown_and_no_python_values(built):
+    html = built["html"]
+    for raw in ("`", "**", "{'", "None", "nan", "True", "False"):
+        assert raw not in html, raw
+    assert not re.search(r"\[\d", html), "a Python list printed raw"
+    assert "img { max-width: 100%; height: auto;" in html and 'class="table-scroll"' in html
+
+
+def test_the_setting_spells_per_ipc_values_as_prose(built):
+    assert "K = 80 (IPC 1), 3 (IPC 10) iterations" in built["html"]
+
+
+def test_no_single_model_cell_of_ours_shows_pm_0(built):
+    assert "(1 model)" in built["md"]
+    # ours is left of " / ": a '± 0.0' there would be one model's missing spread (the paper's 99.6 ± 0.0 is fine)
+    assert not re.search(r"± 0\.0 /", built["md"])
+
+
+def test_the_summary_comes_first_and_judges_only_cells_at_the_papers_protocol(built):
+    md = built["md"]
+    assert md.index("## What is reproduced") < md.index("## Results: test accuracy")
+    summary = md[md.index("## What is reproduced"):md.index("## Results: test accuracy")]
+    rows = [r for r in summary.splitlines() if r.startswith("| ") and not r.startswith("| Table")]
+    # the committed headline run (K = 1000, 5 x 20, 300 epochs, 70.5 ± 0.6) is the one cell at the protocol
+    assert [r for r in rows if r.endswith(f"| {REPRODUCED} |")] == [
+        "| DC Table 1 (headline run) | FashionMNIST, IPC 1, DC | 70.5 ± 0.6 | 70.5 ± 0.6 | reproduced |"]
+    assert "| DC Table 1 | FashionMNIST, IPC 1, DC |" in summary and \
+        "reduced budget: K = 80, 1 set × 3 models, 300 epochs" in summary
+    assert "not run here: SVHN not available offline" in summary
+    assert all(re.search(r"\| (reproduced|outside the paper's band|reduced budget: .+|not run here: .+) \|$", r)
+               for r in rows)
+
+
+def test_every_table_names_the_budget_its_cells_ran_at(built):
+    md = built["md"]
+    for title in ("## Results: test accuracy", "## DC Table 1:", "## Follow-up Table 1", "## Follow-up Table 3",
+                  "## DC Table T11", "## DC Table 2", "## DC Table T12", "## DC Table 4", "## Continual learning"):
+        start = md.index(title)
+        section = md[start:md.index("\n## ", start + 1)]
+        # a caption ("Budget(s): ...") or a Budget column, naming K or the sets (runs, architectures) x models
+        assert re.search(r"Budgets?\b.*?(K = \d+|\d+ [a-z ]+ × \d+ models?)", section, re.DOTALL), title
+
+
+def test_each_section_has_rows_as_wide_as_its_header_and_a_small_metrics_file(built):
+    root = built["root"]  # every Section checked its rows' widths when it was built (Section.__post_init__)
+    for key in section_keys(built["params"]):
+        f = root / f"reports/metrics/{key}.json"
+        assert f.stat().st_size < 20_000, key  # readable in `dvc metrics show`
+        json.loads(f.read_text())
+    assert json.loads((root / "reports/metrics/summary.json").read_text())["provenance"]["run_utc"].endswith("+00:00")
+
+
+def test_plot_csvs_are_tidy_long_format_with_named_columns(built):
+    import pandas as pd
+
+    plots = built["root"] / "reports/plots"
+    loss = pd.read_csv(plots / "matching_loss.csv")
+    assert list(loss.columns) == ["dataset", "ipc", "method", "set", "iteration", "loss"]
+    assert set(loss.method) >= {"DC", "V-MDA"}
+    acc = pd.read_csv(plots / "accuracy_vs_ipc.csv")
+    assert list(acc.columns) == ["dataset", "method", "ipc", "ours_mean", "ours_std", "ours_models", "paper_mean",
+                                 "paper_std"]
+    models = pd.read_csv(plots / "model_accuracies.csv")
+    assert list(models.columns) == ["dataset", "ipc", "method", "set", "model", "accuracy"]
+    assert len(models[(models.dataset == "FashionMNIST") & (models.ipc == 1) & (models.method == "DC")]) == 3
+
+
+def test_provenance_is_the_working_tree_the_process_runs_in(tmp_path, monkeypatch):
+    import subprocess
+
+    from dcpipe.io import provenance
+
+    monkeypatch.chdir(tmp_path)  # not a checkout: unknown, not "clean"
+    assert provenance()["git_commit"] is None and provenance()["git_dirty"] is None
+    subprocess.run(["git", "init", "-q"], check=True)
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "--allow-empty", "-m", "x"],
+                   check=True)
+    head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    assert provenance()["git_commit"] == head and provenance()["git_dirty"] is False
