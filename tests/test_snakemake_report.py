@@ -18,7 +18,7 @@ CAPTIONS = {
     "figures.rst": "The gradient-matching loss over outer iterations",  # matching_loss.png's caption
     "table1.rst": "DC Table 1 as a table",
     "cross.rst": "Cross studies (",
-    "metrics.rst": "summary as JSON (",,
+    "metrics.rst": "summary as JSON (",
 }
 # anything the page would fetch: <script src>, <link href>, <img src>, <iframe src>, CSS url() and @import
 EXTERNAL = re.compile(r"<(?:script|link|img|iframe|source)\b[^>]*\b(?:src|href)\s*=\s*[\"']?(?:https?:)?//"
