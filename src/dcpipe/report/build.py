@@ -75,7 +75,7 @@ def setting_line(params, params_file: str) -> str:
     return (f"Parameters: {params_file} (base seed {params['seed']}). Condensation: {c['model']}, K = "
             f"{per_ipc(c['iterations'])} iterations, loops T × ς_θ = {loops}, real batch {c.get('batch_real', 256)}"
             f" per class, init {per_ipc(init) if isinstance(init, dict) else init}. Evaluation: "
-            f"{ev['models_per_set']} fresh {ev['model']} models per set × {params['experiment']['sets']} set(s), "
+            f"{ev['models_per_set']} fresh {ev['model']} model(s) per set × {params['experiment']['sets']} set(s), "
             f"epochs {per_ipc(ev['epochs'])}"
             + (f" ({words(augmented)}, augmented: {per_ipc(ev.get('epochs_augmented', ev['epochs']))})"
                if augmented else "")
