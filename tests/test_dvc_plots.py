@@ -124,3 +124,11 @@ def test_without_npm_the_template_says_it_needs_the_network(tmp_path):
                          capture_output=True, text=True, env={**os.environ, "PATH": str(tmp_path)})
     assert res.returncode == 0 and "npm is not installed" in res.stderr and "make setup" in res.stderr
     assert "cdn.jsdelivr.net" in out.read_text() and "{plot_divs}" in out.read_text()
+
+
+def test_the_report_stage_declares_no_stage_level_plots():
+    """Only the three top-level plots are drawn: a stage-level entry for a plot CSV would be drawn a second time
+    with DVC's default template (row number against one column), which means nothing."""
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    assert not [name for name, stage in stages.items() if "plots" in stage]
+    assert {"reports/plots/matching_loss.csv": {"cache": False}} in stages["report"]["outs"]

@@ -80,11 +80,6 @@ def is_metrics_file(path: str) -> bool:
     return path.startswith("reports/metrics/") and path.endswith(".json")
 
 
-def is_plot_file(path: str) -> bool:
-    """reports/plots/<plot>.csv: tidy long-format data for `dvc plots`."""
-    return path.startswith("reports/plots/") and path.endswith(".csv")
-
-
 def dvc_stages(jobs, params_file: str) -> dict:
     stages = {}
     for job in sorted(jobs, key=lambda j: (j["rule"], stage_name(j))):
@@ -94,13 +89,15 @@ def dvc_stages(jobs, params_file: str) -> dict:
         stage = {"cmd": cmd, "deps": deps}
         if job["dvc_params"]:
             stage["params"] = job["dvc_params"] if params_file == "params.yaml" else [{params_file: job["dvc_params"]}]
-        outs, metrics, plots = [], [], []
+        outs, metrics = [], []
         for o in job["output"]:
-            if o.startswith("reports/"):  # small, human-read files: kept in git, not in the DVC cache
-                (metrics if is_metrics_file(o) else plots if is_plot_file(o) else outs).append({o: {"cache": False}})
+            if o.startswith("reports/"):  # small, human-read files, rebuilt in seconds: not worth the DVC cache
+                # the plot CSVs are plain outputs: the top-level `plots:` (PLOTS) draw them with their own templates,
+                # and a stage-level plot entry would add a second, meaningless drawing (row number on x) of each
+                (metrics if is_metrics_file(o) else outs).append({o: {"cache": False}})
             else:
                 outs.append(o)
-        for key, val in (("outs", outs), ("metrics", metrics), ("plots", plots)):
+        for key, val in (("outs", outs), ("metrics", metrics)):
             if val:
                 stage[key] = val
         stages[stage_name(job)] = stage
