@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from dcpipe import pipeline
 from dcpipe.io import ArtifactError, atomic_path, read_npz, write_json, write_npz
+from dcpipe.stages.common import training_set
 
 
 class _Exploit:
@@ -32,7 +32,7 @@ def test_a_crafted_pickle_in_place_of_an_artifact_is_never_executed(tmp_path, fo
     with pytest.raises(ArtifactError, match="not a readable .npz artifact"):
         read_npz(artifact)
     with pytest.raises(ArtifactError):
-        pipeline.training_set(artifact, d=None)
+        training_set(artifact, d=None)
     assert not marker.exists()
 
 

@@ -12,7 +12,8 @@ import torch
 
 from dcpipe import continual as cl
 from dcpipe import data
-from dcpipe.config import ParamsError, check_job, continual_config, validate_params
+from dcpipe.config import ParamsError, continual_config, validate_params
+from dcpipe.plan import check_job
 
 C = 10  # the digit tasks share the labels 0-9
 

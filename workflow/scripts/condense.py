@@ -3,8 +3,9 @@ from pathlib import Path
 
 import click
 
-from dcpipe import pipeline
-from dcpipe.runtime import stage_errors, start_stage
+from dcpipe.runtime import stage_errors
+from dcpipe.stages.common import start_stage
+from dcpipe.stages.condense import condense
 
 
 @click.command()
@@ -19,7 +20,7 @@ from dcpipe.runtime import stage_errors, start_stage
 def main(params_file, dataset, ipc, method, index, prepared, out, loss_csv):
     with stage_errors():
         params = start_stage(params_file, gpu=True, dataset=dataset, ipc=ipc, method=method)
-        pipeline.run_condense(params, dataset, ipc, method, index, prepared, out, loss_csv)
+        condense(params, dataset, ipc, method, index, prepared, out, loss_csv)
 
 
 if __name__ == "__main__":

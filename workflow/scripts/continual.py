@@ -3,8 +3,9 @@ from pathlib import Path
 
 import click
 
-from dcpipe import pipeline
-from dcpipe.runtime import stage_errors, start_stage
+from dcpipe.runtime import stage_errors
+from dcpipe.stages.common import start_stage
+from dcpipe.stages.continual import continual
 
 
 @click.command()
@@ -16,7 +17,7 @@ from dcpipe.runtime import stage_errors, start_stage
 def main(params_file, run, prepared, condensed, out):
     with stage_errors():
         params = start_stage(params_file, gpu=True)
-        pipeline.run_continual(params, run, list(prepared), list(condensed), out)
+        continual(params, run, list(prepared), list(condensed), out)
 
 
 if __name__ == "__main__":

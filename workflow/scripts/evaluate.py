@@ -3,8 +3,9 @@ from pathlib import Path
 
 import click
 
-from dcpipe import pipeline
-from dcpipe.runtime import stage_errors, start_stage
+from dcpipe.runtime import stage_errors
+from dcpipe.stages.common import start_stage
+from dcpipe.stages.evaluate import evaluate
 
 
 @click.command()
@@ -16,11 +17,10 @@ from dcpipe.runtime import stage_errors, start_stage
 @click.option("--prepared", required=True, type=click.Path(path_type=Path))
 @click.option("--train-set", required=True, type=click.Path(path_type=Path))
 @click.option("--out", required=True, type=click.Path(path_type=Path))
-@click.option("--model", default=None, help="the network to train (cross studies); default: the method's own")
-def main(params_file, dataset, ipc, method, index, prepared, train_set, out, model):
+def main(params_file, dataset, ipc, method, index, prepared, train_set, out):
     with stage_errors():
-        params = start_stage(params_file, gpu=True, dataset=dataset, ipc=ipc, method=method, model=model)
-        pipeline.evaluate(params, dataset, ipc, method, index, prepared, train_set, out, model)
+        params = start_stage(params_file, gpu=True, dataset=dataset, ipc=ipc, method=method)
+        evaluate(params, dataset, ipc, method, index, prepared, train_set, out)
 
 
 if __name__ == "__main__":

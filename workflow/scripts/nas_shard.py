@@ -3,8 +3,9 @@ from pathlib import Path
 
 import click
 
-from dcpipe import nas
-from dcpipe.runtime import Progress, stage_errors, start_stage
+from dcpipe.runtime import stage_errors
+from dcpipe.stages.common import start_stage
+from dcpipe.stages.nas_shard import nas_shard
 
 
 @click.command()
@@ -16,11 +17,8 @@ from dcpipe.runtime import Progress, stage_errors, start_stage
 def main(params_file, shard, prepared, proxies, out):
     with stage_errors():
         params = start_stage(params_file, gpu=True)
-        nas.check_shard(params, "shards", shard)
-        sets = dict(p.split("=", 1) for p in proxies)
-        n = len(nas.shard(nas.candidates(params), shard, params["nas"]["shards"]))
-        nas.run_shard(params, shard, prepared, {k: Path(v) for k, v in sets.items()}, out,
-                      progress=Progress(n, f"nas shard {shard}", 1))
+        sets = {name: Path(path) for name, path in (p.split("=", 1) for p in proxies)}
+        nas_shard(params, shard, prepared, sets, out)
 
 
 if __name__ == "__main__":

@@ -3,8 +3,9 @@ from pathlib import Path
 
 import click
 
-from dcpipe import nas
-from dcpipe.runtime import stage_errors, start_stage
+from dcpipe.runtime import stage_errors
+from dcpipe.stages.common import start_stage
+from dcpipe.stages.nas_split import nas_split
 
 
 @click.command()
@@ -14,7 +15,7 @@ from dcpipe.runtime import stage_errors, start_stage
 def main(params_file, prepared, out):
     with stage_errors():
         params = start_stage(params_file)
-        nas.run_split(params, prepared, out)
+        nas_split(params, prepared, out)
 
 
 if __name__ == "__main__":

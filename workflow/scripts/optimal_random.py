@@ -3,8 +3,9 @@ from pathlib import Path
 
 import click
 
-from dcpipe import pipeline
-from dcpipe.runtime import stage_errors, start_stage
+from dcpipe.runtime import stage_errors
+from dcpipe.stages.common import start_stage
+from dcpipe.stages.optimal_random import optimal_random
 
 
 @click.command()
@@ -16,7 +17,7 @@ from dcpipe.runtime import stage_errors, start_stage
 def main(params_file, dataset, ipc, prepared, out):
     with stage_errors():
         params = start_stage(params_file, gpu=True, dataset=dataset)
-        pipeline.optimal_random(params, dataset, ipc, prepared, out)
+        optimal_random(params, dataset, ipc, prepared, out)
 
 
 if __name__ == "__main__":

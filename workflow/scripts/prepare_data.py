@@ -3,8 +3,9 @@ from pathlib import Path
 
 import click
 
-from dcpipe import pipeline
-from dcpipe.runtime import stage_errors, start_stage
+from dcpipe.runtime import stage_errors
+from dcpipe.stages.common import start_stage
+from dcpipe.stages.prepare_data import prepare_data
 
 
 @click.command()
@@ -14,7 +15,7 @@ from dcpipe.runtime import stage_errors, start_stage
 def main(params_file, dataset, out):
     with stage_errors():
         params = start_stage(params_file)
-        pipeline.prepare(params, dataset, out, staging=Path("data/raw"))
+        prepare_data(params, dataset, out, staging=Path("data/raw"))
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@ from pathlib import Path
 import click
 
 from dcpipe.report import build_report
-from dcpipe.runtime import stage_errors, start_stage
+from dcpipe.runtime import stage_errors
+from dcpipe.stages.common import start_stage
 
 
 @click.command()

@@ -3,8 +3,9 @@ from pathlib import Path
 
 import click
 
-from dcpipe import pipeline
-from dcpipe.runtime import stage_errors, start_stage
+from dcpipe.runtime import stage_errors
+from dcpipe.stages.common import start_stage
+from dcpipe.stages.select_coreset import select_coreset
 
 
 @click.command()
@@ -19,7 +20,7 @@ from dcpipe.runtime import stage_errors, start_stage
 def main(params_file, dataset, ipc, method, index, prepared, out, evidence):
     with stage_errors():
         params = start_stage(params_file, dataset=dataset, ipc=ipc, method=method)
-        pipeline.select(params, dataset, ipc, method, index, prepared, out, evidence)
+        select_coreset(params, dataset, ipc, method, index, prepared, out, evidence)
 
 
 if __name__ == "__main__":

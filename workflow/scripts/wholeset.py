@@ -3,8 +3,9 @@ from pathlib import Path
 
 import click
 
-from dcpipe import pipeline
-from dcpipe.runtime import stage_errors, start_stage
+from dcpipe.runtime import stage_errors
+from dcpipe.stages.common import start_stage
+from dcpipe.stages.wholeset import wholeset
 
 
 @click.command()
@@ -19,7 +20,7 @@ from dcpipe.runtime import stage_errors, start_stage
 def main(params_file, dataset, model, prepared, weights, features, forgetting, out):
     with stage_errors():
         params = start_stage(params_file, gpu=True, dataset=dataset)
-        pipeline.wholeset(params, dataset, model, prepared, weights, features, forgetting, out)
+        wholeset(params, dataset, model, prepared, weights, features, forgetting, out)
 
 
 if __name__ == "__main__":

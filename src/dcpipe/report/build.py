@@ -18,7 +18,7 @@ from .. import paper
 from ..config import methods as experiment_methods
 from ..io import atomic_path, provenance, write_json
 from .collect import Inputs, cross_evaluations, evaluations, matching_losses, summarise
-from .files import report_outputs, section_keys
+from ..plan import report_outputs, section_keys
 from .render import render_html, render_markdown
 from .section import Section, per_ipc, words
 from .sections.continual import continual_section

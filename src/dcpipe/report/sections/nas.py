@@ -8,10 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ... import nas as nas_mod, paper, paths
+from ... import artifacts, nas as nas_mod, paper
 from ..collect import Inputs
 from ..section import Budget, Comparison, Section, number, words
 from ..summary import status
+from .figures import plt, save
 
 PROXY_TITLES = {"random": "Random", "herding": "Herding", "DC": "Ours (DC)", nas_mod.EARLY_STOPPING: "Early-stopping",
                 "whole": "Whole dataset"}
@@ -20,8 +21,8 @@ PROXY_TITLES = {"random": "Random", "herding": "Herding", "DC": "Ours (DC)", nas
 def load(inputs: Inputs) -> tuple[list[dict], dict[int, dict], dict]:
     """(proxy rows of every candidate, ground-truth rows by space index, one shard's header)."""
     nas = inputs.params["nas"]
-    shard_files = [paths.NAS_SHARD.format(dataset=nas["dataset"], shard=k) for k in range(nas["shards"])]
-    gt_files = [paths.NAS_GROUND_TRUTH.format(dataset=nas["dataset"], shard=g) for g in range(nas["ground_truth_shards"])]
+    shard_files = [artifacts.NAS_SHARD.format(dataset=nas["dataset"], shard=k) for k in range(nas["shards"])]
+    gt_files = [artifacts.NAS_GROUND_TRUTH.format(dataset=nas["dataset"], shard=g) for g in range(nas["ground_truth_shards"])]
     docs = {f: inputs.json(f) for f in shard_files + gt_files}
     gt = {r["index"]: r for f in gt_files for r in docs[f]["rows"]}
     header = dict(docs[gt_files[0]])
@@ -91,8 +92,6 @@ def table4(inputs: Inputs) -> dict:
 
 def scatter(t4: dict, params, out: Path) -> Path:
     """Figure F5: proxy against whole-training-set validation accuracy of each proxy's top k."""
-    from .figures import plt, save
-
     proxies = params["nas"]["proxies"]
     fig, axes = plt.subplots(1, len(proxies), figsize=(3.2 * len(proxies), 3.0), squeeze=False)
     for ax, p in zip(axes[0], proxies):
