@@ -52,3 +52,16 @@ def test_json_and_npz_round_trip(tmp_path):
     write_npz(tmp_path / "t.npz", images=torch.zeros(2, 1, 4, 4).numpy())
     assert (tmp_path / "m.json").read_text().count("0.5") == 1
     assert read_npz(tmp_path / "t.npz")["images"].shape == (2, 1, 4, 4)
+
+
+def test_a_resumable_job_keeps_its_finished_items_only_while_its_fingerprint_holds(tmp_path):
+    from dcpipe.io import resumable
+
+    out = tmp_path / "result.json"
+    first = resumable(out, {"seed": 1, "path": tmp_path})  # read back as JSON: a Path compares as its string
+    assert first.done == []
+    first.save([0.5, 0.75])
+    assert resumable(out, {"seed": 1, "path": tmp_path}).done == [0.5, 0.75]
+    assert resumable(out, {"seed": 2, "path": tmp_path}).done == []  # other settings: start afresh
+    first.finish()
+    assert not first.path.exists() and first.path.name == "result.json.partial.json"

@@ -4,17 +4,12 @@ from pathlib import Path
 import click
 
 from dcpipe.runtime import stage_errors
-from dcpipe.stages.common import start_stage
+from dcpipe.stages.common import set_job_options, start_stage
 from dcpipe.stages.evaluate import evaluate_cross
 
 
 @click.command()
-@click.option("--params", "params_file", required=True)
-@click.option("--dataset", required=True)
-@click.option("--ipc", required=True, type=int)
-@click.option("--method", required=True)
-@click.option("--set", "index", required=True, type=int)
-@click.option("--prepared", required=True, type=click.Path(path_type=Path))
+@set_job_options
 @click.option("--train-set", required=True, type=click.Path(path_type=Path))
 @click.option("--out", required=True, type=click.Path(path_type=Path))
 @click.option("--model", required=True, help="the evaluation network, trained as named")

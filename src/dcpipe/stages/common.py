@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import click
 import numpy as np
 import torch
 
@@ -39,6 +40,23 @@ def start_stage(params_file: str, gpu: bool = False, **job) -> dict:
         if problem:
             raise ParamsError(f"{params_file}: {problem}")
     return params
+
+
+# The options that name one set's job: the rules condense, select_coreset, evaluate and evaluate_cross.
+SET_JOB_OPTIONS = (
+    click.option("--params", "params_file", required=True),
+    click.option("--dataset", required=True),
+    click.option("--ipc", required=True, type=int),
+    click.option("--method", required=True),
+    click.option("--set", "index", required=True, type=int),
+    click.option("--prepared", required=True, type=click.Path(path_type=Path)),
+)
+
+
+def set_job_options(command):
+    for option in reversed(SET_JOB_OPTIONS):
+        command = option(command)
+    return command
 
 
 def device(params):
