@@ -7,12 +7,12 @@ import math
 from pathlib import Path
 
 from . import artifacts
-from .config import condensed_memory_sets, continual_config, methods
+from .config import condensed_memory_sets, continual_config, methods, nas_widths
 from .data import missing_sources, rgb32_name
 from .errors import ParamsError
 from .methods import CROSS_STUDIES, cell_name, parse
 from .models import evaluation_model
-from .nas import EARLY_STOPPING, WIDTHS, shard, stratified_sample, subspace
+from .nas import EARLY_STOPPING, shard, stratified_sample, subspace
 from .seeding import derive_seed
 
 
@@ -101,7 +101,7 @@ def nas_candidates(params) -> list[int]:
     """The architectures this parameter file searches: all of nas.widths' (sub)space (720 with every width), or
     a stratified sample of nas.architectures of them."""
     nas = params["nas"]
-    factors = subspace(nas.get("widths", WIDTHS))
+    factors = subspace(nas_widths(params))
     n = math.prod(len(v) for v in factors.values()) if nas["architectures"] == "all" else nas["architectures"]
     return stratified_sample(n, derive_seed(params["seed"], "nas", "sample"), factors)
 

@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import math
 
-from ..condense import LEVELS, LOOPS, VARIANTS
+from ..condense import LEVELS, LOOPS, VARIANTS, CondenseConfig
 from ..data import DATASETS, dataset_spec, rgb32_name
 from ..errors import DataError
 from ..matching import DISTANCES, is_distance
 from ..methods import CROSS_STUDIES, MAIN, parse
 from ..models import MODEL_NAMES, build_model, is_model_name
-from ..nas import EARLY_STOPPING, WIDTHS, subspace
-from .settings import continual_config, methods
+from ..nas import EARLY_STOPPING, subspace
+from .settings import augment_datasets, continual_config, methods, nas_widths
 
 
 def _unknown(key, value, valid, ok=None) -> list[str]:
@@ -38,11 +38,11 @@ def all_ipcs(params) -> set[int]:
 def names(params) -> list[str]:
     exp, cond, ev = params["experiment"], params["condense"], params["evaluate"]
     problems = (_each("experiment.datasets", exp["datasets"], DATASETS) + _each("experiment.methods", methods(params), MAIN)
-                + _each("evaluate.augment_datasets", ev.get("augment_datasets", []), DATASETS)
+                + _each("evaluate.augment_datasets", augment_datasets(params), DATASETS)
                 + _unknown("condense.model", cond["model"], MODEL_NAMES, is_model_name)
                 + _unknown("evaluate.model", ev["model"], MODEL_NAMES, is_model_name)
-                + _unknown("condense.distance", cond.get("distance", "ours"), DISTANCES, is_distance))
-    init = cond.get("init", "noise")
+                + _unknown("condense.distance", cond.get("distance", CondenseConfig.distance), DISTANCES, is_distance))
+    init = cond.get("init", CondenseConfig.init)
     for key, value in (init.items() if isinstance(init, dict) else [(None, init)]):
         if value not in ("noise", "real"):
             problems.append(f"  condense.init{'' if key is None else '.' + key}: {value!r} is not one of noise, real")
@@ -94,7 +94,7 @@ def budgets_per_ipc(params) -> list[str]:
             tables.append(("condense.init", cond["init"]))
         for key, table in tables:
             problems += _missing_ipcs(key, table, [ipc])
-        if ev.get("augment_datasets"):
+        if augment_datasets(params):
             problems += _missing_ipcs("evaluate.epochs_augmented", ev.get("epochs_augmented", {}), [ipc])
     return problems
 
@@ -112,7 +112,7 @@ def nas(params) -> list[str]:
             for key in ("iterations", "loops"):
                 problems += _missing_ipcs(f"condense.{key}", cond[key], [nas["ipc"]], f" (nas.ipc, proxy {p})")
     try:
-        space = subspace(nas.get("widths", WIDTHS))
+        space = subspace(nas_widths(params))
     except ValueError as e:
         return problems + [f"  nas.widths: {e}"]
     size = math.prod(len(v) for v in space.values())

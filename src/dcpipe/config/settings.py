@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from ..condense import CondenseConfig
 from ..continual import ContinualConfig, Setting
 from ..methods import MAIN, parse
-from ..nas import EARLY_STOPPING
+from ..nas import EARLY_STOPPING, WIDTHS
 from ..train import TrainConfig
 
 
@@ -48,6 +48,11 @@ def condense_config(params, ipc: int, method: str = "DC") -> CondenseConfig:
     return CondenseConfig(ipc=ipc, iterations=iterations, outer_loop=outer, inner_loop=inner, **keys)
 
 
+def augment_datasets(params) -> list[str]:
+    """The datasets whose evaluation trains with crop/scale/rotate (DC appendix A: MNIST)."""
+    return params["evaluate"].get("augment_datasets", [])
+
+
 # evaluate's keys that are TrainConfig's (its optimiser, batches and test pass); the epochs are per IPC.
 _TRAIN_KEYS = ("lr", "momentum", "weight_decay", "batch", "test_batch", "test_precision")
 
@@ -61,7 +66,7 @@ def train_config(params, dataset: str, ipc: int | None, method: str | None = Non
     """The evaluation protocol for a set of `ipc` images per class, or for `epochs` epochs (the whole set); a
     cross study may set its own `epochs` (CPU budget), which then holds with and without augmentation."""
     e = params["evaluate"]
-    aug = dataset in e.get("augment_datasets", [])
+    aug = dataset in augment_datasets(params)
     epochs = epochs or (e["epochs_augmented"] if aug else e["epochs"])[str(ipc)]
     if method is not None and "epochs" in study_of(params, method):
         epochs = study_of(params, method)["epochs"][str(ipc)]
@@ -109,6 +114,11 @@ def nas_train_config(params, proxy: str, n_proxy_images: int) -> TrainConfig:
     if proxy == EARLY_STOPPING:
         return TrainConfig(epochs=epochs, steps=epochs * math.ceil(n_proxy_images / cfg.batch), **keys)
     return cfg
+
+
+def nas_widths(params) -> tuple[int, ...]:
+    """The ConvNet widths searched (default: every one of the space)."""
+    return tuple(params["nas"].get("widths", WIDTHS))
 
 
 def nas_whole_config(params) -> TrainConfig:
