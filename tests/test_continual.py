@@ -200,3 +200,11 @@ def test_the_continual_section_is_validated_and_its_memory_sets_are_planned_jobs
         validate_params(continual_params(tasks=["MNIST", "CIFAR100"]))
     with pytest.raises(ParamsError, match="continual.memories"):
         validate_params(continual_params(memories=["herding", "kcenter"]))
+
+
+def test_a_run_outside_continual_runs_is_not_part_of_the_experiment():
+    params = continual_params(runs=2)
+    validate_params(params)
+    check_job(params, run=1)
+    with pytest.raises(ParamsError, match=r"--run 2: not planned \(continual.runs = 2\)"):
+        check_job(params, run=2)

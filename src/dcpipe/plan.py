@@ -185,7 +185,8 @@ def missing_data_message(problems: list[str]) -> str:
 
 
 def check_job(params, where: str = "params", dataset: str | None = None, ipc: int | None = None,
-              method: str | None = None, model: str | None = None) -> None:
+              method: str | None = None, model: str | None = None, run: int | None = None,
+              shard: int | None = None, ground_truth_shard: int | None = None) -> None:
     """A stage's command-line names must be ones the parameter file plans: only those were validated (loop
     schedule, iterations, epochs, budget). The Snakefile and dvc.yaml only generate such jobs; this catches a
     hand-run stage with a typo before it reads any data."""
@@ -201,14 +202,15 @@ def check_job(params, where: str = "params", dataset: str | None = None, ipc: in
         evals = sorted({j["model"] for j in cross_plan(params) if (j["dataset"], j["ipc"], j["method"]) == (dataset, ipc, method)})
         if model not in evals:
             problems.append(f"  --model {model!r}: not an evaluation model of {method} (planned: {', '.join(evals) or 'none'})")
+    runs = params.get("continual", {}).get("runs", 0)
+    if run is not None and not 0 <= run < runs:
+        problems.append(f"  --run {run}: not planned (continual.runs = {runs})")
+    for key, k in (("shards", shard), ("ground_truth_shards", ground_truth_shard)):
+        n = params.get("nas", {}).get(key, 0)
+        if k is not None and not 0 <= k < n:
+            problems.append(f"  --shard {k}: nas.{key} is {n} (shards 0..{n - 1})")
     if problems:
         raise ParamsError(f"{where}: this job is not part of the experiment:\n" + "\n".join(problems))
-
-
-def check_shard(params, key: str, k: int) -> None:
-    """A NAS stage's --shard must be one of nas.shards (or nas.ground_truth_shards)."""
-    if not 0 <= k < params["nas"][key]:
-        raise ParamsError(f"--shard {k}: nas.{key} is {params['nas'][key]} (shards 0..{params['nas'][key] - 1})")
 
 
 # ---- the report rule's files: what it reads (its `input:`, all that report.collect may open) and writes

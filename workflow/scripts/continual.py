@@ -16,7 +16,7 @@ from dcpipe.stages.continual import continual
 @click.option("--out", required=True, type=click.Path(path_type=Path))
 def main(params_file, run, prepared, condensed, out):
     with stage_errors():
-        params = start_stage(params_file, gpu=True)
+        params = start_stage(params_file, gpu=True, run=run)
         continual(params, run, list(prepared), list(condensed), out)
 
 

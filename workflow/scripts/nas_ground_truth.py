@@ -16,7 +16,7 @@ from dcpipe.stages.nas_ground_truth import nas_ground_truth
 @click.argument("shard_files", nargs=-1, type=click.Path(path_type=Path))
 def main(params_file, shard, prepared, out, shard_files):
     with stage_errors():
-        params = start_stage(params_file, gpu=True)
+        params = start_stage(params_file, gpu=True, ground_truth_shard=shard)
         nas_ground_truth(params, shard, prepared, list(shard_files), out)
 
 

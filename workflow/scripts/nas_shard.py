@@ -16,7 +16,7 @@ from dcpipe.stages.nas_shard import nas_shard
 @click.option("--out", required=True, type=click.Path(path_type=Path))
 def main(params_file, shard, prepared, proxies, out):
     with stage_errors():
-        params = start_stage(params_file, gpu=True)
+        params = start_stage(params_file, gpu=True, shard=shard)
         sets = {name: Path(path) for name, path in (p.split("=", 1) for p in proxies)}
         nas_shard(params, shard, prepared, sets, out)
 

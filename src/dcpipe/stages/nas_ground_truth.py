@@ -10,7 +10,6 @@ from ..config import nas_whole_config
 from ..io import provenance, resumable, write_json
 from ..nas import SPACE, cpu_seconds, ground_truth_candidates, load_validation, proxy_scores, read_shards, shard, \
     steps, top, train_and_score
-from ..plan import check_shard
 from ..runtime import Progress
 from .common import device, load_data
 from .nas_shard import arch_seed, fingerprint
@@ -18,7 +17,6 @@ from .nas_shard import arch_seed, fingerprint
 
 def nas_ground_truth(params, g: int, prepared: Path, shard_files: list[Path], out: Path) -> None:
     """Whole-training-set runs (validation and test accuracy) of ground-truth shard g's architectures."""
-    check_shard(params, "ground_truth_shards", g)
     nas = params["nas"]
     dev = device(params)
     d = load_data(params, prepared, dev)

@@ -10,7 +10,7 @@ import numpy as np
 from ..config import nas_train_config
 from ..io import provenance, resumable, write_json
 from ..nas import EARLY_STOPPING, SPACE, Arch, cpu_seconds, load_validation, steps, train_and_score
-from ..plan import check_shard, nas_shard as shard_of
+from ..plan import nas_shard as shard_of
 from ..runtime import Progress
 from ..seeding import derive_seed
 from .common import device, load_data, training_set
@@ -31,7 +31,6 @@ def fingerprint(params, **job) -> dict:
 def nas_shard(params, k: int, prepared: Path, proxy_sets: dict[str, Path], out: Path) -> None:
     """Train shard k's architectures on every proxy; record validation accuracies and measured times.
     Checkpoints after each architecture (a killed job resumes after the last finished one)."""
-    check_shard(params, "shards", k)
     nas = params["nas"]
     dev = device(params)
     d = load_data(params, prepared, dev)
