@@ -63,7 +63,7 @@ def build_sections(inputs: Inputs, fig_dir: Path, evals: pd.DataFrame, summary: 
     sections.append(seeds_section(evals, params))
     sections.insert(0, summary_section(sections))
     built = [s.key for s in sections]
-    if built != keys:  # the rule declared files.section_keys' outputs: they must be what was built
+    if built != keys:  # the rule declared plan.section_keys' outputs: they must be what was built
         raise RuntimeError(f"report sections {built} differ from the declared {keys}")
     return sections
 
