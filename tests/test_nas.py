@@ -197,3 +197,43 @@ def test_table4_ranks_by_proxy_correlates_each_proxys_top_k_and_marks_estimates(
     # its early-stopping second per step x the 15 x 2 steps of whole-set training
     assert t4["whole"]["estimated"] and t4["whole"]["search_minutes"] == pytest.approx((4 * 10 + 30) / 60)
     assert t4["whole"]["storage_images"] == 3600
+
+
+def test_the_nas_stages_split_search_rank_and_resume_on_fake_data(tmp_path):
+    """FAKE data (random 8x8 pixels, 2 classes): the three NAS stages in a row, then a shard resumed from its
+    checkpoint ends identical to the uninterrupted one."""
+    from dcpipe.io import read_json, resumable, write_json, write_npz
+    from dcpipe.stages.nas_ground_truth import nas_ground_truth
+    from dcpipe.stages.nas_shard import fingerprint, nas_shard
+    from dcpipe.stages.nas_split import nas_split
+    from dcpipe.stages.select_coreset import select_coreset
+
+    rng = np.random.default_rng(0)
+    src = tmp_path / "Fake.npz"
+    write_npz(src, x_train=rng.integers(0, 256, (40, 1, 8, 8), dtype=np.uint8), y_train=np.arange(40) % 2,
+              x_test=rng.integers(0, 256, (10, 1, 8, 8), dtype=np.uint8), y_test=np.arange(10) % 2)
+    write_json(str(src) + ".json", {"dataset": "Fake", "num_classes": 2, "mean": [0.5], "std": [0.25]})
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["data"]["train_subset"] = None
+    params["evaluate"].update(batch=8, test_batch=16)
+    params["nas"].update(dataset="Fake", validation=10, ipc=2, proxies=["random", "early_stopping"],
+                         architectures=2, shards=1, epochs=1, whole_epochs=1, ground_truth_shards=1, top=1,
+                         best_repeats=1)
+    split = tmp_path / "Fake_nas.npz"
+    nas_split(params, src, split)
+    coreset = tmp_path / "random_set0.npz"
+    select_coreset(params, "Fake_nas", 2, "random", 0, split, coreset)
+    shard = tmp_path / "shard0.json"
+    nas_shard(params, 0, split, {"random": coreset}, shard)
+    rows = read_json(shard)["rows"]
+    assert [r["index"] for r in rows] == plan.nas_candidates(params)
+    assert set(rows[0]["proxies"]) == {"random", "early_stopping"}
+    truth = tmp_path / "ground_truth0.json"
+    nas_ground_truth(params, 0, split, [shard], truth)
+    assert len(read_json(truth)["rows"]) == len({nas.top(nas.proxy_scores(rows, p), 1)[0] for p in ("random", "early_stopping")})
+    resumed = tmp_path / "resumed.json"
+    resumable(resumed, fingerprint(params, shard=0)).save(rows[:1])  # a shard killed after its first architecture
+    nas_shard(params, 0, split, {"random": coreset}, resumed)
+    again = read_json(resumed)["rows"]
+    assert again[0] == rows[0] and [r["proxies"]["random"]["val"] for r in again] == [
+        r["proxies"]["random"]["val"] for r in rows]

@@ -14,7 +14,6 @@ unchanged.
 from __future__ import annotations
 
 import itertools
-import logging
 import math
 import resource
 import time
@@ -29,7 +28,6 @@ from .io import provenance, read_json, read_npz, write_json, write_npz
 from .models import ACTS, NORMS, POOLS, build_model, convnet_name, has_batchnorm
 from .train import TrainConfig, schedule, stacked_accuracies, test_accuracy, train_stacked, trained_model
 
-log = logging.getLogger("dcpipe")
 
 WIDTHS = (32, 64, 128, 256)
 DEPTHS = (1, 2, 3, 4)
