@@ -158,3 +158,22 @@ def test_selection_reads_the_whole_set_evidence_and_checks_it_fits(tmp_path, fak
     write_npz(tmp_path / "short.npz", features=feats[:10].numpy())
     with pytest.raises(ArtifactError, match="10 samples"):
         select_coreset(p, "Fake", 2, "kcenter", 0, fake_prepared, tmp_path / "k.npz", tmp_path / "short.npz")
+
+
+def test_optimal_random_ranks_its_coresets_and_resumes_from_the_scores_of_finished_ones(tmp_path, fake_prepared):
+    from dcpipe.io import resumable
+    from dcpipe.stages.optimal_random import optimal_random
+
+    p = _params(**{"evaluate.batch": 10, "evaluate.epochs": {"1": 2, "10": 2}})
+    p["coresets"]["optimal_random"] = {"coresets": 3}
+    full = tmp_path / "full.json"
+    optimal_random(p, "Fake", 1, fake_prepared, full)
+    ref = json.loads(full.read_text())
+    assert len(ref["scores"]) == 3 and ref["best"]["score"] == max(ref["scores"])
+    # a killed job that finished coreset 0 only, with a poisoned score to prove it is reused, not recomputed
+    resumed = tmp_path / "resumed.json"
+    resumable(resumed, {"seed": ref["seed"], "model": ref["model"], "train_config": ref["train_config"],
+                        "models": 1, "n_train_images": 24}).save([0.123])
+    optimal_random(p, "Fake", 1, fake_prepared, resumed)
+    assert json.loads(resumed.read_text())["scores"] == [0.123] + ref["scores"][1:]
+    assert not (tmp_path / "resumed.json.partial.json").exists()
