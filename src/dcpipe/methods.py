@@ -52,7 +52,8 @@ class Method:
     name: str
     kind: str                      # "synthetic" (condensed) or "coreset" (selected real images)
     study: str | None = None       # the studies entry the cell belongs to (None: the main experiment's)
-    settings: dict = field(default_factory=dict, compare=False)  # CondenseConfig overrides of a synthetic set
+    # CondenseConfig overrides of a synthetic set (a dict, so left out of == and the hash of a frozen Method)
+    settings: dict = field(default_factory=dict, compare=False)
     variant: str | None = None     # the named variant a DC/M/MD/MDO/MDA or V-<variant> name spells
     evidence: str | None = None    # the whole-set artifact a coreset selects from (coreset.EVIDENCE's keyword)
 
