@@ -9,7 +9,7 @@ from dcpipe.stages.condense import condense
 
 
 @click.command()
-@set_job_options
+@set_job_options(method_default="DC")
 @click.option("--out", required=True, type=click.Path(path_type=Path))
 @click.option("--loss", "loss_csv", required=True, type=click.Path(path_type=Path))
 def main(params_file, dataset, ipc, method, index, prepared, out, loss_csv):

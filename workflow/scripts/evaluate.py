@@ -9,7 +9,7 @@ from dcpipe.stages.evaluate import evaluate
 
 
 @click.command()
-@set_job_options
+@set_job_options()
 @click.option("--train-set", required=True, type=click.Path(path_type=Path))
 @click.option("--out", required=True, type=click.Path(path_type=Path))
 def main(params_file, dataset, ipc, method, index, prepared, train_set, out):

@@ -9,7 +9,7 @@ from dcpipe.stages.select_coreset import select_coreset
 
 
 @click.command()
-@set_job_options
+@set_job_options()
 @click.option("--out", required=True, type=click.Path(path_type=Path))
 @click.option("--evidence", type=click.Path(path_type=Path), help="whole-set features (herding, kcenter) or counts (forgetting)")
 def main(params_file, dataset, ipc, method, index, prepared, out, evidence):

@@ -42,21 +42,21 @@ def start_stage(params_file: str, gpu: bool = False, **job) -> dict:
     return params
 
 
-# The options that name one set's job: the rules condense, select_coreset, evaluate and evaluate_cross.
-SET_JOB_OPTIONS = (
-    click.option("--params", "params_file", required=True),
-    click.option("--dataset", required=True),
-    click.option("--ipc", required=True, type=int),
-    click.option("--method", required=True),
-    click.option("--set", "index", required=True, type=int),
-    click.option("--prepared", required=True, type=click.Path(path_type=Path)),
-)
+def set_job_options(method_default: str | None = None):
+    """The options that name one set's job (the scripts of condense, select_coreset, evaluate, evaluate_cross);
+    condense alone has a default method (DC) for a hand-run job."""
+    method = {"default": method_default, "show_default": True} if method_default else {"required": True}
+    options = (click.option("--params", "params_file", required=True), click.option("--dataset", required=True),
+               click.option("--ipc", required=True, type=int), click.option("--method", **method),
+               click.option("--set", "index", required=True, type=int),
+               click.option("--prepared", required=True, type=click.Path(path_type=Path)))
 
+    def apply(command):
+        for option in reversed(options):
+            command = option(command)
+        return command
 
-def set_job_options(command):
-    for option in reversed(SET_JOB_OPTIONS):
-        command = option(command)
-    return command
+    return apply
 
 
 def device(params):
