@@ -3,8 +3,7 @@ from pathlib import Path
 
 import click
 
-from dcpipe.runtime import stage_errors
-from dcpipe.stages.common import set_job_options, start_stage
+from dcpipe.stages.common import set_job_options, stage_job
 from dcpipe.stages.condense import condense
 
 
@@ -13,8 +12,7 @@ from dcpipe.stages.condense import condense
 @click.option("--out", required=True, type=click.Path(path_type=Path))
 @click.option("--loss", "loss_csv", required=True, type=click.Path(path_type=Path))
 def main(params_file, dataset, ipc, method, index, prepared, out, loss_csv):
-    with stage_errors():
-        params = start_stage(params_file, gpu=True, dataset=dataset, ipc=ipc, method=method)
+    with stage_job(params_file, gpu=True, dataset=dataset, ipc=ipc, method=method) as params:
         condense(params, dataset, ipc, method, index, prepared, out, loss_csv)
 
 

@@ -3,8 +3,7 @@ from pathlib import Path
 
 import click
 
-from dcpipe.runtime import stage_errors
-from dcpipe.stages.common import set_job_options, start_stage
+from dcpipe.stages.common import set_job_options, stage_job
 from dcpipe.stages.evaluate import evaluate
 
 
@@ -13,8 +12,7 @@ from dcpipe.stages.evaluate import evaluate
 @click.option("--train-set", required=True, type=click.Path(path_type=Path))
 @click.option("--out", required=True, type=click.Path(path_type=Path))
 def main(params_file, dataset, ipc, method, index, prepared, train_set, out):
-    with stage_errors():
-        params = start_stage(params_file, gpu=True, dataset=dataset, ipc=ipc, method=method)
+    with stage_job(params_file, gpu=True, dataset=dataset, ipc=ipc, method=method) as params:
         evaluate(params, dataset, ipc, method, index, prepared, train_set, out)
 
 

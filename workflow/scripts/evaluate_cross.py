@@ -3,8 +3,7 @@ from pathlib import Path
 
 import click
 
-from dcpipe.runtime import stage_errors
-from dcpipe.stages.common import set_job_options, start_stage
+from dcpipe.stages.common import set_job_options, stage_job
 from dcpipe.stages.evaluate import evaluate_cross
 
 
@@ -14,8 +13,7 @@ from dcpipe.stages.evaluate import evaluate_cross
 @click.option("--out", required=True, type=click.Path(path_type=Path))
 @click.option("--model", required=True, help="the evaluation network, trained as named")
 def main(params_file, dataset, ipc, method, index, prepared, train_set, out, model):
-    with stage_errors():
-        params = start_stage(params_file, gpu=True, dataset=dataset, ipc=ipc, method=method, model=model)
+    with stage_job(params_file, gpu=True, dataset=dataset, ipc=ipc, method=method, model=model) as params:
         evaluate_cross(params, dataset, ipc, method, index, prepared, train_set, out, model)
 
 

@@ -3,8 +3,7 @@ from pathlib import Path
 
 import click
 
-from dcpipe.runtime import stage_errors
-from dcpipe.stages.common import start_stage
+from dcpipe.stages.common import stage_job
 from dcpipe.stages.nas_ground_truth import nas_ground_truth
 
 
@@ -15,8 +14,7 @@ from dcpipe.stages.nas_ground_truth import nas_ground_truth
 @click.option("--out", required=True, type=click.Path(path_type=Path))
 @click.argument("shard_files", nargs=-1, type=click.Path(path_type=Path))
 def main(params_file, shard, prepared, out, shard_files):
-    with stage_errors():
-        params = start_stage(params_file, gpu=True, ground_truth_shard=shard)
+    with stage_job(params_file, gpu=True, ground_truth_shard=shard) as params:
         nas_ground_truth(params, shard, prepared, list(shard_files), out)
 
 

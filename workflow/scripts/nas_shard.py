@@ -3,8 +3,7 @@ from pathlib import Path
 
 import click
 
-from dcpipe.runtime import stage_errors
-from dcpipe.stages.common import start_stage
+from dcpipe.stages.common import stage_job
 from dcpipe.stages.nas_shard import nas_shard
 
 
@@ -15,8 +14,7 @@ from dcpipe.stages.nas_shard import nas_shard
 @click.option("--proxy", "proxies", multiple=True, help="NAME=PATH of a proxy set (coreset or condensed)")
 @click.option("--out", required=True, type=click.Path(path_type=Path))
 def main(params_file, shard, prepared, proxies, out):
-    with stage_errors():
-        params = start_stage(params_file, gpu=True, shard=shard)
+    with stage_job(params_file, gpu=True, shard=shard) as params:
         sets = {name: Path(path) for name, path in (p.split("=", 1) for p in proxies)}
         nas_shard(params, shard, prepared, sets, out)
 

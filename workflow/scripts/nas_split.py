@@ -3,8 +3,7 @@ from pathlib import Path
 
 import click
 
-from dcpipe.runtime import stage_errors
-from dcpipe.stages.common import start_stage
+from dcpipe.stages.common import stage_job
 from dcpipe.stages.nas_split import nas_split
 
 
@@ -13,8 +12,7 @@ from dcpipe.stages.nas_split import nas_split
 @click.option("--prepared", required=True, type=click.Path(path_type=Path))
 @click.option("--out", required=True, type=click.Path(path_type=Path))
 def main(params_file, prepared, out):
-    with stage_errors():
-        params = start_stage(params_file)
+    with stage_job(params_file) as params:
         nas_split(params, prepared, out)
 
 

@@ -3,8 +3,7 @@ from pathlib import Path
 
 import click
 
-from dcpipe.runtime import stage_errors
-from dcpipe.stages.common import start_stage
+from dcpipe.stages.common import stage_job
 from dcpipe.stages.optimal_random import optimal_random
 
 
@@ -15,8 +14,7 @@ from dcpipe.stages.optimal_random import optimal_random
 @click.option("--prepared", required=True, type=click.Path(path_type=Path))
 @click.option("--out", required=True, type=click.Path(path_type=Path))
 def main(params_file, dataset, ipc, prepared, out):
-    with stage_errors():
-        params = start_stage(params_file, gpu=True, dataset=dataset)
+    with stage_job(params_file, gpu=True, dataset=dataset) as params:
         optimal_random(params, dataset, ipc, prepared, out)
 
 

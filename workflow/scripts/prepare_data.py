@@ -3,8 +3,7 @@ from pathlib import Path
 
 import click
 
-from dcpipe.runtime import stage_errors
-from dcpipe.stages.common import start_stage
+from dcpipe.stages.common import stage_job
 from dcpipe.stages.prepare_data import prepare_data
 
 
@@ -13,8 +12,7 @@ from dcpipe.stages.prepare_data import prepare_data
 @click.option("--dataset", required=True)
 @click.option("--out", required=True, type=click.Path(path_type=Path))
 def main(params_file, dataset, out):
-    with stage_errors():
-        params = start_stage(params_file)
+    with stage_job(params_file) as params:
         prepare_data(params, dataset, out, staging=Path("data/raw"))
 
 

@@ -3,8 +3,7 @@ from pathlib import Path
 
 import click
 
-from dcpipe.runtime import stage_errors
-from dcpipe.stages.common import set_job_options, start_stage
+from dcpipe.stages.common import set_job_options, stage_job
 from dcpipe.stages.select_coreset import select_coreset
 
 
@@ -13,8 +12,7 @@ from dcpipe.stages.select_coreset import select_coreset
 @click.option("--out", required=True, type=click.Path(path_type=Path))
 @click.option("--evidence", type=click.Path(path_type=Path), help="whole-set features (herding, kcenter) or counts (forgetting)")
 def main(params_file, dataset, ipc, method, index, prepared, out, evidence):
-    with stage_errors():
-        params = start_stage(params_file, dataset=dataset, ipc=ipc, method=method)
+    with stage_job(params_file, dataset=dataset, ipc=ipc, method=method) as params:
         select_coreset(params, dataset, ipc, method, index, prepared, out, evidence)
 
 

@@ -3,8 +3,7 @@ from pathlib import Path
 
 import click
 
-from dcpipe.runtime import stage_errors
-from dcpipe.stages.common import start_stage
+from dcpipe.stages.common import stage_job
 from dcpipe.stages.wholeset import wholeset
 
 
@@ -18,8 +17,7 @@ from dcpipe.stages.wholeset import wholeset
 @click.option("--forgetting", required=True, type=click.Path(path_type=Path))
 @click.option("--out", required=True, type=click.Path(path_type=Path))
 def main(params_file, dataset, model, prepared, weights, features, forgetting, out):
-    with stage_errors():
-        params = start_stage(params_file, gpu=True, dataset=dataset)
+    with stage_job(params_file, gpu=True, dataset=dataset) as params:
         wholeset(params, dataset, model, prepared, weights, features, forgetting, out)
 
 

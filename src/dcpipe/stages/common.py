@@ -3,6 +3,7 @@ prepared dataset, and the training sets it reads."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from ..errors import ArtifactError, ParamsError
 from ..io import read_npz
 from ..lease import GpuLease
 from ..plan import check_job
-from ..runtime import device_problem, pick_device, setup
+from ..runtime import device_problem, pick_device, setup, stage_errors
 from ..seeding import derive_seed
 
 _LEASE = None
@@ -57,6 +58,14 @@ def set_job_options(method_default: str | None = None):
         return command
 
     return apply
+
+
+@contextlib.contextmanager
+def stage_job(params_file: str, gpu: bool = False, **job):
+    """A stage script's body runs inside this: its started stage's params, and (runtime.stage_errors) an error
+    the user can fix ends the process with `error: <message>` and exit status 2."""
+    with stage_errors():
+        yield start_stage(params_file, gpu, **job)
 
 
 def device(params):
