@@ -4,7 +4,7 @@
 import sys
 
 from dcpipe.config import ParamsError, load_params
-from dcpipe import paths
+from dcpipe import artifacts, plan
 
 PARAMS_FILE = config.get("params", "params.yaml")
 try:
@@ -12,7 +12,6 @@ try:
 except ParamsError as e:  # the stages' `error:` line and exit status (runtime.stage_errors), not a traceback
     print(f"error: {e}", file=sys.stderr, flush=True)
     sys.exit(2)
-PLAN = paths.plan(P)
 
 report: "workflow/report/workflow.rst"  # `snakemake --report report.html`: the description on its front page
 
@@ -21,6 +20,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/wholeset.smk"
 include: "workflow/rules/coreset.smk"
+include: "workflow/rules/optimal_random.smk"
 include: "workflow/rules/condense.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/continual.smk"

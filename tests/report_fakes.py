@@ -11,10 +11,11 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from dcpipe import config, nas, paths
+from dcpipe import artifacts, config, nas, plan
 from dcpipe.coreset import rank_coresets
 from dcpipe.data import DATASETS
 from dcpipe.io import write_json, write_npz
+from dcpipe.methods import parse
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -38,46 +39,46 @@ def write_fake_run(params, root: Path, seed: int = 0) -> None:
     """Write every declared input of the report under `root` (the working directory of the build)."""
     rng = np.random.default_rng(seed)
     root = Path(root)
-    for job in paths.plan(params):
+    for job in plan.plan(params):
         d, i, m = job["dataset"], int(job["ipc"]), job["method"]
-        synthetic = paths.is_synthetic(m)
+        synthetic = parse(m).synthetic
         meta = {"kind": "synthetic" if synthetic else "coreset", "seed": 100 + job["set"],
                 "config": {"iterations": config.condense_config(params, i, m).iterations} if synthetic else {}}
         if synthetic:
             spec = DATASETS[d]
-            write_npz(root / paths.SYNTHETIC.format(**job),
+            write_npz(root / artifacts.SYNTHETIC.format(**job),
                       images=rng.standard_normal((spec.num_classes * i, spec.channels, *spec.im_size)).astype("f4"),
                       labels=np.repeat(np.arange(spec.num_classes), i))
-            write_json(root / (paths.SYNTHETIC.format(**job) + ".json"),
+            write_json(root / (artifacts.SYNTHETIC.format(**job) + ".json"),
                        {**meta, "seconds_per_iteration": 1.5, "net_updates_per_iteration": 10})
-            (root / paths.LOSS.format(**job)).write_text(
+            (root / artifacts.LOSS.format(**job)).write_text(
                 "iteration,matching_loss,net_updates\n" + "".join(f"{k},{1.0 / (k + 1):.4f},10\n" for k in range(4)))
         accs = _accuracies(rng, config.models_per_set(params, m))
-        write_json(root / paths.EVAL.format(**job),
+        write_json(root / artifacts.EVAL.format(**job),
                    {"seed": 7, "accuracies": accs, "wall_seconds": 2.0 * len(accs), "train_set_meta": meta,
                     "train_config": {"epochs": config.train_config(params, d, i, m).epochs}})
-    for d in {j["dataset"] for j in paths.plan(params)}:
+    for d in {j["dataset"] for j in plan.plan(params)}:
         spec = DATASETS[d]
-        write_json(root / (paths.PREPARED.format(dataset=d) + ".json"),
+        write_json(root / (artifacts.PREPARED.format(dataset=d) + ".json"),
                    {"mean": list(spec.mean), "std": list(spec.std), "num_classes": spec.num_classes})
-    for job in paths.cross_plan(params):
+    for job in plan.cross_plan(params):
         k = config.condense_config(params, int(job["ipc"]), job["method"]).iterations
-        write_json(root / paths.EVAL_ON.format(**job),
+        write_json(root / artifacts.EVAL_ON.format(**job),
                    {"accuracies": _accuracies(rng, config.models_per_set(params, job["method"])), "wall_seconds": 1.0,
                     "train_config": {"epochs": config.train_config(params, job["dataset"], int(job["ipc"]),
                                                                    job["method"]).epochs},
                     "train_set_meta": {"config": {"iterations": k}}})
-    for c in paths.cross_cells(params):
-        write_json(root / (paths.SYNTHETIC.format(**c, set=0) + ".json"), {"seconds_per_iteration": 2.5})
-    for job in paths.wholeset_jobs(params):
+    for c in plan.cross_cells(params):
+        write_json(root / (artifacts.SYNTHETIC.format(**c, set=0) + ".json"), {"seconds_per_iteration": 2.5})
+    for job in plan.wholeset_jobs(params):
         accs = _accuracies(rng, params["coresets"]["whole_models"], 0.9)
-        write_json(root / paths.WHOLESET_RESULT.format(**job),
+        write_json(root / artifacts.WHOLESET_RESULT.format(**job),
                    {"mean": float(np.mean(accs)), "std": float(np.std(accs)), "accuracies": accs,
                     "train_config": {"epochs": params["coresets"]["whole_epochs"]}})
-    for job in paths.optimal_random_jobs(params):
+    for job in plan.optimal_random_jobs(params):
         spec = params["coresets"]["optimal_random"]
         scores = _accuracies(rng, spec["coresets"], 0.55)
-        write_json(root / paths.OPTIMAL_RANDOM.format(**job),
+        write_json(root / artifacts.OPTIMAL_RANDOM.format(**job),
                    {"coresets": spec["coresets"], "models_per_coreset": 1, "scores": scores,
                     "top": rank_coresets(scores), "train_config": {"epochs": 300}})
     _write_fake_continual(params, root, rng)
@@ -89,7 +90,7 @@ def _write_fake_continual(params, root: Path, rng) -> None:
     c = params.get("continual")
     if not c:
         return
-    for r, path in enumerate(paths.continual_results(params)):
+    for r, path in enumerate(plan.continual_results(params)):
         settings = [{"name": f"{m}{' + KD' if kd else ''}", "memory": m, "distillation": kd,
                      "stages": [{"accuracy": float(0.9 - 0.1 * t + 0.01 * rng.standard_normal()),
                                  "test_images": 200 * (t + 1)} for t in range(len(c["tasks"]))]}
@@ -107,18 +108,18 @@ def _write_fake_nas(params, root: Path, rng) -> None:
                                          "val_seconds": 0.5, "images": 100, "steps": 5} for p in n["proxies"]}}
             for i in index]
     for k in range(n["shards"]):
-        write_json(root / paths.NAS_SHARD.format(dataset=n["dataset"], shard=k),
+        write_json(root / artifacts.NAS_SHARD.format(dataset=n["dataset"], shard=k),
                    {"rows": rows[k::n["shards"]], "cpu_seconds": 10.0})
     gt = [{"index": i, "runs": 1, "val": [v := float(rng.uniform(0.3, 0.7))], "val_mean": v,
            "test": [v - 0.05], "train_seconds": 10.0} for i in index]
     for g in range(n["ground_truth_shards"]):
-        write_json(root / paths.NAS_GROUND_TRUTH.format(dataset=n["dataset"], shard=g),
+        write_json(root / artifacts.NAS_GROUND_TRUTH.format(dataset=n["dataset"], shard=g),
                    {"rows": gt[g::n["ground_truth_shards"]], "n_train": 3600, "n_validation": 400, "n_test": 1000,
                     "cpu_seconds": None})
 
 
 def declared_files(params) -> set[str]:
-    from dcpipe.report.files import report_inputs
+    from dcpipe.plan import report_inputs
 
     return {str(Path(f)) for fs in report_inputs(params).values() for f in fs}
 

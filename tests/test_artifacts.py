@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from dcpipe import pipeline
 from dcpipe.io import ArtifactError, atomic_path, read_npz, write_json, write_npz
+from dcpipe.stages.common import training_set
 
 
 class _Exploit:
@@ -32,7 +32,7 @@ def test_a_crafted_pickle_in_place_of_an_artifact_is_never_executed(tmp_path, fo
     with pytest.raises(ArtifactError, match="not a readable .npz artifact"):
         read_npz(artifact)
     with pytest.raises(ArtifactError):
-        pipeline.training_set(artifact, d=None)
+        training_set(artifact, d=None)
     assert not marker.exists()
 
 
@@ -52,3 +52,16 @@ def test_json_and_npz_round_trip(tmp_path):
     write_npz(tmp_path / "t.npz", images=torch.zeros(2, 1, 4, 4).numpy())
     assert (tmp_path / "m.json").read_text().count("0.5") == 1
     assert read_npz(tmp_path / "t.npz")["images"].shape == (2, 1, 4, 4)
+
+
+def test_a_resumable_job_keeps_its_finished_items_only_while_its_fingerprint_holds(tmp_path):
+    from dcpipe.io import resumable
+
+    out = tmp_path / "result.json"
+    first = resumable(out, {"seed": 1, "path": tmp_path})  # read back as JSON: a Path compares as its string
+    assert first.done == []
+    first.save([0.5, 0.75])
+    assert resumable(out, {"seed": 1, "path": tmp_path}).done == [0.5, 0.75]
+    assert resumable(out, {"seed": 2, "path": tmp_path}).done == []  # other settings: start afresh
+    first.finish()
+    assert not first.path.exists() and first.path.name == "result.json.partial.json"

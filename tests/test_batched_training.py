@@ -93,7 +93,7 @@ def test_a_resumed_batch_trains_the_same_models_as_the_tail_of_the_whole_batch()
 
 
 def test_evaluation_batches_models_only_where_chosen_and_never_with_batchnorm():
-    from dcpipe.pipeline import use_batched_training
+    from dcpipe.stages.evaluate import use_batched_training
 
     p = lambda choice: {"evaluate": {"batched": choice}}  # noqa: E731
     assert not use_batched_training(p("auto"), "ConvNet", "cpu")  # measured slower on CPU: reports/records/bench.json

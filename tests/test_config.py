@@ -166,13 +166,14 @@ def test_bad_studies_fail_early(tmp_path, studies, message):
 
 
 def test_study_cells_resolve_to_the_follow_ups_settings():
-    from dcpipe.config import condense_config, evaluation_model_for, method_settings, models_per_set
+    from dcpipe.config import condense_config, evaluation_model_for, models_per_set
+    from dcpipe.methods import parse
 
     p = load_params(ROOT / "params.yaml")
-    assert method_settings("L-inter") == {"level": "inter", "distance": "ours", "inner_steps": "fixed"}
-    assert method_settings("D-d1+d3")["level"] == "multilevel"
-    assert method_settings("T-mse-LeNet")["model"] == "LeNet" and evaluation_model_for(p, "T-mse-LeNet") == "LeNet"
-    assert method_settings("T-ours-MLP")["lr_img"] == 0.01  # DC appendix A: MLP condenses with 0.01
+    assert parse("L-inter").settings == {"level": "inter", "distance": "ours", "inner_steps": "fixed"}
+    assert parse("D-d1+d3").settings["level"] == "multilevel"
+    assert parse("T-mse-LeNet").settings["model"] == "LeNet" and evaluation_model_for(p, "T-mse-LeNet") == "LeNet"
+    assert parse("T-ours-MLP").settings["lr_img"] == 0.01  # DC appendix A: MLP condenses with 0.01
     assert condense_config(p, 10, "V-MDA").inner_steps == "adaptive"
     assert condense_config(p, 1, "L-inter").iterations == p["studies"]["levels"]["iterations"]["1"]
     assert models_per_set(p, "L-inter") == p["studies"]["levels"]["models_per_set"]
@@ -180,10 +181,10 @@ def test_study_cells_resolve_to_the_follow_ups_settings():
 
 
 def test_the_plan_skips_O_and_A_at_one_image_per_class_and_shares_equal_cells():
-    from dcpipe import paths
+    from dcpipe import plan
 
     p = load_params(ROOT / "config/paper.yaml")
-    jobs = paths.plan(p)
+    jobs = plan.plan(p)
     assert not [j for j in jobs if j["method"] in ("MDO", "MDA") and j["ipc"] == 1]
     methods = {j["method"] for j in jobs}
     # same budget as the main table: L-intra is DC, D-d1 is M, D-d1+d2 is MD, V-MDA is MDA

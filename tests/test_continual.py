@@ -12,7 +12,8 @@ import torch
 
 from dcpipe import continual as cl
 from dcpipe import data
-from dcpipe.config import ParamsError, check_job, continual_config, validate_params
+from dcpipe.config import ParamsError, continual_config, validate_params
+from dcpipe.plan import check_job
 
 C = 10  # the digit tasks share the labels 0-9
 
@@ -199,3 +200,11 @@ def test_the_continual_section_is_validated_and_its_memory_sets_are_planned_jobs
         validate_params(continual_params(tasks=["MNIST", "CIFAR100"]))
     with pytest.raises(ParamsError, match="continual.memories"):
         validate_params(continual_params(memories=["herding", "kcenter"]))
+
+
+def test_a_run_outside_continual_runs_is_not_part_of_the_experiment():
+    params = continual_params(runs=2)
+    validate_params(params)
+    check_job(params, run=1)
+    with pytest.raises(ParamsError, match=r"--run 2: not planned \(continual.runs = 2\)"):
+        check_job(params, run=2)

@@ -10,10 +10,14 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
-from dcpipe import config, coreset, paths, pipeline
+from dcpipe import artifacts, config, coreset, plan
 from dcpipe.coreset import CorrectnessTrace, forgetting_counts, herding_select, penultimate_features, rank_coresets
 from dcpipe.io import ArtifactError, read_npz, write_json, write_npz
+from dcpipe.methods import CORESETS, MAIN
 from dcpipe.models import build_model
+from dcpipe.stages.common import load_data
+from dcpipe.stages.select_coreset import select_coreset
+from dcpipe.stages.wholeset import wholeset
 from dcpipe import train
 from tests.conftest import ROOT, set_dotted
 
@@ -81,9 +85,9 @@ def test_optimal_random_reports_the_mean_of_the_best_fractions():
 
 
 def test_the_coreset_methods_are_one_list():
-    assert tuple(coreset.SELECTORS) == paths.CORESET_METHODS
-    assert set(paths.CORESET_METHODS) <= set(config.METHODS)
-    assert set(coreset.EVIDENCE) == set(paths.EVIDENCE_FILE)
+    assert tuple(coreset.SELECTORS) == CORESETS
+    assert set(CORESETS) <= set(MAIN)
+    assert set(coreset.EVIDENCE.values()) == set(artifacts.EVIDENCE)
 
 
 def _params(**edits):
@@ -104,9 +108,9 @@ def test_feature_and_forgetting_methods_need_a_whole_set_stage():
         config.validate_params(p)
     with pytest.raises(config.ParamsError, match="at least 2 epochs"):
         _params(**{"coresets.whole_epochs": 1})
-    assert paths.wholeset_jobs(_params()) == [dict(dataset=d, model="ConvNet") for d in ("FashionMNIST", "MNIST")]
-    assert paths.evidence(_params(), "MNIST", "kcenter") == ["data/wholeset/MNIST/ConvNet/features.npz"]
-    assert paths.evidence(_params(), "MNIST", "random") == []
+    assert plan.wholeset_jobs(_params()) == [dict(dataset=d, model="ConvNet") for d in ("FashionMNIST", "MNIST")]
+    assert plan.evidence(_params(), "MNIST", "kcenter") == ["data/wholeset/MNIST/ConvNet/features.npz"]
+    assert plan.evidence(_params(), "MNIST", "random") == []
 
 
 @pytest.fixture
@@ -124,7 +128,7 @@ def test_the_wholeset_stage_saves_the_model_its_features_its_forgetting_trace_an
     p = _params(**{"evaluate.batch": 10})
     out = {k: tmp_path / name for k, name in (("w", "model.safetensors"), ("f", "features.npz"),
                                                ("c", "forgetting.npz"), ("r", "result.json"))}
-    pipeline.wholeset(p, "Fake", "ConvNet", fake_prepared, out["w"], out["f"], out["c"], out["r"])
+    wholeset(p, "Fake", "ConvNet", fake_prepared, out["w"], out["f"], out["c"], out["r"])
     result = json.loads(out["r"].read_text())
     assert len(result["accuracies"]) == 2 and result["train_config"]["epochs"] == 2
     forgetting = read_npz(out["c"])
@@ -134,7 +138,7 @@ def test_the_wholeset_stage_saves_the_model_its_features_its_forgetting_trace_an
     # the saved weights are model 0: they reproduce its test accuracy and the saved features
     net = build_model("ConvNet", 1, 3, (28, 28))
     net.load_state_dict(load_file(out["w"]))
-    data = pipeline.load_data(p, fake_prepared, "cpu")
+    data = load_data(p, fake_prepared, "cpu")
     assert train.test_accuracy(net, data.x_test, data.y_test) == pytest.approx(result["accuracies"][0], abs=1 / 12 + 1e-9)
     features = read_npz(out["f"])["features"]
     assert features.shape == (24, 2048) and features.dtype == np.float16
@@ -143,14 +147,33 @@ def test_the_wholeset_stage_saves_the_model_its_features_its_forgetting_trace_an
 
 def test_selection_reads_the_whole_set_evidence_and_checks_it_fits(tmp_path, fake_prepared):
     p = _params()
-    data = pipeline.load_data(p, fake_prepared, "cpu")
+    data = load_data(p, fake_prepared, "cpu")
     feats = torch.randn(24, 6, generator=torch.Generator().manual_seed(0))
     write_npz(tmp_path / "features.npz", features=feats.numpy())
-    pipeline.select(p, "Fake", 2, "herding", 0, fake_prepared, tmp_path / "h.npz", tmp_path / "features.npz")
+    select_coreset(p, "Fake", 2, "herding", 0, fake_prepared, tmp_path / "h.npz", tmp_path / "features.npz")
     z = read_npz(tmp_path / "h.npz")
     assert z["indices"].tolist() == herding_select(data.y_train, 2, 3, 0, features=feats).tolist()
     assert z["labels"].tolist() == [0, 0, 1, 1, 2, 2]
     assert json.loads((tmp_path / "h.npz.json").read_text())["deterministic_given_evidence"] is True
     write_npz(tmp_path / "short.npz", features=feats[:10].numpy())
     with pytest.raises(ArtifactError, match="10 samples"):
-        pipeline.select(p, "Fake", 2, "kcenter", 0, fake_prepared, tmp_path / "k.npz", tmp_path / "short.npz")
+        select_coreset(p, "Fake", 2, "kcenter", 0, fake_prepared, tmp_path / "k.npz", tmp_path / "short.npz")
+
+
+def test_optimal_random_ranks_its_coresets_and_resumes_from_the_scores_of_finished_ones(tmp_path, fake_prepared):
+    from dcpipe.io import resumable
+    from dcpipe.stages.optimal_random import optimal_random
+
+    p = _params(**{"evaluate.batch": 10, "evaluate.epochs": {"1": 2, "10": 2}})
+    p["coresets"]["optimal_random"] = {"coresets": 3}
+    full = tmp_path / "full.json"
+    optimal_random(p, "Fake", 1, fake_prepared, full)
+    ref = json.loads(full.read_text())
+    assert len(ref["scores"]) == 3 and ref["best"]["score"] == max(ref["scores"])
+    # a killed job that finished coreset 0 only, with a poisoned score to prove it is reused, not recomputed
+    resumed = tmp_path / "resumed.json"
+    resumable(resumed, {"seed": ref["seed"], "model": ref["model"], "train_config": ref["train_config"],
+                        "models": 1, "n_train_images": 24}).save([0.123])
+    optimal_random(p, "Fake", 1, fake_prepared, resumed)
+    assert json.loads(resumed.read_text())["scores"] == [0.123] + ref["scores"][1:]
+    assert not (tmp_path / "resumed.json.partial.json").exists()

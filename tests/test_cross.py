@@ -9,12 +9,12 @@ import pandas as pd
 import pytest
 import yaml
 
-from dcpipe import paper, paths
-from dcpipe.report.sections import cross as report_cross
-from dcpipe.report.files import section_keys
-from dcpipe.config import (ParamsError, check_job, condense_config, load_params, method_settings, models_per_set,
-                           train_config)
+from dcpipe import artifacts, paper, plan
+from dcpipe.config import ParamsError, condense_config, load_params, models_per_set, train_config
+from dcpipe.methods import parse
 from dcpipe.models import is_model_name
+from dcpipe.plan import check_job, section_keys
+from dcpipe.report.sections import cross as report_cross
 
 ROOT = Path(__file__).resolve().parents[1]
 C = ["MLP", "ConvNet", "VGG11BN"]
@@ -33,18 +33,18 @@ def params_with_cross(tmp_path, sets=2, **study):
 
 def test_the_cross_plan_is_every_condensation_network_times_every_evaluation_network(tmp_path):
     p = params_with_cross(tmp_path)
-    cells = paths.cross_cells(p)
+    cells = plan.cross_cells(p)
     assert [c["method"] for c in cells] == ["X-MLP", "X-ConvNet", "X-VGG11BN"]
-    jobs = paths.cross_plan(p)
+    jobs = plan.cross_plan(p)
     keys = [(j["dataset"], j["ipc"], j["method"], j["set"], j["model"]) for j in jobs]
     assert len(keys) == len(set(keys)) == len(C) * len(T) * 2  # each set on each evaluation network once
     for s in range(2):
         assert {(j["condense_model"], j["model"]) for j in jobs if j["set"] == s} == {(c, t) for c in C for t in T}
-    files = {paths.EVAL_ON.format(**j) for j in jobs}
+    files = {artifacts.EVAL_ON.format(**j) for j in jobs}
     assert len(files) == len(jobs) and "data/eval/MNIST/ipc1/X-VGG11BN_set1_on-LeNet.json" in files
     # the main experiment's evaluations (one file per set, EVAL) are untouched by a cross study
-    assert not [j for j in paths.plan(p) if j["method"].startswith("X-")]
-    assert paths.plan(p) == paths.plan({**p, "studies": {}})
+    assert not [j for j in plan.plan(p) if j["method"].startswith("X-")]
+    assert plan.plan(p) == plan.plan({**p, "studies": {}})
 
 
 def test_a_cross_cell_condenses_with_its_network_on_its_own_budget(tmp_path):
@@ -56,7 +56,7 @@ def test_a_cross_cell_condenses_with_its_network_on_its_own_budget(tmp_path):
     assert train_config(p, "MNIST", 1, "X-MLP").epochs == 7 and train_config(p, "MNIST", 1, "X-MLP").augment
     assert train_config(p, "MNIST", 1, "DC").epochs == p["evaluate"]["epochs_augmented"]["1"]
     # the ablations reuse the same mechanism with their own prefixes (T8: BatchNorm on both sides)
-    assert method_settings("XN-ConvNetBN")["model"] == "ConvNetBN" and method_settings("XW-ConvNetW32")["model"] == "ConvNetW32"
+    assert parse("XN-ConvNetBN").settings["model"] == "ConvNetBN" and parse("XW-ConvNetW32").settings["model"] == "ConvNetW32"
 
 
 def test_a_stage_run_by_hand_must_be_a_planned_cross_job(tmp_path):
@@ -133,4 +133,4 @@ def test_both_runners_get_one_evaluation_job_per_set_and_network(tmp_path, monke
     condense = {j["wildcards"]["method"]: j for j in jobs if j["rule"] == "condense"}
     assert {"XP-ConvNetNP", "XP-ConvNetAP"} <= set(condense) and "studies.pooling" in condense["XP-ConvNetNP"]["dvc_params"]
     [rep] = [j for j in jobs if j["rule"] == "report"]
-    assert {paths.EVAL_ON.format(**j) for j in paths.cross_plan(load_params(f))} <= set(rep["input"])
+    assert {artifacts.EVAL_ON.format(**j) for j in plan.cross_plan(load_params(f))} <= set(rep["input"])

@@ -11,7 +11,7 @@ import scipy.stats
 import torch
 import yaml
 
-from dcpipe import nas
+from dcpipe import config, nas, plan
 from dcpipe.config import ParamsError, validate_params
 from dcpipe.models import build_model
 from dcpipe.train import TrainConfig, schedule
@@ -99,11 +99,11 @@ def test_shards_cover_the_candidates_exactly_once(n, shards):
 def test_the_parameter_files_searches_the_stated_candidates():
     paper = yaml.safe_load((ROOT / "config/paper.yaml").read_text())
     validate_params(paper)
-    assert nas.candidates(paper) == list(range(720))
+    assert plan.nas_candidates(paper) == list(range(720))
     assert paper["nas"]["epochs"] == 100 and paper["nas"]["repeats"] == 5 and paper["nas"]["validation"] == 5000
     default = yaml.safe_load((ROOT / "params.yaml").read_text())
     validate_params(default)
-    cands = nas.candidates(default)
+    cands = plan.nas_candidates(default)
     assert len(cands) == default["nas"]["architectures"]
     _balanced(cands, nas.subspace(default["nas"]["widths"]))
     parts = [nas.shard(cands, k, default["nas"]["shards"]) for k in range(default["nas"]["shards"])]
@@ -124,8 +124,8 @@ def test_a_bad_nas_section_fails_before_any_job_naming_what_is_valid(key, value,
 def test_early_stopping_trains_the_whole_set_for_as_many_steps_as_a_proxy():
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["nas"]["epochs"] = 30
-    proxy = nas.train_config(params, "DC", 100)
-    es = nas.train_config(params, nas.EARLY_STOPPING, 100)
+    proxy = config.nas_train_config(params, "DC", 100)
+    es = config.nas_train_config(params, nas.EARLY_STOPPING, 100)
     assert schedule(proxy, 100)[2] == 30  # 100 images, batch 256: one step per epoch
     assert schedule(es, 3600) == (2, 15, 30)  # 2 epochs of 15 steps started, stopped after 30, lr drop at 15
 
@@ -159,7 +159,7 @@ def test_the_search_split_holds_the_validation_images_out_of_the_training_split(
 
 def test_table4_ranks_by_proxy_correlates_each_proxys_top_k_and_marks_estimates(tmp_path, monkeypatch):
     """Fake search results (unit test): early stopping ranks as the ground truth does, random in reverse."""
-    from dcpipe import paths
+    from dcpipe import artifacts
     from dcpipe.io import write_json
     from dcpipe.report.collect import Inputs
     from dcpipe.report.sections.nas import table4
@@ -176,17 +176,17 @@ def test_table4_ranks_by_proxy_correlates_each_proxys_top_k_and_marks_estimates(
         "early_stopping": {"val_mean": 0.2 + 0.01 * i, "train_seconds": 5.0, "val_seconds": 0.5, "images": 3600,
                            "steps": 5}}} for i in idx]
     for k in range(2):
-        write_json(paths.NAS_SHARD.format(dataset="D", shard=k), {"rows": rows[k::2]})
+        write_json(artifacts.NAS_SHARD.format(dataset="D", shard=k), {"rows": rows[k::2]})
     # ground truth for the union of the top 2s ({0, 1} and {4, 3}); architecture 0, random's best, has 2 runs
     gt = [{"index": 0, "runs": 2, "val": [truth[0]] * 2, "val_mean": truth[0], "test": [0.40, 0.42],
            "train_seconds": 20.0}]
     gt += [{"index": i, "runs": 1, "val": [truth[i]], "val_mean": truth[i], "test": [truth[i] - 0.1],
             "train_seconds": 10.0} for i in (1, 3, 4)]
-    write_json(paths.NAS_GROUND_TRUTH.format(dataset="D", shard=0),
+    write_json(artifacts.NAS_GROUND_TRUTH.format(dataset="D", shard=0),
                {"rows": gt, "n_train": 3600, "n_validation": 400, "n_test": 1000})
-    assert nas.ground_truth_candidates(params, nas.read_shards(
-        [Path(paths.NAS_SHARD.format(dataset="D", shard=k)) for k in range(2)])) == [0, 1, 3, 4]
-    t4 = table4(Inputs(params, {"nas": paths.nas_outputs(params)}))  # reads the declared NAS files only
+    assert nas.ground_truth_candidates(nas.read_shards(
+        [Path(artifacts.NAS_SHARD.format(dataset="D", shard=k)) for k in range(2)]), params["nas"]["proxies"], params["nas"]["top"]) == [0, 1, 3, 4]
+    t4 = table4(Inputs(params, {"nas": plan.nas_outputs(params)}))  # reads the declared NAS files only
     assert [q["arch"] for q in t4["random"]["top"]] == [nas.SPACE[i].name for i in (0, 1)]
     assert t4["random"]["spearman"] == pytest.approx(-1.0) and t4["early_stopping"]["spearman"] == pytest.approx(1.0)
     assert t4["random"]["best_test"] == pytest.approx(41.0) and t4["random"]["best_runs"] == 2
@@ -197,3 +197,43 @@ def test_table4_ranks_by_proxy_correlates_each_proxys_top_k_and_marks_estimates(
     # its early-stopping second per step x the 15 x 2 steps of whole-set training
     assert t4["whole"]["estimated"] and t4["whole"]["search_minutes"] == pytest.approx((4 * 10 + 30) / 60)
     assert t4["whole"]["storage_images"] == 3600
+
+
+def test_the_nas_stages_split_search_rank_and_resume_on_fake_data(tmp_path):
+    """FAKE data (random 8x8 pixels, 2 classes): the three NAS stages in a row, then a shard resumed from its
+    checkpoint ends identical to the uninterrupted one."""
+    from dcpipe.io import read_json, resumable, write_json, write_npz
+    from dcpipe.stages.nas_ground_truth import nas_ground_truth
+    from dcpipe.stages.nas_shard import fingerprint, nas_shard
+    from dcpipe.stages.nas_split import nas_split
+    from dcpipe.stages.select_coreset import select_coreset
+
+    rng = np.random.default_rng(0)
+    src = tmp_path / "Fake.npz"
+    write_npz(src, x_train=rng.integers(0, 256, (40, 1, 8, 8), dtype=np.uint8), y_train=np.arange(40) % 2,
+              x_test=rng.integers(0, 256, (10, 1, 8, 8), dtype=np.uint8), y_test=np.arange(10) % 2)
+    write_json(str(src) + ".json", {"dataset": "Fake", "num_classes": 2, "mean": [0.5], "std": [0.25]})
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["data"]["train_subset"] = None
+    params["evaluate"].update(batch=8, test_batch=16)
+    params["nas"].update(dataset="Fake", validation=10, ipc=2, proxies=["random", "early_stopping"],
+                         architectures=2, shards=1, epochs=1, whole_epochs=1, ground_truth_shards=1, top=1,
+                         best_repeats=1)
+    split = tmp_path / "Fake_nas.npz"
+    nas_split(params, src, split)
+    coreset = tmp_path / "random_set0.npz"
+    select_coreset(params, "Fake_nas", 2, "random", 0, split, coreset)
+    shard = tmp_path / "shard0.json"
+    nas_shard(params, 0, split, {"random": coreset}, shard)
+    rows = read_json(shard)["rows"]
+    assert [r["index"] for r in rows] == plan.nas_candidates(params)
+    assert set(rows[0]["proxies"]) == {"random", "early_stopping"}
+    truth = tmp_path / "ground_truth0.json"
+    nas_ground_truth(params, 0, split, [shard], truth)
+    assert len(read_json(truth)["rows"]) == len({nas.top(nas.proxy_scores(rows, p), 1)[0] for p in ("random", "early_stopping")})
+    resumed = tmp_path / "resumed.json"
+    resumable(resumed, fingerprint(params, shard=0)).save(rows[:1])  # a shard killed after its first architecture
+    nas_shard(params, 0, split, {"random": coreset}, resumed)
+    again = read_json(resumed)["rows"]
+    assert again[0] == rows[0] and [r["proxies"]["random"]["val"] for r in again] == [
+        r["proxies"]["random"]["val"] for r in rows]

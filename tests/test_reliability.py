@@ -574,22 +574,23 @@ def test_the_bad_input_table_covers_every_category():
 
 def test_an_evaluation_resumes_after_its_finished_models(tmp_path, prepared):
     """Evaluation jobs checkpoint finished models: a killed group retrains only the rest and ends identical."""
-    from dcpipe import pipeline
+    from dcpipe.stages.evaluate import evaluate
+    from dcpipe.stages.select_coreset import select_coreset
     from dcpipe.io import read_json, write_json
 
     params = tiny_params()
     params["evaluate"].update(models_per_set=2, epochs={"1": 2}, epochs_augmented={"1": 2}, test_precision="bf16")
     src = prepared("MNIST")
     coreset = tmp_path / "random_set0.npz"
-    pipeline.select(params, "MNIST", 1, "random", 0, src, coreset)
+    select_coreset(params, "MNIST", 1, "random", 0, src, coreset)
     full, resumed = tmp_path / "full.json", tmp_path / "resumed.json"
-    pipeline.evaluate(params, "MNIST", 1, "random", 0, src, coreset, full)
+    evaluate(params, "MNIST", 1, "random", 0, src, coreset, full)
     ref = read_json(full)
     # a "killed" run that finished model 0 only, with a poisoned value to prove it is reused, not recomputed
     fp = {"seed": ref["seed"], "model": ref["model"], "train_config": ref["train_config"],
           "n_train_images": ref["n_train_images"]}
-    write_json(str(resumed) + ".partial.json", {"fingerprint": fp, "accuracies": [0.123]})
-    pipeline.evaluate(params, "MNIST", 1, "random", 0, src, coreset, resumed)
+    write_json(str(resumed) + ".partial.json", {"fingerprint": fp, "done": [0.123]})
+    evaluate(params, "MNIST", 1, "random", 0, src, coreset, resumed)
     got = read_json(resumed)["accuracies"]
     assert got[0] == 0.123 and got[1:] == ref["accuracies"][1:]
     assert not (tmp_path / "resumed.json.partial.json").exists()
@@ -704,12 +705,12 @@ def test_snakemake_reports_a_bad_parameter_file_as_one_error_line(svhn_workdir):
 
 
 def test_the_data_check_covers_continual_tasks_and_the_nas_dataset_once_per_source(tmp_path, monkeypatch):
-    from dcpipe import paths
+    from dcpipe import plan
     from dcpipe.config import load_params
-    from dcpipe.data import missing_datasets
+    from dcpipe.plan import missing_datasets
 
     paper = load_params(ROOT / "config/paper.yaml")
-    planned = paths.prepared_datasets(paper)
+    planned = plan.prepared_datasets(paper)
     assert {"MNIST_RGB32", "USPS_RGB32", paper["nas"]["dataset"]} <= set(planned)
     assert not [d for d in planned if d.endswith("_nas")]  # the search split is made by nas_split, not prepared
     monkeypatch.chdir(tmp_path)
@@ -722,7 +723,7 @@ def test_the_data_check_covers_continual_tasks_and_the_nas_dataset_once_per_sour
 
 def test_a_prepared_dataset_needs_no_source_files(tmp_path, monkeypatch):
     """A unit test with a fake prepared dataset: only the presence of data/prepared/SVHN.npz(.json) matters."""
-    from dcpipe.data import missing_datasets
+    from dcpipe.plan import missing_datasets
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("DCPIPE_DATA_MIRRORS", str(tmp_path))

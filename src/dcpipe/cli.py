@@ -7,6 +7,15 @@ from pathlib import Path
 
 import click
 
+from . import bench as bench_mod, config, data
+from .config import ParamsError, load_params
+from .dvcgen import render
+from .io import atomic_path, provenance, write_json
+from .plan import missing_data_message, missing_datasets
+from .runtime import device_problem, pick_device, setup
+from .stages.common import training_set
+from .train import TrainConfig, compare_test_precision
+
 
 @click.group()
 def main():
@@ -23,9 +32,6 @@ def check_params(params_file, local):
     prepare_data job would stop at its start; a real Snakemake run stops before its first job), or CUDA for
     runtime.device: cuda. With --local it is an error (exit 2): DVC has no start hook, so `make dvc-repro`
     runs this first."""
-    from .config import ParamsError, load_params
-    from .data import missing_data_message, missing_datasets
-    from .runtime import device_problem
 
     try:
         params = load_params(params_file)
@@ -36,7 +42,7 @@ def check_params(params_file, local):
     missing = missing_datasets(params)
     if missing:
         problems.append(missing_data_message(missing))
-    device = device_problem(params["runtime"].get("device", "auto"))
+    device = device_problem(config.runtime(params).device)
     if device:
         problems.append(device + ("" if local else " (each GPU stage stops at its start where that holds)"))
     for problem in problems:
@@ -52,8 +58,6 @@ def check_params(params_file, local):
 @click.option("--check", is_flag=True, help="exit 1 if OUT differs from what would be generated")
 def dvc_yaml(params_file, out, check):
     """Generate dvc.yaml from the Snakemake DAG (one source of truth for both runners)."""
-    from .dvcgen import render
-    from .io import atomic_path
 
     text = render(Path("Snakefile"), params_file)
     if check:
@@ -75,14 +79,10 @@ def dvc_yaml(params_file, out, check):
 @click.option("--out", type=click.Path(path_type=Path), default=Path("reports/records/precision_check.json"), show_default=True)
 def check_precision(prepared, train_set, models, epochs, out):
     """Measure what bf16 autocast of the test pass changes: same trained networks tested in fp32 and bf16."""
-    from . import data, pipeline
-    from .io import provenance, write_json
-    from .runtime import setup
-    from .train import TrainConfig, compare_test_precision
 
     setup(threads=2)
     d = data.load(prepared)
-    x, y = pipeline.training_set(train_set, d)
+    x, y = training_set(train_set, d)
     res = compare_test_precision("ConvNet", models, x, y, d.x_test, d.y_test, d.num_classes,
                                  TrainConfig(epochs=epochs), seed=0)
     res.update(prepared=str(prepared), train_set=str(train_set), epochs=epochs, provenance=provenance(),
@@ -103,9 +103,6 @@ def check_precision(prepared, train_set, models, epochs, out):
 def bench(params_file, prepared, models, threads, out):
     """Measure where the time goes (JSON): conv microbenchmark, real-gradient and test passes, the allocator,
     vectorised class gradients, batched evaluation and condensation iterations at IPC 1 and 10."""
-    from . import bench as bench_mod, config, data
-    from .io import provenance, write_json
-    from .runtime import pick_device, setup
 
     setup(threads=threads)
     params = config.load_params(params_file)
@@ -114,7 +111,7 @@ def bench(params_file, prepared, models, threads, out):
     epochs = {i: config.train_config(params, d.name, i).epochs for i in ipcs}
     cfgs = {i: config.condense_config(params, i, "DC") for i in ipcs}
     res = bench_mod.run(d, n_models=models, batch_real=cfgs[1].batch_real, epochs=epochs, condense_cfgs=cfgs,
-                        test_precision=params["evaluate"].get("test_precision", "fp32"))
+                        test_precision=config.train_config(params, d.name, 1).test_precision)
     res.update(prepared=str(prepared), params_file=str(params_file), provenance=provenance(),
                command=" ".join(["dcpipe"] + sys.argv[1:]))
     write_json(out, res)

@@ -20,10 +20,13 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
+from torch.func import functional_call, grad, vmap
 
 from .data import Data, sample_class
-from .io import ArtifactError, atomic_path
+from .errors import ArtifactError, NonFiniteError
+from .io import atomic_path
 from .matching import match_loss
 from .models import build_model, has_batchnorm
 from .seeding import derive_seed, generator, torch_seeded
@@ -85,10 +88,6 @@ VARIANTS = {
 }
 
 
-class NonFiniteError(RuntimeError):
-    pass
-
-
 class Condensed(NamedTuple):
     images: torch.Tensor
     labels: torch.Tensor
@@ -142,8 +141,6 @@ def _class_gradients(net, real, vectorised):
     if not vectorised:
         return [[g.detach() for g in torch.autograd.grad(F.cross_entropy(net(x), y), list(params.values()))]
                 for x, y in zip(real, labels)]
-    from torch.func import functional_call, grad, vmap
-
     def loss(p, x, y):
         return F.cross_entropy(functional_call(net, p, (x,)), y)
 
@@ -287,8 +284,6 @@ def _save_checkpoint(path: Path, syn, opt_img, next_it, losses, net_updates, cfg
 
 
 def _load_checkpoint(path: Path, syn, opt_img, cfg, seed):
-    from safetensors import SafetensorError, safe_open
-
     try:
         with safe_open(str(path), "pt") as f:
             meta = f.metadata() or {}

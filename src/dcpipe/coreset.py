@@ -5,6 +5,8 @@ or per-sample forgetting counts (forgetting). DC paper section 3.1 "Baselines"."
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from .seeding import derive_seed, generator
@@ -145,8 +147,6 @@ def penultimate_features(net: torch.nn.Module, x: torch.Tensor, batch: int = 100
 def rank_coresets(scores: list[float], fractions=(1.0, 0.1, 0.01)) -> list[dict]:
     """Optimal random selection (DC appendix C, Table T12): N random coresets ranked by their score; for each
     fraction, the mean and std of the best ceil(fraction * N) scores ("Top 1000 / 100 / 10" of N = 1000)."""
-    import math
-
     ranked = sorted(scores, reverse=True)
     out = []
     for f in fractions:

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .errors import DataError
 from .io import ArtifactError, provenance, read_json, read_npz, write_json, write_npz
 
 log = logging.getLogger(__name__)
@@ -117,10 +118,6 @@ def to_rgb32(x: np.ndarray) -> np.ndarray:
     return torch.cat(out).numpy()
 
 
-class DataError(RuntimeError):
-    """A dataset is missing, corrupt or misconfigured; the message says what to do."""
-
-
 def mirror_dirs(configured: list[str] | None = None) -> list[Path]:
     env = [p for p in os.environ.get("DCPIPE_DATA_MIRRORS", "").split(os.pathsep) if p]
     return [Path(p).expanduser() for p in env + list(configured or [])]
@@ -161,7 +158,7 @@ def _find(spec: DatasetSpec, mirror: Path, rel: str, verify: bool = True) -> Pat
 def locate(name: str, mirrors: list[Path], quick: bool = False) -> dict[str, Path]:
     """Map each source file of `name` to one mirror copy, or raise DataError naming what is missing.
 
-    quick: only look the files up, without reading them (a planning check, data.missing_datasets), except that
+    quick: only look the files up, without reading them (a planning check, data.missing_sources), except that
     a flat mirror is told apart from another dataset's with the same file names by the checksum of its smallest
     such file (a labels file: kilobytes). prepare() checks every file's content anyway."""
     spec = dataset_spec(name)
@@ -191,20 +188,12 @@ def _flat_copies_are(spec: DatasetSpec, mirror: Path, found: dict[str, Path]) ->
     return _content_is(probe, spec.sha256[probe.name.removesuffix(".gz")])
 
 
-def missing_datasets(params, datasets: list[str] | None = None) -> list[str]:
-    """The planned datasets whose source files no mirror holds: one message each (locate's: the files needed,
-    the mirrors searched, how to get them); [] when every one can be prepared. Cheap (locate(quick=True)): the
-    files are looked up, not read, so `dcpipe check-params` and the Snakefile can call it before any work.
-
-    datasets: the prepared datasets to check; by default every one the plan prepares (paths.prepared_datasets)
-    that is not prepared yet (data/prepared/<name>.npz and its .json under the working directory): a prepared
-    dataset needs no source files. A variant (MNIST_RGB32) needs its source dataset's files, reported once."""
-    from .paths import PREPARED, prepared_datasets
-
-    if datasets is None:
-        datasets = [d for d in prepared_datasets(params)
-                    if not (Path(PREPARED.format(dataset=d)).is_file() and Path(PREPARED.format(dataset=d) + ".json").is_file())]
-    mirrors = mirror_dirs(params["data"]["mirrors"])
+def missing_sources(datasets: list[str], configured_mirrors: list[str]) -> list[str]:
+    """The prepared datasets among `datasets` whose source files no mirror holds: one message each (locate's:
+    the files needed, the mirrors searched, how to get them). Cheap (locate(quick=True)): the files are looked
+    up, not read, so `dcpipe check-params` and the Snakefile can call it before any work. A variant
+    (MNIST_RGB32) needs its source dataset's files, reported once."""
+    mirrors = mirror_dirs(configured_mirrors)
     problems = []
     for source in dict.fromkeys(dataset_spec(d).variant_of or d for d in datasets):
         try:
@@ -212,12 +201,6 @@ def missing_datasets(params, datasets: list[str] | None = None) -> list[str]:
         except DataError as e:
             problems.append(str(e))
     return problems
-
-
-def missing_data_message(problems: list[str]) -> str:
-    """missing_datasets' problems as one block, for a `warning: ` (check-params, dry runs) or `error: ` prefix."""
-    body = "\n".join("  " + line for p in problems for line in p.splitlines())
-    return f"the plan needs datasets that no mirror holds, so their prepare_data jobs cannot run:\n{body}"
 
 
 def dataset_spec(name: str) -> DatasetSpec:
@@ -260,7 +243,7 @@ def _check_known(spec: DatasetSpec, sums: dict[str, str], sources: dict[str, Pat
 
 
 def _read_torchvision(name: str, root: Path):
-    from torchvision import datasets as tvd
+    from torchvision import datasets as tvd  # heavy, and only prepare needs it
 
     def arrays(ds):
         x = ds.data.numpy() if torch.is_tensor(ds.data) else np.asarray(ds.data)
@@ -275,7 +258,7 @@ def _read_torchvision(name: str, root: Path):
         # The .mat files of the SVHN site, read as torchvision does (scipy.io.loadmat): X is (32, 32, 3, N) uint8
         # (H, W, C, N) and y is (N, 1) with 10 standing for the digit 0. Read here rather than through
         # torchvision.datasets.SVHN, whose md5 check of the official files would leave this path untestable.
-        from scipy.io import loadmat
+        from scipy.io import loadmat  # heavy, and only SVHN needs it
 
         def mat(path):
             m = loadmat(path)

@@ -14,7 +14,7 @@ import os
 
 
 def _patch() -> None:
-    from dvc.stage import cache
+    from dvc.stage import cache  # optional: DVC is only there under `make dvc-repro`
 
     original = cache._can_hash
     if getattr(original, "dcpipe_patched", False):

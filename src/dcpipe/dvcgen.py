@@ -1,13 +1,14 @@
 """Generate dvc.yaml from the Snakemake DAG, so the two runners share one definition of the pipeline.
 
 The Snakefile is the source of truth: every job becomes one DVC stage with the same command, inputs, outputs and
-params (from the rule's `params: dvc=[...]`). tests/test_runners_agree.py fails when the committed dvc.yaml
-is stale. Reads Snakemake's DAG through its Python API (internal: snakemake is pinned to 9.x in pyproject.toml).
+params (from the rule's `params: dvc=[...]`). tests/test_pipeline_e2e.py fails when the committed dvc.yaml
+is stale (`dcpipe dvc-yaml --check`). Reads Snakemake's DAG through its Python API (internal: snakemake is pinned to 9.x in pyproject.toml).
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 import os
 from pathlib import Path
@@ -44,12 +45,11 @@ PLOTS = [
 
 def dvc_plots() -> list:
     """dvc.yaml's top-level `plots:` (a copy of PLOTS)."""
-    import copy
-
     return copy.deepcopy(PLOTS)
 
 
 def snakemake_jobs(snakefile: Path, params_file: str) -> list:
+    # heavy (the whole of Snakemake), and only `dcpipe dvc-yaml` needs it
     from snakemake.api import ConfigSettings, DAGSettings, OutputSettings, ResourceSettings, SnakemakeApi
 
     with contextlib.redirect_stderr(io.StringIO()), SnakemakeApi(OutputSettings()) as api:

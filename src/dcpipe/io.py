@@ -13,6 +13,10 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+import torch
+
+from . import __version__
+from .errors import ArtifactError
 
 
 @contextlib.contextmanager
@@ -99,15 +103,9 @@ def read_npz(path, required: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
     return arrays
 
 
-class ArtifactError(RuntimeError):
-    pass
-
-
 def provenance() -> dict:
     """Versions and git commit recorded next to every artifact. The commit and dirty flag are those of the working
     tree the process runs in (its current directory), not of wherever the package happens to be installed from."""
-    import torch
-
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
                                 timeout=5, cwd=Path.cwd()).stdout.strip() or None
@@ -116,8 +114,6 @@ def provenance() -> dict:
                                     cwd=Path.cwd()).stdout.strip()) if commit else None  # no checkout: unknown
     except (OSError, subprocess.SubprocessError):
         commit, dirty = None, None
-    from . import __version__
-
     return {
         "dcpipe": __version__,
         "git_commit": commit,
@@ -127,3 +123,27 @@ def provenance() -> dict:
         "python": platform.python_version(),
         "device": "cuda" if torch.cuda.is_available() else "cpu",
     }
+
+
+class Resumable:
+    """The finished part of a job that checkpoints after each item (a trained model, an architecture, a
+    setting) in `<out>.partial.json`: a killed job resumes after its last finished item. The items are kept
+    only while the fingerprint (everything they depend on) is unchanged, so a resumed job ends bit-identical
+    to an uninterrupted one."""
+
+    def __init__(self, out, fingerprint: dict):
+        self.path = Path(str(out) + ".partial.json")
+        self.fingerprint = json.loads(json.dumps(fingerprint, default=_json_default))  # as read back
+        saved = read_json(self.path) if self.path.exists() else {}
+        self.done: list = saved["done"] if saved.get("fingerprint") == self.fingerprint else []
+
+    def save(self, done: list) -> None:
+        write_json(self.path, {"fingerprint": self.fingerprint, "done": done})
+
+    def finish(self) -> None:
+        """The output is written: the partial result is no longer needed."""
+        self.path.unlink(missing_ok=True)
+
+
+def resumable(out, fingerprint: dict) -> Resumable:
+    return Resumable(out, fingerprint)

@@ -8,7 +8,10 @@ import logging
 import sys
 import time
 
+import torch
 from tqdm import tqdm
+
+from .errors import ArtifactError, DataError, NonFiniteError, ParamsError
 
 
 def keep_freed_memory(keep: bool = True) -> bool:
@@ -30,8 +33,6 @@ def keep_freed_memory(keep: bool = True) -> bool:
 
 def setup(threads: int = 1, level=logging.INFO):
     keep_freed_memory()  # before torch allocates anything big
-    import torch
-
     logging.basicConfig(level=level, stream=sys.stderr, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     torch.set_num_threads(threads)
     try:
@@ -48,14 +49,10 @@ def device_problem(choice: str) -> str | None:
     """Why runtime.device cannot be honoured on this machine (None when it can)."""
     if choice != "cuda":
         return None
-    import torch
-
     return None if torch.cuda.is_available() else CUDA_UNAVAILABLE
 
 
 def pick_device(choice: str = "auto"):
-    import torch
-
     if choice == "cuda" or (choice == "auto" and torch.cuda.is_available()):
         return torch.device("cuda")
     return torch.device("cpu")
@@ -83,42 +80,11 @@ class Progress:
         self.bar.close()
 
 
-_LEASE = None
-
-
-def start_stage(params_file: str, gpu: bool = False, **job) -> dict:
-    """Every stage script starts here: validated params (and the job's --dataset/--ipc/--method, see
-    config.check_job), logging, thread count, and (for GPU rules) a device lease held until the process exits."""
-    global _LEASE
-    from .config import ParamsError, check_job, load_params
-    from .lease import GpuLease
-
-    params = load_params(params_file)
-    check_job(params, params_file, **job)
-    setup(params["runtime"].get("threads", 1))
-    if gpu:
-        _LEASE = GpuLease()
-        dev = _LEASE.acquire()
-        logging.getLogger("dcpipe").info("device lease: %s", "cpu" if dev is None else f"CUDA_VISIBLE_DEVICES={dev}")
-        # Checked here, where the job runs, and after the lease (CUDA_VISIBLE_DEVICES decides what torch sees):
-        # the Snakemake head node or the machine running check-params may lack the GPU a cluster job gets, so
-        # there the same text is only a warning (cli check-params).
-        problem = device_problem(params["runtime"].get("device", "auto"))
-        if problem:
-            raise ParamsError(f"{params_file}: {problem}")
-    return params
-
-
 @contextlib.contextmanager
 def stage_errors():
     """Wrap a stage script's body: an error the user can fix (bad params, missing or corrupt data or artifact,
     a diverged run) ends the process with `error: <message>` on stderr and exit status 2, not a traceback.
     Anything else is a bug and keeps its traceback (so no bare ValueError/RuntimeError here)."""
-    from .condense import NonFiniteError
-    from .config import ParamsError
-    from .data import DataError
-    from .io import ArtifactError
-
     try:
         yield
     except (ParamsError, DataError, ArtifactError, NonFiniteError) as e:

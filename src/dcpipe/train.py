@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from torch.func import functional_call, grad, stack_module_state, vmap
 
 from .models import build_model, has_batchnorm
 from .seeding import derive_seed, generator, torch_seeded
@@ -139,8 +141,6 @@ def compare_test_precision(model: str, n_models: int, x, y, x_test, y_test, num_
                            seed: int) -> dict:
     """Train n_models once, then test each in fp32 and in bf16 autocast: the accuracy check behind the
     `evaluate.test_precision: bf16` switch (same networks, so any difference is the precision's alone)."""
-    import time
-
     rows = []
     for i in range(n_models):
         net = trained_model(model, i, x, y, num_classes, cfg, seed)
@@ -170,8 +170,6 @@ def train_models_batched(model: str, n_models: int, x: torch.Tensor, y: torch.Te
 
 def stacked_accuracies(params, buffers, base, x_test, y_test, cfg: TrainConfig) -> list[float]:
     """Test accuracy of each model of a stack trained by train_stacked."""
-    from torch.func import functional_call, vmap
-
     n_models = next(iter(params.values())).shape[0]
     forward = vmap(lambda p, b, xb: functional_call(base, (p, b), (xb,)), in_dims=(0, 0, None))
     correct = torch.zeros(n_models, dtype=torch.long, device=x_test.device)
@@ -184,8 +182,6 @@ def stacked_accuracies(params, buffers, base, x_test, y_test, cfg: TrainConfig) 
 
 def train_stacked(model: str, n_models: int, x, y, num_classes: int, cfg: TrainConfig, seed: int, first: int = 0):
     """Train the stack; returns (stacked parameters, stacked buffers, the module whose structure they fill)."""
-    from torch.func import functional_call, grad, stack_module_state, vmap
-
     nets, gens = [], []
     for i in range(first, first + n_models):
         s = derive_seed(seed, "model", i)

@@ -3,6 +3,8 @@
 # of them changes, exactly as DVC does.
 import json
 
+from dcpipe.methods import CORESET_PATTERN, CROSS_PATTERN, SYNTHETIC_PATTERN, parse as parse_method  # Snakemake has a `parse`
+
 
 def settings(keys):
     """The values of the listed params.yaml keys (dotted), as one canonical string."""
@@ -26,12 +28,10 @@ wildcard_constraints:
 
 def with_study(keys):
     """`keys` plus the studies entry of the job's method (its own budget), as a function of the wildcards."""
-    from dcpipe.config import study_name
-
-    return lambda wc: keys + ([f"studies.{study_name(wc.method)}"] if study_name(wc.method) else [])
+    return lambda wc: keys + ([f"studies.{parse_method(wc.method).study}"] if parse_method(wc.method).study else [])
 
 
-# Data check before any work (data.missing_datasets: the planned datasets' source files are looked up in the
+# Data check before any work (plan.missing_datasets: the planned datasets' source files are looked up in the
 # mirrors, not read). A dry run warns and still shows the plan, as `dcpipe check-params` does. A real run stops
 # in `onstart`, which Snakemake 9 calls after building the DAG and before scheduling the first job, and never in a
 # dry run (Workflow.execute in snakemake/workflow.py; checked with a throwaway Snakefile: `sys.exit` there ends
@@ -41,7 +41,7 @@ def with_study(keys):
 # same message, as under `dvc repro` (DVC has no start hook).
 import sys
 
-from dcpipe.data import missing_data_message, missing_datasets
+from dcpipe.plan import missing_data_message, missing_datasets
 
 if workflow.output_settings.dryrun:
     _missing = missing_datasets(P)

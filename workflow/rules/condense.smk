@@ -3,18 +3,18 @@ CONDENSE_PARAMS = ["seed", "data.train_subset", "condense", "runtime.device"]
 
 rule condense:
     input:
-        paths.PREPARED,
+        artifacts.PREPARED,
     output:
-        npz=paths.SYNTHETIC,
-        meta=paths.SYNTHETIC + ".json",
-        loss=paths.LOSS,
+        npz=artifacts.SYNTHETIC,
+        meta=artifacts.SYNTHETIC + ".json",
+        loss=artifacts.LOSS,
     params:
         dvc=with_study(CONDENSE_PARAMS),  # a study cell's budget (iterations) is in its studies entry
         settings=lambda wc: settings(with_study(CONDENSE_PARAMS)(wc)),
     log:
         "logs/condense/{dataset}_ipc{ipc}_{method}_set{set}.log",
     wildcard_constraints:
-        method=r"DC|M|MD|MDO|MDA|[LDTV]-[A-Za-z0-9_.+\-]+|X[APNDW]?-[A-Za-z0-9_]+",
+        method=SYNTHETIC_PATTERN,
     threads: THREADS
     resources:
         gpu=1,

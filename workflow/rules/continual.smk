@@ -1,17 +1,17 @@
 # Continual learning with a rehearsal memory (DC paper section 3.2): one job per run (seed) trains every setting
 # ({herding, DC} x {with, without distillation}) on the task sequence. The DC memory sets are condensed by the
 # condense rule (condense.smk) on the tasks' 32x32 RGB datasets (data.rgb32_name), planned by
-# paths.continual_condensed and accepted by config.check_job like the main table's sets.
+# plan.continual_condensed and accepted by plan.check_job like the main table's sets.
 CONTINUAL_PARAMS = ["seed", "data.train_subset", "continual", "runtime.device"]
 
 if "continual" in P:
 
     rule continual:
         input:
-            prepared=[paths.PREPARED.format(dataset=d) for d in paths.continual_datasets(P)],
-            condensed=lambda wc: [paths.SYNTHETIC.format(**j) for j in paths.continual_condensed(P, int(wc.run))],
+            prepared=[artifacts.PREPARED.format(dataset=d) for d in plan.continual_datasets(P)],
+            condensed=lambda wc: [artifacts.SYNTHETIC.format(**j) for j in plan.continual_condensed(P, int(wc.run))],
         output:
-            paths.CONTINUAL,
+            artifacts.CONTINUAL,
         params:
             dvc=CONTINUAL_PARAMS,
             settings=settings(CONTINUAL_PARAMS),

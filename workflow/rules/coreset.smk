@@ -3,11 +3,11 @@ CORESET_PARAMS = ["seed", "data.train_subset"]
 
 rule select_coreset:
     input:
-        prepared=paths.PREPARED,
-        evidence=lambda wc: paths.evidence(P, wc.dataset, wc.method),  # herding, kcenter, forgetting
+        prepared=artifacts.PREPARED,
+        evidence=lambda wc: plan.evidence(P, wc.dataset, wc.method),  # herding, kcenter, forgetting
     output:
-        npz=paths.CORESET,
-        meta=paths.CORESET + ".json",
+        npz=artifacts.CORESET,
+        meta=artifacts.CORESET + ".json",
     params:
         dvc=CORESET_PARAMS,
         settings=settings(CORESET_PARAMS),
@@ -15,7 +15,7 @@ rule select_coreset:
     log:
         "logs/select_coreset/{dataset}_ipc{ipc}_{method}_set{set}.log",
     wildcard_constraints:
-        method="|".join(paths.CORESET_METHODS),
+        method=CORESET_PATTERN,
     threads: 1
     resources:
         mem_mb=2000,

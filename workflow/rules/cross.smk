@@ -1,27 +1,25 @@
 # Cross studies (DC Table 2, appendix T6-T10): each set of a cell "<prefix>-<model>" (condensed by the condense
 # rule) is trained on each evaluation network of its study, one artifact per (set, evaluation network).
-CROSS_PLAN = paths.cross_plan(P)
-
 
 rule evaluate_cross:
     input:
-        prepared=paths.PREPARED,
-        train_set=paths.SYNTHETIC,
+        prepared=artifacts.PREPARED,
+        train_set=artifacts.SYNTHETIC,
     output:
-        paths.EVAL_ON,
+        artifacts.EVAL_ON,
     params:
         dvc=with_study(EVALUATE_PARAMS),
         settings=lambda wc: settings(with_study(EVALUATE_PARAMS)(wc)),
     log:
         "logs/evaluate_cross/{dataset}_ipc{ipc}_{method}_set{set}_on-{model}.log",
     wildcard_constraints:
-        method=r"X[APNDW]?-[A-Za-z0-9_]+",
+        method=CROSS_PATTERN,
         model="[A-Za-z0-9_]+",
     threads: THREADS
     resources:
         gpu=1,
         mem_mb=6000,
     shell:
-        "{RUN}/evaluate.py {SCRIPT_ARGS} --dataset {wildcards.dataset} --ipc {wildcards.ipc}"
+        "{RUN}/evaluate_cross.py {SCRIPT_ARGS} --dataset {wildcards.dataset} --ipc {wildcards.ipc}"
         " --method {wildcards.method} --set {wildcards.set} --model {wildcards.model} --prepared {input.prepared}"
         " --train-set {input.train_set} --out {output} > {log} 2>&1"

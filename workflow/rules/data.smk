@@ -3,8 +3,8 @@ DATA_PARAMS = []  # where the files are found (mirrors) does not change what the
 
 rule prepare_data:
     output:
-        npz=paths.PREPARED,
-        meta=paths.PREPARED + ".json",
+        npz=artifacts.PREPARED,
+        meta=artifacts.PREPARED + ".json",
     params:
         dvc=DATA_PARAMS,
         settings=settings(DATA_PARAMS),

@@ -3,10 +3,10 @@ EVALUATE_PARAMS = ["seed", "data.train_subset", "evaluate", "runtime.device"]
 
 rule evaluate:
     input:
-        prepared=paths.PREPARED,
-        train_set=lambda wc: paths.train_set(wc.dataset, wc.ipc, wc.method, wc.set),
+        prepared=artifacts.PREPARED,
+        train_set=lambda wc: artifacts.train_set(wc.dataset, wc.ipc, wc.method, wc.set),
     output:
-        paths.EVAL,
+        artifacts.EVAL,
     params:
         dvc=with_study(EVALUATE_PARAMS),  # a study cell's budget (models per set) is in its studies entry
         settings=lambda wc: settings(with_study(EVALUATE_PARAMS)(wc)),

@@ -1,21 +1,19 @@
 # Neural architecture search with proxy sets (DC section 3.2): a search split of the dataset without the
 # validation images (the coreset and condense rules build the proxies from it, unchanged), shards of the
 # candidate architectures trained on every proxy, then whole-training-set ground truth for the top-ranked ones.
-from dcpipe.nas import search_dataset
-
 if "nas" in P:
     NAS = P["nas"]
-    NAS_PREPARED = paths.PREPARED.format(dataset=search_dataset(NAS["dataset"]))
+    NAS_PREPARED = artifacts.PREPARED.format(dataset=artifacts.search_dataset(NAS["dataset"]))
     NAS_SPLIT_PARAMS = ["seed", "nas.dataset", "nas.validation"]
     NAS_TRAIN_PARAMS = ["seed", "data.train_subset", "nas", "evaluate", "runtime.device"]
-    NAS_PROXY_ARGS = " ".join(f"--proxy {j['method']}={paths.train_set(j['dataset'], j['ipc'], j['method'], j['set'])}"
-                              for j in paths.nas_proxy_jobs(P))
+    NAS_PROXY_ARGS = " ".join(f"--proxy {j['method']}={artifacts.train_set(j['dataset'], j['ipc'], j['method'], j['set'])}"
+                              for j in plan.nas_proxy_jobs(P))
 
     ruleorder: nas_split > prepare_data
 
     rule nas_split:
         input:
-            paths.PREPARED.format(dataset=NAS["dataset"]),
+            artifacts.PREPARED.format(dataset=NAS["dataset"]),
         output:
             npz=NAS_PREPARED,
             meta=NAS_PREPARED + ".json",
@@ -34,9 +32,9 @@ if "nas" in P:
     rule nas_shard:
         input:
             prepared=NAS_PREPARED,
-            sets=[paths.train_set(j["dataset"], j["ipc"], j["method"], j["set"]) for j in paths.nas_proxy_jobs(P)],
+            sets=[artifacts.train_set(j["dataset"], j["ipc"], j["method"], j["set"]) for j in plan.nas_proxy_jobs(P)],
         output:
-            paths.NAS_SHARD,
+            artifacts.NAS_SHARD,
         params:
             dvc=NAS_TRAIN_PARAMS,
             settings=settings(NAS_TRAIN_PARAMS),
@@ -56,9 +54,9 @@ if "nas" in P:
     rule nas_ground_truth:
         input:
             prepared=NAS_PREPARED,
-            shards=[paths.NAS_SHARD.format(dataset=NAS["dataset"], shard=k) for k in range(NAS["shards"])],
+            shards=[artifacts.NAS_SHARD.format(dataset=NAS["dataset"], shard=k) for k in range(NAS["shards"])],
         output:
-            paths.NAS_GROUND_TRUTH,
+            artifacts.NAS_GROUND_TRUTH,
         params:
             dvc=NAS_TRAIN_PARAMS,
             settings=settings(NAS_TRAIN_PARAMS),

@@ -1,5 +1,5 @@
 # Whole-set training, once per dataset and evaluation model: the features and forgetting counts the coreset
-# baselines select from, and Table 1's whole-dataset column. Optimal random selection (DC Table T12).
+# baselines select from, and Table 1's whole-dataset column.
 def _in_params(key):
     value = P
     for part in key.split("."):
@@ -20,12 +20,12 @@ WHOLESET_PARAMS = [k for k in ["seed", "data.train_subset", "coresets.whole_epoc
 
 rule wholeset:
     input:
-        paths.PREPARED,
+        artifacts.PREPARED,
     output:
-        weights=paths.WHOLESET_MODEL,
-        features=paths.WHOLESET_FEATURES,
-        forgetting=paths.WHOLESET_FORGETTING,
-        result=paths.WHOLESET_RESULT,
+        weights=artifacts.WHOLESET_MODEL,
+        features=artifacts.WHOLESET_FEATURES,
+        forgetting=artifacts.WHOLESET_FORGETTING,
+        result=artifacts.WHOLESET_RESULT,
     params:
         dvc=WHOLESET_PARAMS,
         settings=settings(WHOLESET_PARAMS),
@@ -40,25 +40,3 @@ rule wholeset:
         "{RUN}/wholeset.py {SCRIPT_ARGS} --dataset {wildcards.dataset} --model {wildcards.model}"
         " --prepared {input} --weights {output.weights} --features {output.features}"
         " --forgetting {output.forgetting} --out {output.result} > {log} 2>&1"
-
-
-OPTIMAL_RANDOM_PARAMS = ["seed", "data.train_subset", "coresets.optimal_random", "evaluate", "runtime.device"]
-
-
-rule optimal_random:
-    input:
-        paths.PREPARED,
-    output:
-        paths.OPTIMAL_RANDOM,
-    params:
-        dvc=OPTIMAL_RANDOM_PARAMS,
-        settings=settings(OPTIMAL_RANDOM_PARAMS),
-    log:
-        "logs/optimal_random/{dataset}_ipc{ipc}.log",
-    threads: THREADS
-    resources:
-        gpu=1,
-        mem_mb=6000,
-    shell:
-        "{RUN}/optimal_random.py {SCRIPT_ARGS} --dataset {wildcards.dataset} --ipc {wildcards.ipc}"
-        " --prepared {input} --out {output} > {log} 2>&1"

@@ -3,23 +3,17 @@ from pathlib import Path
 
 import click
 
-from dcpipe import pipeline
-from dcpipe.runtime import stage_errors, start_stage
+from dcpipe.stages.common import set_job_options, stage_job
+from dcpipe.stages.condense import condense
 
 
 @click.command()
-@click.option("--params", "params_file", required=True)
-@click.option("--dataset", required=True)
-@click.option("--ipc", required=True, type=int)
-@click.option("--method", default="DC", show_default=True)
-@click.option("--set", "index", required=True, type=int)
-@click.option("--prepared", required=True, type=click.Path(path_type=Path))
+@set_job_options(method_default="DC")
 @click.option("--out", required=True, type=click.Path(path_type=Path))
 @click.option("--loss", "loss_csv", required=True, type=click.Path(path_type=Path))
 def main(params_file, dataset, ipc, method, index, prepared, out, loss_csv):
-    with stage_errors():
-        params = start_stage(params_file, gpu=True, dataset=dataset, ipc=ipc, method=method)
-        pipeline.run_condense(params, dataset, ipc, method, index, prepared, out, loss_csv)
+    with stage_job(params_file, gpu=True, dataset=dataset, ipc=ipc, method=method) as params:
+        condense(params, dataset, ipc, method, index, prepared, out, loss_csv)
 
 
 if __name__ == "__main__":

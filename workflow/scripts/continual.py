@@ -3,8 +3,8 @@ from pathlib import Path
 
 import click
 
-from dcpipe import pipeline
-from dcpipe.runtime import stage_errors, start_stage
+from dcpipe.stages.common import stage_job
+from dcpipe.stages.continual import continual
 
 
 @click.command()
@@ -14,9 +14,8 @@ from dcpipe.runtime import stage_errors, start_stage
 @click.option("--condensed", multiple=True, type=click.Path(path_type=Path), help="DC memory of each task but the last")
 @click.option("--out", required=True, type=click.Path(path_type=Path))
 def main(params_file, run, prepared, condensed, out):
-    with stage_errors():
-        params = start_stage(params_file, gpu=True)
-        pipeline.run_continual(params, run, list(prepared), list(condensed), out)
+    with stage_job(params_file, gpu=True, run=run) as params:
+        continual(params, run, list(prepared), list(condensed), out)
 
 
 if __name__ == "__main__":

@@ -3,24 +3,17 @@ from pathlib import Path
 
 import click
 
-from dcpipe import pipeline
-from dcpipe.runtime import stage_errors, start_stage
+from dcpipe.stages.common import set_job_options, stage_job
+from dcpipe.stages.evaluate import evaluate
 
 
 @click.command()
-@click.option("--params", "params_file", required=True)
-@click.option("--dataset", required=True)
-@click.option("--ipc", required=True, type=int)
-@click.option("--method", required=True)
-@click.option("--set", "index", required=True, type=int)
-@click.option("--prepared", required=True, type=click.Path(path_type=Path))
+@set_job_options()
 @click.option("--train-set", required=True, type=click.Path(path_type=Path))
 @click.option("--out", required=True, type=click.Path(path_type=Path))
-@click.option("--model", default=None, help="the network to train (cross studies); default: the method's own")
-def main(params_file, dataset, ipc, method, index, prepared, train_set, out, model):
-    with stage_errors():
-        params = start_stage(params_file, gpu=True, dataset=dataset, ipc=ipc, method=method, model=model)
-        pipeline.evaluate(params, dataset, ipc, method, index, prepared, train_set, out, model)
+def main(params_file, dataset, ipc, method, index, prepared, train_set, out):
+    with stage_job(params_file, gpu=True, dataset=dataset, ipc=ipc, method=method) as params:
+        evaluate(params, dataset, ipc, method, index, prepared, train_set, out)
 
 
 if __name__ == "__main__":

@@ -3,8 +3,8 @@ from pathlib import Path
 
 import click
 
-from dcpipe import nas
-from dcpipe.runtime import Progress, stage_errors, start_stage
+from dcpipe.stages.common import stage_job
+from dcpipe.stages.nas_ground_truth import nas_ground_truth
 
 
 @click.command()
@@ -14,13 +14,8 @@ from dcpipe.runtime import Progress, stage_errors, start_stage
 @click.option("--out", required=True, type=click.Path(path_type=Path))
 @click.argument("shard_files", nargs=-1, type=click.Path(path_type=Path))
 def main(params_file, shard, prepared, out, shard_files):
-    with stage_errors():
-        params = start_stage(params_file, gpu=True)
-        nas.check_shard(params, "ground_truth_shards", shard)
-        mine = nas.shard(nas.ground_truth_candidates(params, nas.read_shards(list(shard_files))), shard,
-                         params["nas"]["ground_truth_shards"])
-        nas.run_ground_truth(params, shard, prepared, list(shard_files), out,
-                             progress=Progress(len(mine), f"nas ground truth {shard}", 1))
+    with stage_job(params_file, gpu=True, ground_truth_shard=shard) as params:
+        nas_ground_truth(params, shard, prepared, list(shard_files), out)
 
 
 if __name__ == "__main__":

@@ -3,8 +3,8 @@ from pathlib import Path
 
 import click
 
-from dcpipe import nas
-from dcpipe.runtime import Progress, stage_errors, start_stage
+from dcpipe.stages.common import stage_job
+from dcpipe.stages.nas_shard import nas_shard
 
 
 @click.command()
@@ -14,13 +14,9 @@ from dcpipe.runtime import Progress, stage_errors, start_stage
 @click.option("--proxy", "proxies", multiple=True, help="NAME=PATH of a proxy set (coreset or condensed)")
 @click.option("--out", required=True, type=click.Path(path_type=Path))
 def main(params_file, shard, prepared, proxies, out):
-    with stage_errors():
-        params = start_stage(params_file, gpu=True)
-        nas.check_shard(params, "shards", shard)
-        sets = dict(p.split("=", 1) for p in proxies)
-        n = len(nas.shard(nas.candidates(params), shard, params["nas"]["shards"]))
-        nas.run_shard(params, shard, prepared, {k: Path(v) for k, v in sets.items()}, out,
-                      progress=Progress(n, f"nas shard {shard}", 1))
+    with stage_job(params_file, gpu=True, shard=shard) as params:
+        sets = {name: Path(path) for name, path in (p.split("=", 1) for p in proxies)}
+        nas_shard(params, shard, prepared, sets, out)
 
 
 if __name__ == "__main__":

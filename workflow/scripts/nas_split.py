@@ -3,8 +3,8 @@ from pathlib import Path
 
 import click
 
-from dcpipe import nas
-from dcpipe.runtime import stage_errors, start_stage
+from dcpipe.stages.common import stage_job
+from dcpipe.stages.nas_split import nas_split
 
 
 @click.command()
@@ -12,9 +12,8 @@ from dcpipe.runtime import stage_errors, start_stage
 @click.option("--prepared", required=True, type=click.Path(path_type=Path))
 @click.option("--out", required=True, type=click.Path(path_type=Path))
 def main(params_file, prepared, out):
-    with stage_errors():
-        params = start_stage(params_file)
-        nas.run_split(params, prepared, out)
+    with stage_job(params_file) as params:
+        nas_split(params, prepared, out)
 
 
 if __name__ == "__main__":

@@ -3,8 +3,8 @@ from pathlib import Path
 
 import click
 
-from dcpipe import pipeline
-from dcpipe.runtime import stage_errors, start_stage
+from dcpipe.stages.common import stage_job
+from dcpipe.stages.optimal_random import optimal_random
 
 
 @click.command()
@@ -14,9 +14,8 @@ from dcpipe.runtime import stage_errors, start_stage
 @click.option("--prepared", required=True, type=click.Path(path_type=Path))
 @click.option("--out", required=True, type=click.Path(path_type=Path))
 def main(params_file, dataset, ipc, prepared, out):
-    with stage_errors():
-        params = start_stage(params_file, gpu=True, dataset=dataset)
-        pipeline.optimal_random(params, dataset, ipc, prepared, out)
+    with stage_job(params_file, gpu=True, dataset=dataset) as params:
+        optimal_random(params, dataset, ipc, prepared, out)
 
 
 if __name__ == "__main__":

@@ -3,8 +3,8 @@ from pathlib import Path
 
 import click
 
-from dcpipe import pipeline
-from dcpipe.runtime import stage_errors, start_stage
+from dcpipe.stages.common import stage_job
+from dcpipe.stages.prepare_data import prepare_data
 
 
 @click.command()
@@ -12,9 +12,8 @@ from dcpipe.runtime import stage_errors, start_stage
 @click.option("--dataset", required=True)
 @click.option("--out", required=True, type=click.Path(path_type=Path))
 def main(params_file, dataset, out):
-    with stage_errors():
-        params = start_stage(params_file)
-        pipeline.prepare(params, dataset, out, staging=Path("data/raw"))
+    with stage_job(params_file) as params:
+        prepare_data(params, dataset, out, staging=Path("data/raw"))
 
 
 if __name__ == "__main__":

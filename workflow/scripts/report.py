@@ -4,15 +4,14 @@ from pathlib import Path
 import click
 
 from dcpipe.report import build_report
-from dcpipe.runtime import stage_errors, start_stage
+from dcpipe.stages.common import stage_job
 
 
 @click.command()
 @click.option("--params", "params_file", required=True)
 @click.option("--out-dir", required=True, type=click.Path(path_type=Path))
 def main(params_file, out_dir):
-    with stage_errors():
-        params = start_stage(params_file)
+    with stage_job(params_file) as params:
         build_report(params, params_file, out_dir)
 
 

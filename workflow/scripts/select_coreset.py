@@ -3,23 +3,17 @@ from pathlib import Path
 
 import click
 
-from dcpipe import pipeline
-from dcpipe.runtime import stage_errors, start_stage
+from dcpipe.stages.common import set_job_options, stage_job
+from dcpipe.stages.select_coreset import select_coreset
 
 
 @click.command()
-@click.option("--params", "params_file", required=True)
-@click.option("--dataset", required=True)
-@click.option("--ipc", required=True, type=int)
-@click.option("--method", required=True)
-@click.option("--set", "index", required=True, type=int)
-@click.option("--prepared", required=True, type=click.Path(path_type=Path))
+@set_job_options()
 @click.option("--out", required=True, type=click.Path(path_type=Path))
 @click.option("--evidence", type=click.Path(path_type=Path), help="whole-set features (herding, kcenter) or counts (forgetting)")
 def main(params_file, dataset, ipc, method, index, prepared, out, evidence):
-    with stage_errors():
-        params = start_stage(params_file, dataset=dataset, ipc=ipc, method=method)
-        pipeline.select(params, dataset, ipc, method, index, prepared, out, evidence)
+    with stage_job(params_file, dataset=dataset, ipc=ipc, method=method) as params:
+        select_coreset(params, dataset, ipc, method, index, prepared, out, evidence)
 
 
 if __name__ == "__main__":

@@ -3,8 +3,8 @@ from pathlib import Path
 
 import click
 
-from dcpipe import pipeline
-from dcpipe.runtime import stage_errors, start_stage
+from dcpipe.stages.common import stage_job
+from dcpipe.stages.wholeset import wholeset
 
 
 @click.command()
@@ -17,9 +17,8 @@ from dcpipe.runtime import stage_errors, start_stage
 @click.option("--forgetting", required=True, type=click.Path(path_type=Path))
 @click.option("--out", required=True, type=click.Path(path_type=Path))
 def main(params_file, dataset, model, prepared, weights, features, forgetting, out):
-    with stage_errors():
-        params = start_stage(params_file, gpu=True, dataset=dataset)
-        pipeline.wholeset(params, dataset, model, prepared, weights, features, forgetting, out)
+    with stage_job(params_file, gpu=True, dataset=dataset) as params:
+        wholeset(params, dataset, model, prepared, weights, features, forgetting, out)
 
 
 if __name__ == "__main__":

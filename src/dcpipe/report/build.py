@@ -15,10 +15,11 @@ import numpy as np
 import pandas as pd
 
 from .. import paper
-from ..config import methods as experiment_methods
+from ..condense import CondenseConfig
+from ..config import augment_datasets, methods as experiment_methods
 from ..io import atomic_path, provenance, write_json
 from .collect import Inputs, cross_evaluations, evaluations, matching_losses, summarise
-from .files import report_outputs, section_keys
+from ..plan import report_outputs, section_keys
 from .render import render_html, render_markdown
 from .section import Section, per_ipc, words
 from .sections.continual import continual_section
@@ -62,18 +63,18 @@ def build_sections(inputs: Inputs, fig_dir: Path, evals: pd.DataFrame, summary: 
     sections.append(seeds_section(evals, params))
     sections.insert(0, summary_section(sections))
     built = [s.key for s in sections]
-    if built != keys:  # the rule declared files.section_keys' outputs: they must be what was built
+    if built != keys:  # the rule declared plan.section_keys' outputs: they must be what was built
         raise RuntimeError(f"report sections {built} differ from the declared {keys}")
     return sections
 
 
 def setting_line(params, params_file: str) -> str:
     c, ev = params["condense"], params["evaluate"]
-    init = c.get("init", "noise")
+    init = c.get("init", CondenseConfig.init)
     loops = per_ipc({i: f"{t} × {s}" for i, (t, s) in c["loops"].items()})
-    augmented = ev.get("augment_datasets", [])
+    augmented = augment_datasets(params)
     return (f"Parameters: {params_file} (base seed {params['seed']}). Condensation: {c['model']}, K = "
-            f"{per_ipc(c['iterations'])} iterations, loops T × ς_θ = {loops}, real batch {c.get('batch_real', 256)}"
+            f"{per_ipc(c['iterations'])} iterations, loops T × ς_θ = {loops}, real batch {c.get('batch_real', CondenseConfig.batch_real)}"
             f" per class, init {per_ipc(init) if isinstance(init, dict) else init}. Evaluation: "
             f"{ev['models_per_set']} fresh {ev['model']} model(s) per set × {params['experiment']['sets']} set(s), "
             f"epochs {per_ipc(ev['epochs'])}"

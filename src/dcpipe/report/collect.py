@@ -8,9 +8,10 @@ import os
 
 import pandas as pd
 
-from .. import paths
+from .. import artifacts, plan
+from ..methods import parse
 from ..io import read_json, read_npz
-from .files import RECORDS, report_inputs
+from ..plan import RECORDS, report_inputs
 from .section import Budget
 
 
@@ -31,7 +32,7 @@ class Inputs:
         p = os.path.normpath(str(path))
         if p not in self.declared:
             raise UndeclaredInput(f"the report tried to open {p}, which is not among the report rule's inputs "
-                                  "(dcpipe.report.files.report_inputs)")
+                                  "(dcpipe.plan.report_inputs)")
         self.opened.append(p)
         return p
 
@@ -55,8 +56,8 @@ EVAL_COLUMNS = ["dataset", "ipc", "method", "set", "model", "accuracy", "seed", 
 def evaluations(inputs: Inputs) -> pd.DataFrame:
     """One row per trained network of the plan: accuracy (%) and what its set cost (K: None for coresets)."""
     rows = []
-    for job in paths.plan(inputs.params):
-        r = inputs.json(paths.EVAL.format(**job))
+    for job in plan.plan(inputs.params):
+        r = inputs.json(artifacts.EVAL.format(**job))
         meta = r["train_set_meta"]
         k = meta["config"]["iterations"] if meta.get("kind") == "synthetic" else None
         for i, acc in enumerate(r["accuracies"]):
@@ -103,8 +104,8 @@ CROSS_EVAL_COLUMNS = ["study", "dataset", "ipc", "condense_model", "eval_model",
 def cross_evaluations(inputs: Inputs) -> pd.DataFrame:
     """One row per trained network of the cross studies (DC Table 2, T6-T10)."""
     rows = []
-    for job in paths.cross_plan(inputs.params):
-        r = inputs.json(paths.EVAL_ON.format(**job))
+    for job in plan.cross_plan(inputs.params):
+        r = inputs.json(artifacts.EVAL_ON.format(**job))
         for i, acc in enumerate(r["accuracies"]):
             rows.append({"study": job["study"], "dataset": job["dataset"], "ipc": job["ipc"],
                          "condense_model": job["condense_model"], "eval_model": job["model"], "set": job["set"],
@@ -115,15 +116,15 @@ def cross_evaluations(inputs: Inputs) -> pd.DataFrame:
 
 
 def synthetic_meta(inputs: Inputs, job: dict) -> dict:
-    return inputs.json(paths.SYNTHETIC.format(**job) + ".json")
+    return inputs.json(artifacts.SYNTHETIC.format(**job) + ".json")
 
 
 def matching_losses(inputs: Inputs) -> pd.DataFrame:
     """Long format: one row per (dataset, ipc, method, set, iteration) of every condensation of the plan."""
     frames = []
-    for job in paths.plan(inputs.params):
-        if paths.is_synthetic(job["method"]):
-            f = inputs.csv(paths.LOSS.format(**job))
+    for job in plan.plan(inputs.params):
+        if parse(job["method"]).synthetic:
+            f = inputs.csv(artifacts.LOSS.format(**job))
             frames.append(pd.DataFrame({"dataset": job["dataset"], "ipc": job["ipc"], "method": job["method"],
                                         "set": job["set"], "iteration": f["iteration"], "loss": f["matching_loss"]}))
     cols = ["dataset", "ipc", "method", "set", "iteration", "loss"]

@@ -4,7 +4,9 @@ whatever its accuracy, because a reduced-budget number neither confirms nor refu
 
 from __future__ import annotations
 
-from .section import Budget, Comparison, Section
+from .. import paper
+from .collect import budget_of
+from .section import Budget, Comparison, Section, ref, stat
 
 REPRODUCED = "reproduced"
 OUTSIDE = "outside the paper's band"
@@ -61,8 +63,6 @@ def summary_section(sections: list[Section]) -> Section:
 
 def protocol_budget(dataset: str, synthetic: bool) -> Budget:
     """The budget a cell of DC Table 1 / follow-up Tables 1-3 / Table 2 ran at in the papers."""
-    from .. import paper
-
     p = paper.PROTOCOL
     return Budget(iterations=p["iterations"] if synthetic else None, sets=p["sets"], models=p["models_per_set"],
                   epochs=paper.protocol_epochs(dataset))
@@ -70,9 +70,6 @@ def protocol_budget(dataset: str, synthetic: bool) -> Budget:
 
 def compare(table: str, label: str, dataset: str, row: dict | None, paper_ref, protocol: Budget) -> Comparison:
     """A Comparison of one evaluated cell (a collect.summarise row, None where it did not run)."""
-    from .collect import budget_of
-    from .section import ref, stat
-
     budget = None if row is None else budget_of(row)
     ours = None if row is None else row["mean"]
     return Comparison(table, label, "–" if row is None else stat(row["mean"], row["std"], row["n_models"]),

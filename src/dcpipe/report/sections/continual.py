@@ -7,16 +7,17 @@ from pathlib import Path
 
 import pandas as pd
 
-from ... import paper, paths
+from ... import paper, plan
 from ..collect import Inputs
 from ..section import Budget, Comparison, Section, stat
 from ..summary import status, why_not_run
+from .figures import plt, save, sns
 
 
 def continual_frame(inputs: Inputs) -> pd.DataFrame:
     """One row per run, setting and stage: the accuracy (%) on all tasks seen so far."""
     rows = []
-    for path in paths.continual_results(inputs.params):
+    for path in plan.continual_results(inputs.params):
         r = inputs.json(path)
         for s in r["settings"]:
             for t, stage in enumerate(s["stages"]):
@@ -29,8 +30,6 @@ def continual_frame(inputs: Inputs) -> pd.DataFrame:
 
 
 def bar_chart(df: pd.DataFrame, tasks: list[str], out: Path) -> Path:
-    from .figures import plt, save, sns
-
     stages = list(dict.fromkeys(df["stage"]))
     fig, ax = plt.subplots(figsize=(1.6 + 1.5 * len(stages), 3.6))
     sns.barplot(data=df, x="stage", y="accuracy", hue="setting", capsize=0.1, ax=ax,

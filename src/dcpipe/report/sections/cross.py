@@ -8,11 +8,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ... import paper, paths
-from ...config import CROSS_STUDIES
+from ... import paper, plan
+from ...methods import CROSS_STUDIES
 from ..collect import Inputs, synthetic_meta
 from ..section import Budget, Section, budget_note, number, ours_paper, ref, stat
 from ..summary import compare, protocol_budget
+from .figures import plt, save, sns
 
 CROSS_TITLES = {
     "crossarch": ("DC Table 2: cross-architecture generalisation",
@@ -62,7 +63,7 @@ def condense_seconds(inputs: Inputs) -> dict:
     """Wall seconds per condensation iteration of each cross cell (set 0): {(study, dataset, ipc, C): seconds}."""
     return {(c["study"], c["dataset"], c["ipc"], c["model"]):
             synthetic_meta(inputs, {**c, "set": 0}).get("seconds_per_iteration", float("nan"))
-            for c in paths.cross_cells(inputs.params)}
+            for c in plan.cross_cells(inputs.params)}
 
 
 def cross_sections(summary: pd.DataFrame, params, seconds: dict | None = None, fig_dir: Path | None = None
@@ -104,8 +105,6 @@ def cross_sections(summary: pd.DataFrame, params, seconds: dict | None = None, f
 
 def heatmap(summary, study: str, dataset: str, ipc: int, models, eval_models, out: Path) -> Path:
     """The C x T matrix of mean accuracies as a heat map (ours), beside the paper's where it has the cell."""
-    from .figures import plt, save, sns
-
     def matrix(value):
         return pd.DataFrame([[value(c, t) for t in eval_models] for c in models], index=models, columns=eval_models,
                             dtype=float)

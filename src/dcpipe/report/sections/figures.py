@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from ... import paths  # noqa: E402
+from ... import artifacts  # noqa: E402
 from ...config import methods as experiment_methods  # noqa: E402
 from ...io import atomic_path  # noqa: E402
 from ..collect import Inputs  # noqa: E402
@@ -29,11 +29,11 @@ def save(fig, out: Path) -> Path:
 
 
 def image_grid(inputs: Inputs, dataset: str, ipc: int, out: Path) -> Path:
-    import torch
+    import torch  # heavy and needed by the image grids alone
     from torchvision.utils import make_grid
 
-    meta = inputs.json(paths.PREPARED.format(dataset=dataset) + ".json")
-    z = inputs.npz(paths.SYNTHETIC.format(dataset=dataset, ipc=ipc, method="DC", set=0))
+    meta = inputs.json(artifacts.PREPARED.format(dataset=dataset) + ".json")
+    z = inputs.npz(artifacts.SYNTHETIC.format(dataset=dataset, ipc=ipc, method="DC", set=0))
     x = torch.as_tensor(z["images"])
     m = torch.tensor(meta["mean"]).view(1, -1, 1, 1)
     s = torch.tensor(meta["std"]).view(1, -1, 1, 1)

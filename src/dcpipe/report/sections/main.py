@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ... import paper, paths
+from ... import paper, plan
+from ...methods import parse
 from ...config import methods as experiment_methods
 from ..collect import Inputs, budget_of, cell, synthetic_meta
 from ..section import Budget, Section, budget_note, number, ours_paper, ref, stat
@@ -40,7 +41,7 @@ def main_section(summary: pd.DataFrame, params) -> Section:
         for i in e["ipcs"]:
             row = [d, str(i)]
             for m in methods:
-                if paths.not_applicable(m, i):
+                if not parse(m).applies_at(i):
                     row.append("n/a")
                     continue
                 c = cell(summary, d, i, m)
@@ -48,7 +49,7 @@ def main_section(summary: pd.DataFrame, params) -> Section:
                 row.append(ours_paper("–" if c is None else stat(c["mean"], c["std"], c["n_models"]), ref(published)))
                 if published is not None:
                     comparisons.append(compare(source_table(m), f"{d}, IPC {i}, {m}", d, c, published,
-                                               protocol_budget(d, paths.is_synthetic(m))))
+                                               protocol_budget(d, parse(m).synthetic)))
             rows.append(row)
     ran = {(d, int(i)) for d in e["datasets"] for i in e["ipcs"]}
     comparisons += not_run("DC Table 1", paper.TABLE1, ran)
@@ -70,9 +71,9 @@ def cost_section(inputs: Inputs) -> Section:
     params = inputs.params
     methods = experiment_methods(params)
     rows, metrics = [], {}
-    for job in paths.plan(params):
-        if job["set"] == 0 and paths.is_synthetic(job["method"]) and (
-                job["method"] in methods or job["method"].startswith("V-")):
+    for job in plan.plan(params):
+        if job["set"] == 0 and parse(job["method"]).synthetic and (
+                job["method"] in methods or parse(job["method"]).study == "variants"):
             m = synthetic_meta(inputs, job)
             updates, seconds = m.get("net_updates_per_iteration", 0), m.get("seconds_per_iteration")
             rows.append([job["dataset"], str(job["ipc"]), job["method"], number(updates, ".0f"),

@@ -8,10 +8,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ... import nas as nas_mod, paper, paths
+from ... import artifacts, nas as nas_mod, paper
+from ...config import nas_whole_config, nas_widths
 from ..collect import Inputs
 from ..section import Budget, Comparison, Section, number, words
 from ..summary import status
+from .figures import plt, save
 
 PROXY_TITLES = {"random": "Random", "herding": "Herding", "DC": "Ours (DC)", nas_mod.EARLY_STOPPING: "Early-stopping",
                 "whole": "Whole dataset"}
@@ -20,8 +22,8 @@ PROXY_TITLES = {"random": "Random", "herding": "Herding", "DC": "Ours (DC)", nas
 def load(inputs: Inputs) -> tuple[list[dict], dict[int, dict], dict]:
     """(proxy rows of every candidate, ground-truth rows by space index, one shard's header)."""
     nas = inputs.params["nas"]
-    shard_files = [paths.NAS_SHARD.format(dataset=nas["dataset"], shard=k) for k in range(nas["shards"])]
-    gt_files = [paths.NAS_GROUND_TRUTH.format(dataset=nas["dataset"], shard=g) for g in range(nas["ground_truth_shards"])]
+    shard_files = [artifacts.NAS_SHARD.format(dataset=nas["dataset"], shard=k) for k in range(nas["shards"])]
+    gt_files = [artifacts.NAS_GROUND_TRUTH.format(dataset=nas["dataset"], shard=g) for g in range(nas["ground_truth_shards"])]
     docs = {f: inputs.json(f) for f in shard_files + gt_files}
     gt = {r["index"]: r for f in gt_files for r in docs[f]["rows"]}
     header = dict(docs[gt_files[0]])
@@ -46,7 +48,7 @@ def table4(inputs: Inputs) -> dict:
         images = rows[0]["proxies"][p]["images"]
         steps = rows[0]["proxies"][p]["steps"]
         if p == nas_mod.EARLY_STOPPING:  # the distinct images its steps can touch
-            images = min(images, steps * params["evaluate"].get("batch", 256))
+            images = min(images, steps * nas_whole_config(params).batch)
         seconds = sum(r["proxies"][p]["train_seconds"] + r["proxies"][p]["val_seconds"] for r in rows)
         out[p] = {"best_arch": nas_mod.SPACE[best].name, "best_test": 100 * float(np.mean(gt[best]["test"])),
                   "best_test_std": 100 * float(np.std(gt[best]["test"])), "best_runs": len(gt[best]["test"]),
@@ -57,7 +59,7 @@ def table4(inputs: Inputs) -> dict:
     # Whole training set: the ground truth covers only the proxies' top-k union, so its best architecture is
     # the best of that union, and its search time for all candidates is estimated where not measured: an
     # architecture's early-stopping steps (same data, same batch) times the whole training's step count.
-    whole_steps = math.ceil(n_train / params["evaluate"].get("batch", 256)) * nas["whole_epochs"]
+    whole_steps = math.ceil(n_train / nas_whole_config(params).batch) * nas["whole_epochs"]
     est, measured, ratios = 0.0, 0, []
     for r in rows:
         es = r["proxies"].get(nas_mod.EARLY_STOPPING)
@@ -91,8 +93,6 @@ def table4(inputs: Inputs) -> dict:
 
 def scatter(t4: dict, params, out: Path) -> Path:
     """Figure F5: proxy against whole-training-set validation accuracy of each proxy's top k."""
-    from .figures import plt, save
-
     proxies = params["nas"]["proxies"]
     fig, axes = plt.subplots(1, len(proxies), figsize=(3.2 * len(proxies), 3.0), squeeze=False)
     for ax, p in zip(axes[0], proxies):
@@ -136,7 +136,7 @@ def nas_section(inputs: Inputs, fig_dir: Path) -> Section:
     rows.append(["Best architecture", *[f"{t4[c]['best_arch'].removeprefix('ConvNet_')} ({t4[c]['best_runs']} runs)"
                                         for c in cols]])
     w = t4["whole"]
-    widths = words(params["nas"].get("widths", list(nas_mod.WIDTHS)))
+    widths = words(list(nas_widths(params)))
     note = (f"ours / paper (CIFAR-10, 720 ConvNets, GTX 1080 Ti). Ours: {params['nas']['dataset']}, "
             f"{s['candidates']} candidate architectures ({'all' if s['candidates'] == 720 else 'a stratified sample'}"
             f" of widths {widths}), {s['n_validation']} training images held "

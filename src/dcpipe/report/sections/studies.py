@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ... import paper, paths
+from ... import paper, plan
+from ...methods import parse
 from ..collect import budget_of, cell
 from ..section import Comparison, Section, budget_note, ours_paper, ref, stat
 from ..summary import compare, not_run, protocol_budget, status, why_not_run
@@ -38,14 +39,14 @@ def published(study: str, dataset: str, ipc: int, value: str):
 
 def study_section(study: str, summary: pd.DataFrame, params) -> Section:
     spec = params["studies"][study]
-    mine = {(c["dataset"], c["ipc"], c["value"]): c["method"] for c in paths.study_cells(params) if c["study"] == study}
+    mine = {(c["dataset"], c["ipc"], c["value"]): c["method"] for c in plan.study_cells(params) if c["study"] == study}
     table = TABLE_NAMES[study]
     rows, comparisons, budgets, metrics = [], [], {}, {}
     for d in spec["datasets"]:
         for i in spec["ipcs"]:
             row = [d, str(i)]
             for v in spec["values"]:
-                if study == "variants" and paths.not_applicable(v, i):
+                if study == "variants" and not parse(v).applies_at(i):
                     row.append("n/a")
                     continue
                 method = mine[(d, i, v)]
@@ -77,7 +78,7 @@ def t11_section(summary: pd.DataFrame, params) -> Section:
     """DC Table T11: distance x architecture, each set learned and tested on the same network."""
     spec = params["studies"]["traditional"]
     mine = {(c["dataset"], c["ipc"], c["value"], c["model"]): c["method"]
-            for c in paths.study_cells(params) if c["study"] == "traditional"}
+            for c in plan.study_cells(params) if c["study"] == "traditional"}
     rows, comparisons, budgets, metrics = [], [], {}, {}
     for d in spec["datasets"]:
         for i in spec["ipcs"]:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ... import paper, paths
+from ... import artifacts, paper, plan
+from ...methods import parse
 from ...config import methods as experiment_methods
 from ..collect import Inputs, cell
 from ..section import Budget, Comparison, Section, budget_note, ours_paper, plural, ref, stat
@@ -19,8 +20,8 @@ TABLE1_COLUMNS = (("random", "Random"), ("herding", "Herding"), ("kcenter", "K-C
 def wholeset_results(inputs: Inputs) -> dict[str, dict]:
     """{dataset: {mean, std (%), models, epochs}} of the whole-set stage (Table 1's whole-dataset column)."""
     out = {}
-    for job in paths.wholeset_jobs(inputs.params):
-        r = inputs.json(paths.WHOLESET_RESULT.format(**job))
+    for job in plan.wholeset_jobs(inputs.params):
+        r = inputs.json(artifacts.WHOLESET_RESULT.format(**job))
         out[job["dataset"]] = {"mean": 100 * r["mean"], "std": 100 * r["std"], "models": len(r["accuracies"]),
                                "epochs": r["train_config"]["epochs"]}
     return out
@@ -49,7 +50,7 @@ def table1_section(summary: pd.DataFrame, inputs: Inputs) -> Section:
                 c, published = cell(summary, d, i, m), paper.table1(d, i, m)
                 row.append(ours_paper("–" if c is None else stat(c["mean"], c["std"], c["n_models"]), ref(published)))
                 comparisons.append(compare("DC Table 1", f"{d}, IPC {i}, {m}", d, c, published,
-                                           protocol_budget(d, paths.is_synthetic(m))))
+                                           protocol_budget(d, parse(m).synthetic)))
             if whole:
                 w = whole.get(d)
                 row.append(ours_paper("–" if w is None else stat(w["mean"], w["std"], w["models"]),
@@ -82,9 +83,9 @@ def t12_section(inputs: Inputs) -> Section:
     header = ["Dataset", "IPC", "Top N (all)", "Top 10%", "Top 1%", "Budget"]
     rows, comparisons, metrics = [], [], {}
     protocol_n = paper.T12_PROTOCOL["coresets"]
-    for job in paths.optimal_random_jobs(inputs.params):
+    for job in plan.optimal_random_jobs(inputs.params):
         d, i = job["dataset"], int(job["ipc"])
-        r = inputs.json(paths.OPTIMAL_RANDOM.format(**job))
+        r = inputs.json(artifacts.OPTIMAL_RANDOM.format(**job))
         published = paper.T12.get(d, {}).get(i, {})
         epochs = r["train_config"]["epochs"]
         models = r.get("models_per_coreset", 1)

@@ -1,0 +1,35 @@
+"""Artifact locations: path templates only, used by the rules, the stages, the report and the tests."""
+
+from .methods import parse
+
+PREPARED = "data/prepared/{dataset}.npz"
+CORESET = "data/coreset/{dataset}/ipc{ipc}/{method}_set{set}.npz"
+SYNTHETIC = "data/synthetic/{dataset}/ipc{ipc}/{method}_set{set}.npz"
+LOSS = "data/synthetic/{dataset}/ipc{ipc}/{method}_set{set}_loss.csv"
+EVAL = "data/eval/{dataset}/ipc{ipc}/{method}_set{set}.json"
+CONTINUAL = "data/continual/run{run}.json"
+# A cross study's set trained on a named network (DC Table 2, T6-T10): one file per (set, evaluation model).
+EVAL_ON = "data/eval/{dataset}/ipc{ipc}/{method}_set{set}_on-{model}.json"
+# The whole-set stage (one per dataset and evaluation model): the trained network, the penultimate features of
+# every training image (herding, k-center), per-sample forgetting counts, and the whole-dataset accuracy.
+WHOLESET_MODEL = "data/wholeset/{dataset}/{model}/model.safetensors"
+WHOLESET_FEATURES = "data/wholeset/{dataset}/{model}/features.npz"
+WHOLESET_FORGETTING = "data/wholeset/{dataset}/{model}/forgetting.npz"
+WHOLESET_RESULT = "data/wholeset/{dataset}/{model}/result.json"
+OPTIMAL_RANDOM = "data/optimal_random/{dataset}/ipc{ipc}.json"
+# Neural architecture search (DC section 3.2): proxy results per shard, whole-training-set ground truth.
+NAS_SHARD = "data/nas/{dataset}/shard{shard}.json"
+NAS_GROUND_TRUTH = "data/nas/{dataset}/ground_truth{shard}.json"
+
+# The whole-set artifact of each kind of evidence a coreset method selects from (methods.Method.evidence).
+EVIDENCE = {"features": WHOLESET_FEATURES, "counts": WHOLESET_FORGETTING}
+
+
+def train_set(dataset: str, ipc, method: str, set) -> str:  # noqa: A002 (the wildcard's name)
+    tmpl = SYNTHETIC if parse(method).synthetic else CORESET
+    return tmpl.format(dataset=dataset, ipc=ipc, method=method, set=set)
+
+
+def search_dataset(dataset: str) -> str:
+    """Name of the prepared variant whose training split excludes the NAS validation images."""
+    return f"{dataset}_nas"

@@ -1,0 +1,185 @@
+"""What the schema cannot say about a parameter file: names, budgets per IPC, sizes that must agree. Each check
+is one small function of the (schema-valid) parameters returning its problems, one line each; load.validate_params
+runs every one of CHECKS, in order, and reports all their problems together."""
+
+from __future__ import annotations
+
+import math
+
+from ..condense import LEVELS, LOOPS, VARIANTS, CondenseConfig
+from ..data import DATASETS, dataset_spec, rgb32_name
+from ..errors import DataError
+from ..matching import DISTANCES, is_distance
+from ..methods import CROSS_STUDIES, MAIN, parse
+from ..models import MODEL_NAMES, build_model, is_model_name
+from ..nas import EARLY_STOPPING, subspace
+from .settings import augment_datasets, continual_config, methods, nas_widths
+
+
+def _unknown(key, value, valid, ok=None) -> list[str]:
+    if ok(value) if ok else value in valid:
+        return []
+    return [f"  {key}: unknown name {value!r}; valid: {', '.join(valid)}"]
+
+
+def _each(key, values, valid, ok=None) -> list[str]:
+    return [line for i, v in enumerate(values) for line in _unknown(f"{key}[{i}]", v, valid, ok)]
+
+
+def _missing_ipcs(key, table, ipcs, why="") -> list[str]:
+    return [f"  {key}: no entry for IPC {i}{why}" for i in ipcs if str(i) not in table]
+
+
+def all_ipcs(params) -> set[int]:
+    """Every IPC some set is condensed or selected at: the experiment's and its studies'."""
+    return set(params["experiment"]["ipcs"]).union(*(s["ipcs"] for s in params.get("studies", {}).values()))
+
+
+def names(params) -> list[str]:
+    exp, cond, ev = params["experiment"], params["condense"], params["evaluate"]
+    problems = (_each("experiment.datasets", exp["datasets"], DATASETS) + _each("experiment.methods", methods(params), MAIN)
+                + _each("evaluate.augment_datasets", augment_datasets(params), DATASETS)
+                + _unknown("condense.model", cond["model"], MODEL_NAMES, is_model_name)
+                + _unknown("evaluate.model", ev["model"], MODEL_NAMES, is_model_name)
+                + _unknown("condense.distance", cond.get("distance", CondenseConfig.distance), DISTANCES, is_distance))
+    init = cond.get("init", CondenseConfig.init)
+    for key, value in (init.items() if isinstance(init, dict) else [(None, init)]):
+        if value not in ("noise", "real"):
+            problems.append(f"  condense.init{'' if key is None else '.' + key}: {value!r} is not one of noise, real")
+    return problems
+
+
+def cross_studies(params) -> list[str]:
+    problems = []
+    for study, spec in params.get("studies", {}).items():
+        if study not in CROSS_STUDIES:
+            continue
+        problems += _each(f"studies.{study}.datasets", spec["datasets"], DATASETS)
+        for key in ("models", "eval_models"):
+            problems += _each(f"studies.{study}.{key}", spec[key], MODEL_NAMES, is_model_name)
+        for key in ("iterations", "epochs"):
+            if key in spec:
+                problems += _missing_ipcs(f"studies.{study}.{key}", spec[key], spec["ipcs"])
+    return problems
+
+
+def ablation_studies(params) -> list[str]:
+    problems = []
+    valid = {"levels": (LEVELS, None), "variants": (VARIANTS, None)}
+    for study, spec in params.get("studies", {}).items():
+        if study in CROSS_STUDIES:
+            continue
+        problems += _each(f"studies.{study}.datasets", spec["datasets"], DATASETS)
+        if study != "variants":  # variants' values are checked last, as the whole list of named variants
+            problems += _each(f"studies.{study}.values", spec["values"], *valid.get(study, (DISTANCES, is_distance)))
+        problems += _each(f"studies.{study}.models", spec.get("models", []), MODEL_NAMES, is_model_name)
+        if "iterations" in spec:
+            problems += _missing_ipcs(f"studies.{study}.iterations", spec["iterations"], spec["ipcs"])
+        if study == "variants":
+            problems += _each("studies.variants.values", spec["values"], VARIANTS)
+        if study == "traditional" and not spec.get("models"):
+            problems.append("  studies.traditional.models: list the architectures (DC Table T11)")
+    return problems
+
+
+def budgets_per_ipc(params) -> list[str]:
+    """Every IPC has an outer/inner loop schedule, iterations, epochs (and the tables that are per IPC)."""
+    cond, ev, problems = params["condense"], params["evaluate"], []
+    for ipc in sorted(all_ipcs(params)):
+        if str(ipc) not in cond["loops"]:
+            problems.append(f"  condense.loops: IPC {ipc} has no outer/inner loop schedule (paper: "
+                            f"{', '.join(f'{k}: {list(v)}' for k, v in LOOPS.items())})")
+        tables = [("condense.iterations", cond["iterations"]), ("evaluate.epochs", ev["epochs"])]
+        if isinstance(cond.get("init"), dict):
+            tables.append(("condense.init", cond["init"]))
+        for key, table in tables:
+            problems += _missing_ipcs(key, table, [ipc])
+        if augment_datasets(params):
+            problems += _missing_ipcs("evaluate.epochs_augmented", ev.get("epochs_augmented", {}), [ipc])
+    return problems
+
+
+def nas(params) -> list[str]:
+    """Names and sizes of the nas section (DC section 3.2)."""
+    if "nas" not in params:
+        return []
+    nas, cond, problems = params["nas"], params["condense"], []
+    problems += _unknown("nas.dataset", nas["dataset"], DATASETS)
+    proxies = MAIN + (EARLY_STOPPING,)
+    for i, p in enumerate(nas["proxies"]):
+        problems += _unknown(f"nas.proxies[{i}]", p, proxies)
+        if p in VARIANTS:
+            for key in ("iterations", "loops"):
+                problems += _missing_ipcs(f"condense.{key}", cond[key], [nas["ipc"]], f" (nas.ipc, proxy {p})")
+    try:
+        space = subspace(nas_widths(params))
+    except ValueError as e:
+        return problems + [f"  nas.widths: {e}"]
+    size = math.prod(len(v) for v in space.values())
+    n = size if nas["architectures"] == "all" else nas["architectures"]
+    if n > size:
+        problems.append(f"  nas.architectures: {n} is more than the {size} architectures of widths {list(space['width'])}")
+    if nas["shards"] > n:
+        problems.append(f"  nas.shards: {nas['shards']} shards for {n} architectures would leave some empty")
+    if nas["best_repeats"] < nas["whole_repeats"]:
+        problems.append("  nas.best_repeats: must be at least nas.whole_repeats")
+    return problems
+
+
+def coresets(params) -> list[str]:
+    problems, spec = [], params.get("coresets", {})
+    needs_wholeset = sorted(m for m in set(methods(params)) & set(MAIN) if parse(m).evidence)
+    if needs_wholeset and "coresets" not in params:
+        problems.append(f"  coresets: methods {', '.join(needs_wholeset)} select from a model trained on the whole "
+                        "set; add a coresets section (whole_epochs, whole_models)")
+    if "forgetting" in methods(params) and spec.get("whole_epochs", 2) < 2:
+        problems.append("  coresets.whole_epochs: forgetting events need at least 2 epochs (presentations)")
+    optimal = spec.get("optimal_random", {})
+    problems += _each("coresets.optimal_random.datasets", optimal.get("datasets", []), DATASETS)
+    problems += [f"  coresets.optimal_random.ipcs: evaluate.epochs has no entry for IPC {i}"
+                 for i in optimal.get("ipcs", []) if str(i) not in params["evaluate"]["epochs"]]
+    return problems
+
+
+def train_subset(params) -> list[str]:
+    subset, ipc = params["data"].get("train_subset"), max(all_ipcs(params))
+    if subset and ipc > subset:
+        return [f"  data.train_subset: {subset} images per class cannot hold IPC {ipc}"]
+    return []
+
+
+def continual(params) -> list[str]:
+    """Names and budgets of the continual section (DC paper section 3.2)."""
+    c = params.get("continual")
+    if not c:
+        return []
+    problems = []
+    for i, t in enumerate(c["tasks"]):
+        if t not in DATASETS:
+            problems += _unknown(f"continual.tasks[{i}]", t, DATASETS)
+            continue
+        try:
+            rgb32_name(t)
+        except DataError as e:
+            problems.append(f"  continual.tasks[{i}]: {e}")
+    classes = {dataset_spec(t).num_classes for t in c["tasks"] if t in DATASETS}
+    if len(classes) > 1:
+        problems.append(f"  continual.tasks: the tasks must share one label space, got {sorted(classes)} classes")
+    cfg, _ = continual_config(params)
+    if not is_model_name(cfg.model):
+        problems += _unknown("continual.model", cfg.model, MODEL_NAMES)
+    elif not hasattr(build_model(cfg.model, 3, 10, (32, 32)), "features"):
+        problems.append(f"  continual.model: {cfg.model} has no `features` block for herding; use a ConvNet, LeNet, "
+                        f"AlexNet or VGG11")
+    ipc = cfg.memory_per_class
+    if "DC" in c["memories"]:  # the DC memory is condensed with the condense section's settings at this IPC
+        cond = params["condense"]
+        for key in ("loops", "iterations") + (("init",) if isinstance(cond.get("init"), dict) else ()):
+            problems += _missing_ipcs(f"condense.{key}", cond[key], [ipc], " (continual.memory_per_class, DC memory)")
+    subset = params["data"].get("train_subset")
+    if subset and ipc > subset:
+        problems.append(f"  data.train_subset: {subset} images per class cannot hold a memory of {ipc} per class")
+    return problems
+
+
+CHECKS = (names, cross_studies, ablation_studies, budgets_per_ipc, nas, coresets, train_subset, continual)

@@ -1,0 +1,135 @@
+"""Reading a parameter file: YAML 1.2 as a parameter file needs it, then validate once (config.checks).
+
+Validation runs before any job starts (the Snakefile and `dcpipe check-params` call `load_params`), so a typo
+fails in a second with the key and the file named, not three hours into a run.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from importlib import resources
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+from ..errors import ParamsError
+from .checks import CHECKS
+
+
+def _schema() -> dict:
+    return yaml.safe_load(resources.files("dcpipe").joinpath("params.schema.yaml").read_text())
+
+
+class DuplicateKeyError(yaml.YAMLError):
+    def __init__(self, key, line: int, first_line: int):
+        super().__init__(f"duplicate key {key!r} at line {line} (first at line {first_line}); keep one of them")
+
+
+class ParamsLoader(yaml.SafeLoader):
+    """PyYAML's SafeLoader with two YAML 1.2 behaviours a parameter file needs:
+
+    - a key given twice in one mapping is an error (PyYAML keeps the last value, so a pasted-in second
+      `lr_img:` would silently override the first);
+    - `1e-3` is a float: YAML 1.1's float pattern requires a dot, so PyYAML reads it as the string '1e-3',
+      which the schema then rejects as "not of type 'number'".
+    """
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            first = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue  # `<<: *defaults` is meant to be overridden by the keys beside it
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    seen = first.setdefault(key, key_node.start_mark.line + 1)
+                except TypeError:
+                    continue  # an unhashable key: SafeLoader's own error says so
+                if seen != key_node.start_mark.line + 1:
+                    raise DuplicateKeyError(key, key_node.start_mark.line + 1, seen)
+        return super().construct_mapping(node, deep)
+
+
+# YAML 1.2's float pattern (the dot optional when there is an exponent), the one PyYAML lacks.
+ParamsLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+                   |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+                   |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+                   |[-+]?\.(?:inf|Inf|INF)
+                   |\.(?:nan|NaN|NAN))$""", re.X),
+    list("-+0123456789."))
+
+
+def read_yaml(text: str):
+    """Parse a parameter file's text (every loader of parameters goes through here)."""
+    return yaml.load(text, Loader=ParamsLoader)  # noqa: S506 (a SafeLoader subclass)
+
+
+def load_params(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise ParamsError(f"{path}: parameter file not found")
+    try:
+        params = read_yaml(path.read_text())
+    except DuplicateKeyError as e:
+        raise ParamsError(f"{path}: {e}") from e
+    except yaml.YAMLError as e:
+        raise ParamsError(f"{path}: not valid YAML: {e}") from e
+    validate_params(params, str(path))
+    return params
+
+
+IPC_MAPS = (("condense", "iterations"), ("condense", "loops"), ("condense", "init"), ("evaluate", "epochs"),
+            ("evaluate", "epochs_augmented"))
+
+
+def _normalise(params):
+    """YAML reads `{1: 100}` with integer keys; the schema (JSON) and lookups use strings."""
+    tables = [params.get(section) for section, _ in IPC_MAPS]
+    studies = params.get("studies")
+    tables += list(studies.values()) if isinstance(studies, dict) else []
+    for table in tables:
+        for key in ("iterations", "loops", "init", "epochs", "epochs_augmented"):
+            if isinstance(table, dict) and isinstance(table.get(key), dict):
+                table[key] = {str(k): v for k, v in table[key].items()}
+
+
+def validate_params(params, where: str = "params") -> None:
+    """The schema (types, ranges, keys), then every named check of config.checks."""
+    if not isinstance(params, dict):
+        raise ParamsError(f"{where}: expected a mapping of sections, got {type(params).__name__}")
+    _normalise(params)
+    errors = sorted(jsonschema.Draft202012Validator(_schema()).iter_errors(params), key=lambda e: list(e.path))
+    # JSON Schema bounds are comparisons, and every comparison with nan is false: `lr_img: .nan` passes
+    # `exclusiveMinimum: 0` (and `.inf` passes it too). No parameter may be non-finite.
+    non_finite = [f"  {key}: {value!r} is not a finite number" for key, value in _non_finite(params)]
+    if errors or non_finite:
+        lines = []
+        for e in errors:
+            key = ".".join(map(str, e.absolute_path)) or "(top level)"
+            msg = e.message
+            if e.validator == "additionalProperties":
+                allowed = sorted(e.schema.get("properties", {}))
+                msg += f" (valid keys: {', '.join(allowed)})"
+            lines.append(f"  {key}: {msg}")
+        lines += non_finite
+        raise ParamsError(f"{where}: invalid parameters:\n" + "\n".join(lines))
+    problems = [line for check in CHECKS for line in check(params)]
+    if problems:
+        raise ParamsError(f"{where}: invalid parameters:\n" + "\n".join(problems))
+
+
+def _non_finite(node, path=()):
+    if isinstance(node, float) and not math.isfinite(node):
+        yield ".".join(map(str, path)) or "(top level)", node
+    elif isinstance(node, dict):
+        for k, v in node.items():
+            yield from _non_finite(v, (*path, k))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            yield from _non_finite(v, (*path, i))
+
+

@@ -1,0 +1,125 @@
+"""The library's typed configs, built from validated parameters: the one place that reads a section's keys and
+fills in their defaults (a default lives in the dataclass it configures, or here, once)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from ..condense import CondenseConfig
+from ..continual import ContinualConfig, Setting
+from ..methods import MAIN, parse
+from ..nas import EARLY_STOPPING, WIDTHS
+from ..train import TrainConfig
+
+
+@dataclass(frozen=True)
+class Runtime:
+    threads: int = 1         # torch threads per job
+    device: str = "auto"     # auto | cpu | cuda
+    log_every: int = 10      # a plain progress line every this many steps (off a terminal)
+
+
+def runtime(params) -> Runtime:
+    return Runtime(**params["runtime"])
+
+
+def methods(params) -> list[str]:
+    """The main experiment's methods (default: every one)."""
+    return list(params["experiment"].get("methods", MAIN))
+
+
+def study_of(params, method: str) -> dict:
+    """The studies-section entry a method belongs to ({} for the main experiment's methods)."""
+    study = parse(method).study
+    return params.get("studies", {}).get(study, {}) if study else {}
+
+
+def condense_config(params, ipc: int, method: str = "DC") -> CondenseConfig:
+    c, study = params["condense"], study_of(params, method)
+    keys = {k: v for k, v in c.items() if k not in ("iterations", "loops")}
+    if isinstance(keys.get("init"), dict):
+        keys["init"] = keys["init"][str(ipc)]
+    keys.update(parse(method).settings)
+    if "init" in study:  # a cross study on a few iterations starts from real images
+        keys["init"] = study["init"]
+    outer, inner = c["loops"][str(ipc)]
+    iterations = study.get("iterations", c["iterations"])[str(ipc)]
+    return CondenseConfig(ipc=ipc, iterations=iterations, outer_loop=outer, inner_loop=inner, **keys)
+
+
+def augment_datasets(params) -> list[str]:
+    """The datasets whose evaluation trains with crop/scale/rotate (DC appendix A: MNIST)."""
+    return params["evaluate"].get("augment_datasets", [])
+
+
+# evaluate's keys that are TrainConfig's (its optimiser, batches and test pass); the epochs are per IPC.
+_TRAIN_KEYS = ("lr", "momentum", "weight_decay", "batch", "test_batch", "test_precision")
+
+
+def _optimiser(params) -> dict:
+    return {k: params["evaluate"][k] for k in _TRAIN_KEYS if k in params["evaluate"]}
+
+
+def train_config(params, dataset: str, ipc: int | None, method: str | None = None,
+                 epochs: int | None = None) -> TrainConfig:
+    """The evaluation protocol for a set of `ipc` images per class, or for `epochs` epochs (the whole set); a
+    cross study may set its own `epochs` (CPU budget), which then holds with and without augmentation."""
+    e = params["evaluate"]
+    aug = dataset in augment_datasets(params)
+    epochs = epochs or (e["epochs_augmented"] if aug else e["epochs"])[str(ipc)]
+    if method is not None and "epochs" in study_of(params, method):
+        epochs = study_of(params, method)["epochs"][str(ipc)]
+    return TrainConfig(epochs=epochs, augment=aug, **_optimiser(params))
+
+
+def wholeset_config(params, dataset: str) -> TrainConfig:
+    """Whole-set training: the evaluation's optimiser, batch and augmentation, with its own epoch budget."""
+    return train_config(params, dataset, None, epochs=params["coresets"]["whole_epochs"])
+
+
+def models_per_set(params, method: str) -> int:
+    if parse(method).evidence and "models_per_set" in params.get("coresets", {}):
+        return params["coresets"]["models_per_set"]  # the CPU default's budget for herding/k-center/forgetting
+    return study_of(params, method).get("models_per_set", params["evaluate"]["models_per_set"])
+
+
+def evaluation_model_for(params, method: str) -> str:
+    return parse(method).evaluation_model(params["evaluate"]["model"])
+
+
+def batched(params) -> str:
+    """evaluate.batched: on | off | auto (on CUDA only; measured slower than the loop on a 2-core CPU)."""
+    return params["evaluate"].get("batched", "auto")
+
+
+def continual_config(params) -> tuple[ContinualConfig, list[Setting]]:
+    """The ContinualConfig and the settings ({herding, DC} x {with, without distillation}) of the parameters."""
+    c = params["continual"]
+    keys = {k: c[k] for k in ContinualConfig.__dataclass_fields__ if k in c}
+    settings = [Setting(m, kd) for kd in c["distillation"] for m in c["memories"]]
+    return ContinualConfig(**keys), settings
+
+
+def condensed_memory_sets(params) -> int:
+    """Condensed DC memories per task, shared by the runs round-robin (default: one per run)."""
+    return params["continual"].get("condensed_sets", params["continual"]["runs"])
+
+
+def nas_train_config(params, proxy: str, n_proxy_images: int) -> TrainConfig:
+    """Proxy training: nas.epochs epochs (paper: 100) with the evaluation optimiser. Early stopping: the whole
+    training set for the same number of SGD steps as a set of n_proxy_images (DC section 3.2)."""
+    keys, epochs = _optimiser(params), params["nas"]["epochs"]
+    cfg = TrainConfig(epochs=epochs, **keys)
+    if proxy == EARLY_STOPPING:
+        return TrainConfig(epochs=epochs, steps=epochs * math.ceil(n_proxy_images / cfg.batch), **keys)
+    return cfg
+
+
+def nas_widths(params) -> tuple[int, ...]:
+    """The ConvNet widths searched (default: every one of the space)."""
+    return tuple(params["nas"].get("widths", WIDTHS))
+
+
+def nas_whole_config(params) -> TrainConfig:
+    return TrainConfig(epochs=params["nas"]["whole_epochs"], **_optimiser(params))

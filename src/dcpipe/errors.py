@@ -1,0 +1,18 @@
+"""The errors a user can fix: a stage ends with `error: <message>` and exit status 2 on these (runtime.stage_errors),
+and keeps its traceback on anything else, which is a bug."""
+
+
+class ParamsError(ValueError):
+    """The parameter file (or a stage's command line) asks for something invalid or unplanned."""
+
+
+class DataError(RuntimeError):
+    """A dataset is missing, corrupt or misconfigured; the message says what to do."""
+
+
+class ArtifactError(RuntimeError):
+    """An artifact on disk is unreadable or not what its reader expects; the message names the stage to rerun."""
+
+
+class NonFiniteError(RuntimeError):
+    """Condensation diverged (a loss or an image became nan or inf); the last good checkpoint is kept."""

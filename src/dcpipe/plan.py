@@ -1,0 +1,285 @@
+"""The jobs of a parameter file (what the rules generate and the report reads), the report rule's files, and
+the check of one job. Imported by the Snakefile: nothing here trains or plots."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from . import artifacts
+from .config import condensed_memory_sets, continual_config, methods, nas_widths
+from .data import missing_sources, rgb32_name
+from .errors import ParamsError
+from .methods import CROSS_STUDIES, cell_name, parse
+from .models import evaluation_model
+from .nas import EARLY_STOPPING, shard, stratified_sample, subspace
+from .seeding import derive_seed
+
+
+def wholeset_model(params) -> str:
+    return evaluation_model(params["evaluate"]["model"])
+
+
+def evidence(params, dataset: str, method: str) -> list[str]:
+    """The whole-set artifact a coreset method selects from ([] for random and synthetic sets)."""
+    kind = parse(method).evidence
+    return [artifacts.EVIDENCE[kind].format(dataset=dataset, model=wholeset_model(params))] if kind else []
+
+
+def wholeset_jobs(params) -> list[dict]:
+    """(dataset, model) of every whole-set training: each experiment dataset when the parameter file has a
+    `coresets` section (Table 1's whole-dataset column and the features/counts of the coreset methods)."""
+    if "coresets" not in params:
+        return []
+    return [dict(dataset=d, model=wholeset_model(params)) for d in params["experiment"]["datasets"]]
+
+
+def optimal_random_jobs(params) -> list[dict]:
+    """(dataset, ipc) of the optimal random selection (DC Table T12), when coresets.optimal_random is set."""
+    spec = params.get("coresets", {}).get("optimal_random")
+    if not spec:
+        return []
+    e = params["experiment"]
+    return [dict(dataset=d, ipc=i) for d in spec.get("datasets", e["datasets"]) for i in spec.get("ipcs", e["ipcs"])]
+
+
+def study_cells(params) -> list[dict]:
+    """(study, dataset, ipc, value, model, method) of every ablation cell. Studies run on their own budget
+    (iterations, models per set), so their cells never share sets with the main table."""
+    cells = []
+    for study, spec in params.get("studies", {}).items():
+        if study in CROSS_STUDIES:
+            continue  # cross_cells
+        for d in spec["datasets"]:
+            for i in spec["ipcs"]:
+                for v in spec["values"]:
+                    for m in spec.get("models", [None]):
+                        name = cell_name(study, v, m)
+                        if not m and not ({"iterations", "models_per_set"} & set(spec)):
+                            name = parse(name).same_as_variant()  # same budget: share the main table's set
+                        cells.append(dict(study=study, dataset=d, ipc=i, value=v, model=m, method=name))
+    return cells
+
+
+def plan(params) -> list[dict]:
+    """Every (dataset, ipc, method, set) the experiment and its studies evaluate, without duplicates."""
+    e = params["experiment"]
+    jobs = [(d, i, m) for d in e["datasets"] for i in e["ipcs"] for m in methods(params)]
+    jobs += [(c["dataset"], c["ipc"], c["method"]) for c in study_cells(params)]
+    out = []
+    for d, i, m in dict.fromkeys(jobs):
+        if parse(m).applies_at(i):
+            out += [dict(dataset=d, ipc=i, method=m, set=s) for s in range(e["sets"])]
+    return out
+
+
+def continual_datasets(params) -> list[str]:
+    """The prepared datasets of the continual tasks, in the shared 32x32 RGB format (data.rgb32_name)."""
+    return [rgb32_name(t) for t in params.get("continual", {}).get("tasks", [])]
+
+
+def continual_condensed(params, run: int | None = None) -> list[dict]:
+    """Condensation jobs of the DC rehearsal memory: one set per task and `condensed_sets` index, made by the
+    condense rule like any other synthetic set (the plan's settings at IPC = memory_per_class). Every task is
+    condensed but the last one, whose memory no later stage uses. With `run`, the sets that run uses, in task
+    order: run r uses set r mod condensed_sets."""
+    c = params.get("continual")
+    if not c or "DC" not in c["memories"]:
+        return []
+    n_sets = condensed_memory_sets(params)
+    sets = range(n_sets) if run is None else [run % n_sets]
+    ipc = continual_config(params)[0].memory_per_class
+    return [dict(dataset=d, ipc=ipc, method="DC", set=s) for d in continual_datasets(params)[:-1] for s in sets]
+
+
+def continual_results(params) -> list[str]:
+    c = params.get("continual")
+    return [artifacts.CONTINUAL.format(run=r) for r in range(c["runs"])] if c else []
+
+
+def nas_candidates(params) -> list[int]:
+    """The architectures this parameter file searches: all of nas.widths' (sub)space (720 with every width), or
+    a stratified sample of nas.architectures of them."""
+    nas = params["nas"]
+    factors = subspace(nas_widths(params))
+    n = math.prod(len(v) for v in factors.values()) if nas["architectures"] == "all" else nas["architectures"]
+    return stratified_sample(n, derive_seed(params["seed"], "nas", "sample"), factors)
+
+
+def nas_shard(params, k: int) -> list[int]:
+    """Shard k's architectures (space indices)."""
+    return shard(nas_candidates(params), k, params["nas"]["shards"])
+
+
+def nas_proxy_jobs(params) -> list[dict]:
+    """The coreset / condensed sets NAS trains on: built by the ordinary stages from the search split (the
+    prepared variant without the validation images), set 0 at nas.ipc."""
+    nas = params.get("nas")
+    if not nas:
+        return []
+    return [dict(dataset=artifacts.search_dataset(nas["dataset"]), ipc=nas["ipc"], method=p, set=0)
+            for p in nas["proxies"] if p != EARLY_STOPPING]
+
+
+def nas_outputs(params) -> list[str]:
+    """Every NAS result file (the report's inputs)."""
+    nas = params.get("nas")
+    if not nas:
+        return []
+    return ([artifacts.NAS_SHARD.format(dataset=nas["dataset"], shard=k) for k in range(nas["shards"])]
+            + [artifacts.NAS_GROUND_TRUTH.format(dataset=nas["dataset"], shard=g)
+               for g in range(nas["ground_truth_shards"])])
+
+
+def cross_cells(params) -> list[dict]:
+    """(study, dataset, ipc, model, method) of every condensation of the cross studies: one per condensation
+    model, named "<prefix>-<model>" (prefixes: methods.CROSS_STUDIES)."""
+    return [dict(study=study, dataset=d, ipc=i, model=m, method=cell_name(study, None, m))
+            for study, spec in params.get("studies", {}).items() if study in CROSS_STUDIES
+            for d in spec["datasets"] for i in spec["ipcs"] for m in spec["models"]]
+
+
+def cross_plan(params) -> list[dict]:
+    """Every evaluation of the cross studies: each set of each cell trained on each evaluation model once,
+    (dataset, ipc, method, set, model) with model the evaluation network (EVAL_ON), plus study and
+    condense_model for the report."""
+    spec = params.get("studies", {})
+    return [dict(dataset=c["dataset"], ipc=c["ipc"], method=c["method"], set=s, model=e, study=c["study"],
+                 condense_model=c["model"])
+            for c in cross_cells(params) for s in range(params["experiment"]["sets"])
+            for e in spec[c["study"]]["eval_models"]]
+
+
+def set_jobs(params) -> list[dict]:
+    """Every (dataset, ipc, method, set) some stage condenses or selects."""
+    return plan(params) + continual_condensed(params) + nas_proxy_jobs(params) + cross_plan(params)
+
+
+def prepared_datasets(params) -> list[str]:
+    """Every dataset the prepare_data rule makes for this plan: those of the experiment, its studies, the whole-set
+    and optimal-random stages, the continual tasks and the NAS dataset (whose search split nas_split makes from
+    it). missing_datasets checks their source files before any work."""
+    names = {j["dataset"] for j in set_jobs(params) + wholeset_jobs(params) + optimal_random_jobs(params)}
+    names |= set(continual_datasets(params))
+    if params.get("nas"):
+        names.discard(artifacts.search_dataset(params["nas"]["dataset"]))
+        names.add(params["nas"]["dataset"])
+    return sorted(names)
+
+
+def missing_datasets(params, datasets: list[str] | None = None) -> list[str]:
+    """The planned datasets whose source files no mirror holds (data.missing_sources: one message each); []
+    when every one can be prepared. By default every prepared dataset of the plan that is not prepared yet
+    (its .npz and .json under the working directory): a prepared dataset needs no source files."""
+    if datasets is None:
+        datasets = [d for d in prepared_datasets(params) if not (
+            Path(artifacts.PREPARED.format(dataset=d)).is_file()
+            and Path(artifacts.PREPARED.format(dataset=d) + ".json").is_file())]
+    return missing_sources(datasets, params["data"]["mirrors"])
+
+
+def missing_data_message(problems: list[str]) -> str:
+    """missing_sources' problems as one block, for a `warning: ` (check-params, dry runs) or `error: ` prefix."""
+    body = "\n".join("  " + line for p in problems for line in p.splitlines())
+    return f"the plan needs datasets that no mirror holds, so their prepare_data jobs cannot run:\n{body}"
+
+
+def check_job(params, where: str = "params", dataset: str | None = None, ipc: int | None = None,
+              method: str | None = None, model: str | None = None, run: int | None = None,
+              shard: int | None = None, ground_truth_shard: int | None = None) -> None:
+    """A stage's command-line names must be ones the parameter file plans: only those were validated (loop
+    schedule, iterations, epochs, budget). The Snakefile and dvc.yaml only generate such jobs; this catches a
+    hand-run stage with a typo before it reads any data."""
+    jobs = {(j["dataset"], j["ipc"], j["method"]) for j in set_jobs(params)}
+    datasets = sorted({d for d, _, _ in jobs} | set(continual_datasets(params)))
+    problems = []
+    if dataset is not None and dataset not in datasets:
+        problems.append(f"  --dataset {dataset!r}: not planned by this file (datasets: {', '.join(datasets)})")
+    elif ipc is not None and method is not None and (dataset, ipc, method) not in jobs:
+        planned = sorted(f"{i}/{m}" for d, i, m in jobs if d == dataset)
+        problems.append(f"  --ipc {ipc} --method {method!r}: not planned for {dataset} (ipc/method: {', '.join(planned)})")
+    elif model is not None:
+        evals = sorted({j["model"] for j in cross_plan(params) if (j["dataset"], j["ipc"], j["method"]) == (dataset, ipc, method)})
+        if model not in evals:
+            problems.append(f"  --model {model!r}: not an evaluation model of {method} (planned: {', '.join(evals) or 'none'})")
+    runs = params.get("continual", {}).get("runs", 0)
+    if run is not None and not 0 <= run < runs:
+        problems.append(f"  --run {run}: not planned (continual.runs = {runs})")
+    for key, k in (("shards", shard), ("ground_truth_shards", ground_truth_shard)):
+        n = params.get("nas", {}).get(key, 0)
+        if k is not None and not 0 <= k < n:
+            problems.append(f"  --shard {k}: nas.{key} is {n} (shards 0..{n - 1})")
+    if problems:
+        raise ParamsError(f"{where}: this job is not part of the experiment:\n" + "\n".join(problems))
+
+
+# ---- the report rule's files: what it reads (its `input:`, all that report.collect may open) and writes
+
+# Measurements made by hand (their commands inside), committed; the speed sections show them.
+RECORDS = {name: f"reports/records/{name}.json" for name in ("bench", "run", "headline")}
+OUT_DIR = "reports"
+# Tidy long-format CSVs for `dvc plots` (one row per observation, named columns).
+PLOTS = ("matching_loss", "accuracy_vs_ipc", "model_accuracies")
+
+
+def report_inputs(params) -> dict[str, list[str]]:
+    """Every file the report may open, by kind: the rule declares exactly these (`input: **report_inputs(P)`),
+    and collect.Inputs refuses to open anything else."""
+    jobs, cross, e = plan(params), cross_plan(params), params["experiment"]
+    synthetic = [j for j in jobs if parse(j["method"]).synthetic]
+    cross_sets = sorted({artifacts.SYNTHETIC.format(**j) for j in cross})
+    return {
+        "evals": [artifacts.EVAL.format(**j) for j in jobs],
+        # the images of the grids: set 0 of DC per dataset and IPC of the main table
+        "synthetic": [artifacts.SYNTHETIC.format(dataset=d, ipc=i, method="DC", set=0) for d in e["datasets"]
+                      for i in e["ipcs"] if "DC" in methods(params)],
+        "synthetic_meta": [artifacts.SYNTHETIC.format(**j) + ".json" for j in synthetic],
+        "losses": [artifacts.LOSS.format(**j) for j in synthetic],
+        "prepared_meta": sorted({artifacts.PREPARED.format(**j) + ".json" for j in jobs}),
+        "continual": continual_results(params),
+        "nas": nas_outputs(params),
+        "cross": [artifacts.EVAL_ON.format(**j) for j in cross],
+        "cross_sets_meta": [s + ".json" for s in cross_sets],
+        "wholeset": [artifacts.WHOLESET_RESULT.format(**j) for j in wholeset_jobs(params)],
+        "optimal_random": [artifacts.OPTIMAL_RANDOM.format(**j) for j in optimal_random_jobs(params)],
+        "records": list(RECORDS.values()),
+    }
+
+
+def section_keys(params) -> list[str]:
+    """The report's sections in page order (each writes reports/metrics/<key>.json), known from the parameters
+    alone so that the rule can declare every output before it runs."""
+    main = methods(params)
+    studies = params.get("studies", {})
+    keys = ["summary", "main"]
+    if any(parse(m).synthetic for m in main) or "variants" in studies:
+        keys.append("cost")
+    if wholeset_jobs(params) or any(parse(m).evidence for m in main):
+        keys.append("table1")
+    if optimal_random_jobs(params):
+        keys.append("t12")
+    keys += [s for s in ("levels", "distances", "variants", "traditional") if s in studies]
+    if params.get("continual"):
+        keys.append("continual")
+    if params.get("nas"):
+        keys.append("nas")
+    keys += [f"cross_{study}_{d}_ipc{i}" for study, spec in studies.items() if study in CROSS_STUDIES
+             for d in spec["datasets"] for i in spec["ipcs"]]
+    keys += [f"speed_{name}" for name in RECORDS]
+    if "DC" in main:
+        keys += ["synthetic_images", "matching_loss"]
+    keys.append("seeds")
+    return keys
+
+
+def report_outputs(params, out_dir: str = OUT_DIR) -> dict:
+    """Every file the report writes (the rule's `output:`; reports/figures is a directory, rebuilt whole)."""
+    return {
+        "md": f"{out_dir}/index.md",
+        "html": f"{out_dir}/index.html",
+        "table": f"{out_dir}/table1.csv",
+        "cross": f"{out_dir}/cross.csv",
+        "metrics": [f"{out_dir}/metrics/{k}.json" for k in section_keys(params)],
+        "plots": [f"{out_dir}/plots/{p}.csv" for p in PLOTS],
+        "figures": f"{out_dir}/figures",
+    }

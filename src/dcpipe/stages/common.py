@@ -1,0 +1,118 @@
+"""What every stage shares: its start (validated parameters, the job's check, threads, device lease), its
+prepared dataset, and the training sets it reads."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from pathlib import Path
+
+import click
+import numpy as np
+import torch
+
+from .. import data as data_mod
+from ..config import load_params, runtime
+from ..errors import ArtifactError, ParamsError
+from ..io import read_npz
+from ..lease import GpuLease
+from ..plan import check_job
+from ..runtime import device_problem, pick_device, setup, stage_errors
+from ..seeding import derive_seed
+
+_LEASE = None
+
+
+def start_stage(params_file: str, gpu: bool = False, **job) -> dict:
+    """Every stage script starts here: validated params (and the job's --dataset/--ipc/--method, see
+    plan.check_job), logging, thread count, and (for GPU rules) a device lease held until the process exits."""
+    global _LEASE
+    params = load_params(params_file)
+    check_job(params, params_file, **job)
+    setup(runtime(params).threads)
+    if gpu:
+        _LEASE = GpuLease()
+        dev = _LEASE.acquire()
+        logging.getLogger("dcpipe").info("device lease: %s", "cpu" if dev is None else f"CUDA_VISIBLE_DEVICES={dev}")
+        # Checked here, where the job runs, and after the lease (CUDA_VISIBLE_DEVICES decides what torch sees):
+        # the Snakemake head node or the machine running check-params may lack the GPU a cluster job gets, so
+        # there the same text is only a warning (cli check-params).
+        problem = device_problem(runtime(params).device)
+        if problem:
+            raise ParamsError(f"{params_file}: {problem}")
+    return params
+
+
+def set_job_options(method_default: str | None = None):
+    """The options that name one set's job (the scripts of condense, select_coreset, evaluate, evaluate_cross);
+    condense alone has a default method (DC) for a hand-run job."""
+    method = {"default": method_default, "show_default": True} if method_default else {"required": True}
+    options = (click.option("--params", "params_file", required=True), click.option("--dataset", required=True),
+               click.option("--ipc", required=True, type=int), click.option("--method", **method),
+               click.option("--set", "index", required=True, type=int),
+               click.option("--prepared", required=True, type=click.Path(path_type=Path)))
+
+    def apply(command):
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return apply
+
+
+@contextlib.contextmanager
+def stage_job(params_file: str, gpu: bool = False, **job):
+    """A stage script's body runs inside this: its started stage's params, and (runtime.stage_errors) an error
+    the user can fix ends the process with `error: <message>` and exit status 2."""
+    with stage_errors():
+        yield start_stage(params_file, gpu, **job)
+
+
+def device(params):
+    return pick_device(runtime(params).device)
+
+
+def seed_of_set(params, dataset: str, ipc: int, method: str, index: int) -> int:
+    """The seed of set `index` of a (dataset, ipc, method) cell: its selection or its condensation."""
+    return derive_seed(params["seed"], dataset, ipc, method, index)
+
+
+def load_data(params, prepared: Path, device) -> data_mod.Data:
+    return data_mod.load(prepared, device, params["data"].get("train_subset"))
+
+
+def training_set(artifact: Path, d: data_mod.Data) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images and labels of a condensed set or a coreset artifact, on the data's device.
+
+    Checked against the prepared dataset before any model trains: a set of another dataset (or another kind of
+    file) would otherwise train a model and fail at its test pass, or crash inside the loss on a label the
+    network has no output for."""
+    z = read_npz(artifact)
+    dev = d.x_train.device
+
+    def bad(what: str):
+        return ArtifactError(f"{artifact}: {what}; the prepared {d.name} has {d.channels}x{d.im_size[0]}x"
+                             f"{d.im_size[1]} images and labels 0-{d.num_classes - 1}: rerun the stage that wrote it")
+
+    if "images" in z and "labels" in z:  # a condensed set
+        x, y = z["images"], z["labels"]
+        if x.ndim != 4 or tuple(x.shape[1:]) != (d.channels, *d.im_size) or not np.issubdtype(x.dtype, np.floating):
+            raise bad(f"{x.dtype} images of shape {x.shape} (N, C, H, W)")
+        if y.shape != (len(x),) or not np.issubdtype(y.dtype, np.integer) or len(y) == 0:
+            raise bad(f"{y.dtype} labels of shape {y.shape} for {len(x)} images")
+        if y.min() < 0 or y.max() >= d.num_classes:
+            raise bad(f"labels {int(y.min())}-{int(y.max())}")
+        return torch.as_tensor(x, device=dev), torch.as_tensor(y, device=dev)
+    if "indices" in z:  # a coreset: indices of real training images (and their labels, as selected)
+        idx = z["indices"]
+        if idx.ndim != 1 or not np.issubdtype(idx.dtype, np.integer) or len(idx) == 0:
+            raise bad(f"{idx.dtype} indices of shape {idx.shape}")
+        if idx.min() < 0 or idx.max() >= len(d.y_train):
+            raise bad(f"indices {int(idx.min())}-{int(idx.max())} into {len(d.y_train)} training images")
+        t = torch.as_tensor(idx, device=dev)
+        if "labels" in z and not np.array_equal(z["labels"], d.y_train[t].cpu().numpy()):
+            raise bad("labels that differ from the training images' at its indices (selected from another "
+                      "prepared dataset or data.train_subset)")
+        return d.x_train[t], d.y_train[t]
+    raise ArtifactError(f"{artifact}: has arrays {', '.join(sorted(z)) or '(none)'}, expected images and labels "
+                        f"(a condensed set) or indices (a coreset); rerun the stage that wrote it")

@@ -1,0 +1,125 @@
+"""Imports point one way: down the layers below, never up, and never in a circle (read from the source with ast,
+nothing imported). A module may import its own layer's modules as long as no circle forms."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+PACKAGE = SRC / "dcpipe"
+
+# Top-level modules (or packages) of dcpipe, lowest layer first.
+LAYERS = [
+    ("dcpipe", "errors", "io", "seeding", "paper", "lease", "runtime"),      # set-up, files, seeds
+    ("data", "models", "matching", "train", "coreset", "condense", "continual", "nas"),  # the algorithms
+    ("methods",),      # the grammar of method names
+    ("artifacts",),    # path templates
+    ("config",),       # load, validate, typed configs
+    ("plan",),         # the jobs of a parameter file
+    ("stages", "bench"),
+    ("report",),
+    ("cli", "dvcgen", "dvc_dry_run"),
+]
+LAYER = {name: i for i, names in enumerate(LAYERS) for name in names}
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(SRC).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports(path: Path) -> list[tuple[str, ast.stmt, bool]]:
+    """(imported dcpipe module, the statement, whether it is inside a function) of one source file."""
+    here = module_name(path)
+    package = here if path.name == "__init__.py" else here.rpartition(".")[0]
+    tree = ast.parse(path.read_text())
+    local = {id(n) for f in ast.walk(tree) if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef))
+             for n in ast.walk(f)}
+    out = []
+    for node in ast.walk(tree):
+        targets = []
+        if isinstance(node, ast.ImportFrom) and node.level:
+            base = package.split(".")[:len(package.split(".")) - node.level + 1]
+            module = ".".join(base + ([node.module] if node.module else []))
+            # `from . import x` imports the submodule x when there is one
+            targets = [f"{module}.{a.name}" if (PACKAGE.parent / f"{module}.{a.name}".replace(".", "/")).with_suffix(".py").exists()
+                       or (PACKAGE.parent / f"{module}.{a.name}".replace(".", "/")).is_dir() else module for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "dcpipe":
+            targets = [node.module]
+        elif isinstance(node, ast.Import):
+            targets = [a.name for a in node.names if a.name.split(".")[0] == "dcpipe"]
+        out += [(t, node, id(node) in local) for t in targets]
+    return out
+
+
+def top(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else parts[0]
+
+
+SOURCES = sorted(PACKAGE.rglob("*.py"))
+GRAPH = {module_name(p): {t for t, _, _ in imports(p)} - {module_name(p)} for p in SOURCES}
+
+
+def test_every_module_has_a_layer():
+    assert {top(m) for m in GRAPH} <= set(LAYER), sorted({top(m) for m in GRAPH} - set(LAYER))
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: module_name(p))
+def test_imports_point_down_the_layers(path):
+    here = module_name(path)
+    up = [f"line {node.lineno}: {t} (layer {LAYER[top(t)]})" for t, node, _ in imports(path)
+          if top(t) != top(here) and LAYER[top(t)] > LAYER[top(here)]]
+    assert not up, f"{here} (layer {LAYER[top(here)]}) imports up: {up}"
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: module_name(p))
+def test_no_dcpipe_import_hides_in_a_function(path):
+    hidden = [f"line {node.lineno}: {t}" for t, node, local in imports(path) if local]
+    assert not hidden, f"{module_name(path)}: function-local imports of the package: {hidden}"
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: module_name(p))
+def test_a_function_local_import_says_why(path):
+    """Only optional or heavy dependencies are imported inside a function, with the reason beside them."""
+    lines = path.read_text().splitlines()
+    tree = ast.parse(path.read_text())
+    silent = [f"line {n.lineno}: {lines[n.lineno - 1].strip()}" for f in ast.walk(tree)
+              if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef)) for n in ast.walk(f)
+              if isinstance(n, (ast.Import, ast.ImportFrom))
+              and "#" not in lines[n.lineno - 1] and "#" not in lines[n.lineno - 2]]
+    assert not silent, f"{module_name(path)}: {silent}"
+
+
+def test_there_is_no_import_circle():
+    state, circles = {}, []
+
+    def visit(m, stack):
+        state[m] = "open"
+        for t in sorted(GRAPH.get(m, ())):
+            if state.get(t) == "open":
+                circles.append(stack[stack.index(t):] + [t])
+            elif t not in state:
+                visit(t, stack + [t])
+        state[m] = "done"
+
+    for m in sorted(GRAPH):
+        if m not in state:
+            visit(m, [m])
+    assert not circles, " ; ".join(" -> ".join(c) for c in circles)
+
+
+def test_the_workflow_imports_only_config_plan_artifacts_and_methods():
+    root = PACKAGE.parents[1]
+    allowed = {"dcpipe.config", "dcpipe.plan", "dcpipe.artifacts", "dcpipe.methods"}
+    found = set()
+    for f in [root / "Snakefile", *sorted((root / "workflow" / "rules").glob("*.smk"))]:
+        for line in f.read_text().splitlines():
+            words = line.split()
+            if words[:1] in (["from"], ["import"]) and words[1].startswith("dcpipe"):
+                found |= {words[1]} if words[0] == "from" and words[1] != "dcpipe" else {
+                    f"dcpipe.{n.strip(',')}" for n in words[3:]}
+    assert found <= allowed, sorted(found - allowed)
