@@ -2,7 +2,7 @@
 # A one-node SLURM cluster on localhost, for tests: its own munged, slurmctld and slurmd, configured in STATE_DIR
 # and touching nothing in /etc (clients find it through SLURM_CONF=STATE_DIR/slurm.conf).
 #
-#   tests/cluster/slurm.sh start STATE_DIR   # writes STATE_DIR/{slurm.conf,env}, starts the daemons, waits for the node
+#   tests/cluster/slurm.sh start STATE_DIR   # writes STATE_DIR/{slurm.conf,env,gpus}, starts the daemons, waits for the node
 #   tests/cluster/slurm.sh stop  STATE_DIR   # stops the daemons this script started there (by their pid files)
 #   tests/cluster/slurm.sh logs  STATE_DIR   # the daemons' logs (what a failing test prints)
 #
@@ -84,6 +84,7 @@ ngpus=0
 if command -v nvidia-smi >/dev/null 2>&1; then ngpus=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU ' || true); fi
 gres_types=""; node_gres=""
 : > "$state/gres.conf"
+echo "$ngpus" > "$state/gpus"
 if (( ngpus > 0 )); then
   gres_types="GresTypes=gpu"; node_gres="Gres=gpu:$ngpus"
   echo "Name=gpu File=/dev/nvidia[0-$((ngpus - 1))]" > "$state/gres.conf"
@@ -127,7 +128,13 @@ NodeName=$node NodeAddr=127.0.0.1 CPUs=$cpus Boards=$(field Boards) SocketsPerBo
 PartitionName=cpu Nodes=$node Default=YES MaxTime=INFINITE State=UP
 PartitionName=gpu Nodes=$node MaxTime=INFINITE State=UP
 CONF
-echo "export SLURM_CONF=$state/slurm.conf" > "$state/env"
+# Clients find this cluster through SLURM_CONF. snakemake-executor-plugin-slurm-jobstep (0.6) drops every SLURM_*
+# variable, SLURM_CONF included, from the environment of the `srun` it runs inside each job, which then looks for
+# /etc/slurm/slurm.conf; a site configured through SLURM_CONF needs the same shim: an srun that restores it.
+mkdir -p "$state/bin"
+printf '#!/bin/sh\nSLURM_CONF="${SLURM_CONF:-%s}" exec %s "$@"\n' "$state/slurm.conf" "$(command -v srun)" > "$state/bin/srun"
+chmod +x "$state/bin/srun"
+printf 'export SLURM_CONF=%s\nexport PATH=%s:$PATH\n' "$state/slurm.conf" "$state/bin" > "$state/env"
 export SLURM_CONF="$state/slurm.conf"
 
 slurmctld -f "$state/slurm.conf"

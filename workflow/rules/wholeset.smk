@@ -36,6 +36,7 @@ rule wholeset:
     resources:
         gpu=1,
         mem_mb=6000,
+        runtime=720,
     shell:
         "{RUN}/wholeset.py {SCRIPT_ARGS} --dataset {wildcards.dataset} --model {wildcards.model}"
         " --prepared {input} --weights {output.weights} --features {output.features}"
@@ -59,6 +60,7 @@ rule optimal_random:
     resources:
         gpu=1,
         mem_mb=6000,
+        runtime=1440,
     shell:
         "{RUN}/optimal_random.py {SCRIPT_ARGS} --dataset {wildcards.dataset} --ipc {wildcards.ipc}"
         " --prepared {input} --out {output} > {log} 2>&1"
