@@ -6,7 +6,8 @@
 #   tests/cluster/sshd.sh stop  STATE_DIR   # stops the sshd this script started there (by its pid file)
 #   tests/cluster/sshd.sh logs  STATE_DIR   # its log
 #
-# Exit status 3: no sshd here and it cannot be installed (not root); the message says why. The package
+# Exit status 3: no sshd here and it cannot be installed (not root), or an unprivileged sshd cannot log this user
+# in; the message says why. The package
 # (openssh-server) comes from the project's set-up (`make cluster-packages`) when missing and root.
 set -euo pipefail
 
@@ -75,4 +76,6 @@ done
 echo "the test sshd did not accept a key login on port $port" >&2
 "$0" logs "$state" >&2
 "$0" stop "$state"
+# an unprivileged sshd can only log its own user in, and not one whose account is locked: a machine matter
+if [[ "$(id -u)" != 0 ]]; then echo "cannot run a test sshd as uid $(id -u): its key login failed (log above)" >&2; exit 3; fi
 exit 1
