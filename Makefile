@@ -13,12 +13,12 @@ GPUS ?= 2
 run: setup                      ## the main job on params.yaml -> reports/
 	snakemake --cores $(CORES) --resources gpu=$(GPUS) $(SNAKEMAKE_ARGS)
 
-test: setup browser cluster-packages  ## the whole test suite (unit tests + an end-to-end smoke run on real data)
-	pytest $(PYTEST_ARGS)
+test: setup browser cluster-packages  ## the test suite (unit tests + an end-to-end smoke run on real data)
+	pytest -m 'not cluster' $(PYTEST_ARGS)
 
-# The smoke configuration through a real one-node SLURM cluster (tests/cluster/slurm.sh): minutes of its own, so
-# it is not in `make test`'s run; .ci/run runs both.
-test-cluster: setup cluster-packages  ## the SLURM test (tests/test_slurm.py), as root
+# The smoke configuration through a real one-node SLURM cluster (tests/cluster/slurm.sh), with its own smoke run to
+# compare with: minutes of its own, so not in `make test`'s time budget; .ci/run runs both.
+test-cluster: setup cluster-packages  ## the SLURM test (tests/test_slurm.py; root)
 	pytest -m cluster $(PYTEST_ARGS) tests/test_slurm.py
 
 # DVC has no start hook: check that this machine holds the planned data (and CUDA if asked for) before any stage.
