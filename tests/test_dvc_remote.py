@@ -35,9 +35,14 @@ def dvc(args: list[str], cwd: Path, sshd=None) -> str:
 
 
 def outs(repo: Path) -> list[str]:
-    """Every output recorded in dvc.lock."""
+    """Every output recorded in dvc.lock (a directory output, reports/figures, as the files in it)."""
     lock = yaml.safe_load((repo / "dvc.lock").read_text())
-    return sorted({o["path"] for stage in lock["stages"].values() for o in stage.get("outs", [])})
+    paths = {o["path"] for stage in lock["stages"].values() for o in stage.get("outs", [])}
+    files = set()
+    for p in paths:
+        d = repo / p
+        files |= {str(f.relative_to(repo)) for f in d.rglob("*") if f.is_file()} if d.is_dir() else {p}
+    return sorted(files)
 
 
 def plans_nothing(clone: Path) -> None:
