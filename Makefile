@@ -8,13 +8,18 @@ export DCPIPE_DATA_MIRRORS ?= $(shell workflow/find_mirrors.sh)
 CORES ?= all
 GPUS ?= 2
 
-.PHONY: run test setup fashion-mnist plots-template browser dvc-repro clean
+.PHONY: run test test-cluster setup fashion-mnist plots-template browser cluster-packages dvc-repro clean
 
 run: setup                      ## the main job on params.yaml -> reports/
 	snakemake --cores $(CORES) --resources gpu=$(GPUS) $(SNAKEMAKE_ARGS)
 
-test: setup browser             ## the whole test suite (unit tests + an end-to-end smoke run on real data)
-	pytest $(PYTEST_ARGS)
+test: setup browser cluster-packages  ## the test suite (unit tests + an end-to-end smoke run on real data)
+	pytest -m 'not cluster' $(PYTEST_ARGS)
+
+# The smoke configuration through a real one-node SLURM cluster (tests/cluster/slurm.sh), with its own smoke run to
+# compare with: minutes of its own, so not in `make test`'s time budget; .ci/run runs both.
+test-cluster: setup cluster-packages  ## the SLURM test (tests/test_slurm.py; root)
+	pytest -m cluster $(PYTEST_ARGS) tests/test_slurm.py
 
 # DVC has no start hook: check that this machine holds the planned data (and CUDA if asked for) before any stage.
 dvc-repro: setup                ## the same DAG through DVC
@@ -47,6 +52,16 @@ browser:
 	@if ! command -v chromium >/dev/null 2>&1 || ! test -x /usr/bin/chromedriver; then \
 	  if [ "$$(id -u)" = 0 ]; then (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
 	  else echo "note: chromium/chromium-driver are not installed (sudo apt-get install chromium chromium-driver): the browser test skips"; fi; fi
+
+# The SLURM test's one-node cluster (slurmctld, slurmd, munge) and the DVC round trip's sshd (openssh-server), from
+# Debian (installed when missing and we are root; the tests skip without them, except under CI=true).
+cluster-packages:
+	@missing=; for f in /usr/sbin/slurmctld /usr/sbin/slurmd /usr/bin/sbatch /usr/sbin/munged /usr/sbin/sshd; do \
+	  test -x $$f || missing="$$missing $$f"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    --no-install-recommends slurmctld slurmd slurm-client munge openssh-server; \
+	  else echo "note:$$missing not installed (sudo make cluster-packages): the SLURM and DVC-remote tests skip"; fi; fi
 
 clean:                          ## remove pipeline outputs (keeps reports/records and reports/published)
 	rm -rf logs .snakemake && find data -mindepth 1 -maxdepth 1 ! -name README.md -exec rm -rf {} + 2>/dev/null || true

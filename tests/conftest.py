@@ -90,6 +90,22 @@ def run(cmd, cwd, check=True):
     return res
 
 
+WORKFLOW_FILES = ("Snakefile", "workflow", "src", ".dvcignore", "reports/records")
+
+
+def copy_workflow(wd: Path, params: Path = ROOT / ".test/params.yaml") -> Path:
+    """A copy of the workflow (no outputs) in wd, with `params` as its params.yaml: the smoke run's set-up."""
+    for name in WORKFLOW_FILES:
+        src = ROOT / name
+        (wd / name).parent.mkdir(parents=True, exist_ok=True)
+        if src.is_dir():
+            shutil.copytree(src, wd / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(src, wd / name)
+    shutil.copy(params, wd / "params.yaml")
+    return wd
+
+
 @pytest.fixture(scope="session")
 def smoke_run(tmp_path_factory, mirrors) -> Path:
     """The end-to-end smoke run, once per session: Snakemake runs the whole DAG of .test/params.yaml (50 real
@@ -104,12 +120,7 @@ def smoke_run(tmp_path_factory, mirrors) -> Path:
         return wd
     for name in ("FashionMNIST", "MNIST"):
         require_dataset(name, mirrors)
-    wd = tmp_path_factory.mktemp("pipeline")
-    for name in ("Snakefile", "workflow", "src", ".dvcignore", "reports/records"):
-        src = ROOT / name
-        (wd / name).parent.mkdir(parents=True, exist_ok=True)
-        (shutil.copytree if src.is_dir() else shutil.copy)(src, wd / name)
-    shutil.copy(ROOT / ".test/params.yaml", wd / "params.yaml")
+    wd = copy_workflow(tmp_path_factory.mktemp("pipeline"))
     run(["dvc", "init", "--no-scm", "-q"], wd)
     run(["dcpipe", "dvc-yaml"], wd)
     run(["snakemake", "--cores", "2", "--resources", "gpu=2"], wd)

@@ -19,6 +19,7 @@ rule condense:
     resources:
         gpu=1,
         mem_mb=6000,
+        runtime=1440,  # minutes: the wall time a cluster job asks for (sbatch -t); a killed job resumes on retry
     shell:
         "{RUN}/condense.py {SCRIPT_ARGS} --dataset {wildcards.dataset} --ipc {wildcards.ipc}"
         " --method {wildcards.method} --set {wildcards.set}"

@@ -26,5 +26,6 @@ if "continual" in P:
         resources:
             gpu=1,
             mem_mb=6000,
+            runtime=720,
         shell:
             "{RUN}/continual.py {SCRIPT_ARGS} --run {wildcards.run} {params.files} --out {output} > {log} 2>&1"

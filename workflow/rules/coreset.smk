@@ -19,6 +19,7 @@ rule select_coreset:
     threads: 1
     resources:
         mem_mb=2000,
+        runtime=120,
     shell:
         "{RUN}/select_coreset.py {SCRIPT_ARGS} --dataset {wildcards.dataset} --ipc {wildcards.ipc}"
         " --method {wildcards.method} --set {wildcards.set} --prepared {input.prepared} --out {output.npz}{params.evidence} > {log} 2>&1"

@@ -19,6 +19,7 @@ rule evaluate_cross:
     resources:
         gpu=1,
         mem_mb=6000,
+        runtime=720,
     shell:
         "{RUN}/evaluate_cross.py {SCRIPT_ARGS} --dataset {wildcards.dataset} --ipc {wildcards.ipc}"
         " --method {wildcards.method} --set {wildcards.set} --model {wildcards.model} --prepared {input.prepared}"

@@ -13,5 +13,6 @@ rule prepare_data:
     threads: 1
     resources:
         mem_mb=4000,
+        runtime=60,
     shell:
         "{RUN}/prepare_data.py {SCRIPT_ARGS} --dataset {wildcards.dataset} --out {output.npz} > {log} 2>&1"

@@ -16,6 +16,7 @@ rule evaluate:
     resources:
         gpu=1,
         mem_mb=6000,
+        runtime=720,
     shell:
         "{RUN}/evaluate.py {SCRIPT_ARGS} --dataset {wildcards.dataset} --ipc {wildcards.ipc}"
         " --method {wildcards.method} --set {wildcards.set} --prepared {input.prepared}"

@@ -26,6 +26,7 @@ if "nas" in P:
         threads: 1
         resources:
             mem_mb=2000,
+            runtime=30,
         shell:
             "{RUN}/nas_split.py {SCRIPT_ARGS} --prepared {input} --out {output.npz} > {log} 2>&1"
 
@@ -47,6 +48,7 @@ if "nas" in P:
         resources:
             gpu=1,
             mem_mb=6000,
+            runtime=720,
         shell:
             "{RUN}/nas_shard.py {SCRIPT_ARGS} --shard {wildcards.shard} --prepared {input.prepared} {NAS_PROXY_ARGS}"
             " --out {output} > {log} 2>&1"
@@ -69,6 +71,7 @@ if "nas" in P:
         resources:
             gpu=1,
             mem_mb=6000,
+            runtime=720,
         shell:
             "{RUN}/nas_ground_truth.py {SCRIPT_ARGS} --shard {wildcards.shard} --prepared {input.prepared}"
             " --out {output} {input.shards} > {log} 2>&1"

@@ -16,6 +16,7 @@ rule optimal_random:
     resources:
         gpu=1,
         mem_mb=6000,
+        runtime=1440,
     shell:
         "{RUN}/optimal_random.py {SCRIPT_ARGS} --dataset {wildcards.dataset} --ipc {wildcards.ipc}"
         " --prepared {input} --out {output} > {log} 2>&1"

@@ -28,5 +28,6 @@ rule report:
     threads: 1
     resources:
         mem_mb=2000,
+        runtime=60,
     shell:
         "{RUN}/report.py {SCRIPT_ARGS} --out-dir reports > {log} 2>&1"

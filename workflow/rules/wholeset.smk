@@ -36,6 +36,7 @@ rule wholeset:
     resources:
         gpu=1,
         mem_mb=6000,
+        runtime=720,
     shell:
         "{RUN}/wholeset.py {SCRIPT_ARGS} --dataset {wildcards.dataset} --model {wildcards.model}"
         " --prepared {input} --weights {output.weights} --features {output.features}"
