@@ -48,6 +48,6 @@ browser:
 	  if [ "$$(id -u)" = 0 ]; then (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
 	  else echo "note: chromium/chromium-driver are not installed (sudo apt-get install chromium chromium-driver): the browser test skips"; fi; fi
 
-clean:                          ## remove pipeline outputs (keeps reports/records and reports/published)
+clean:                          ## remove pipeline outputs (keeps reports/records)
 	rm -rf logs .snakemake && find data -mindepth 1 -maxdepth 1 ! -name README.md -exec rm -rf {} + 2>/dev/null || true
-	find reports -mindepth 1 -maxdepth 1 ! -name records ! -name published -exec rm -rf {} +
+	find reports -mindepth 1 -maxdepth 1 ! -name records -exec rm -rf {} +
