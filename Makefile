@@ -63,6 +63,6 @@ cluster-packages:
 	    --no-install-recommends slurmctld slurmd slurm-client munge openssh-server; \
 	  else echo "note:$$missing not installed (sudo make cluster-packages): the SLURM and DVC-remote tests skip"; fi; fi
 
-clean:                          ## remove pipeline outputs (keeps reports/records and reports/published)
+clean:                          ## remove pipeline outputs (keeps reports/records)
 	rm -rf logs .snakemake && find data -mindepth 1 -maxdepth 1 ! -name README.md -exec rm -rf {} + 2>/dev/null || true
-	find reports -mindepth 1 -maxdepth 1 ! -name records ! -name published -exec rm -rf {} +
+	find reports -mindepth 1 -maxdepth 1 ! -name records -exec rm -rf {} +

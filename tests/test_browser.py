@@ -1,6 +1,6 @@
 """The HTML report in a real browser (headless Chromium through selenium): every image loads, nothing is wider than
 a 1280-pixel window, no raw Markdown or Python repr shows, and the summary table opens the page. Pages: the smoke
-run's reports/index.html and the committed reports/published/index.html; and the `dvc plots show` page drawn offline.
+run's reports/index.html; and the `dvc plots show` page drawn offline.
 
 Uses Debian's chromium and its chromedriver (`make test` installs them as root; selenium-manager's downloads fail
 offline). Without them the tests skip, except under CI=true, where they fail. Screenshots:
@@ -85,18 +85,13 @@ def open_page(browser, path: Path, screenshots: Path, name: str) -> Path:
     return shot
 
 
-REPORTS = ["smoke", "published"]
+REPORTS = ["smoke"]
 
 
 @pytest.fixture(scope="module", params=REPORTS)
 def report_page(request, browser, screenshots):
-    """(name, path of reports/index.html, screenshot) for the smoke run's report and the committed one."""
-    if request.param == "smoke":
-        path = request.getfixturevalue("smoke_run") / "reports/index.html"
-    else:
-        path = ROOT / "reports/published/index.html"
-        if not path.exists():
-            pytest.skip("no reports/published/index.html in this checkout")
+    """(name, path of reports/index.html, screenshot) for the smoke run's report."""
+    path = request.getfixturevalue("smoke_run") / "reports/index.html"
     shot = open_page(browser, path, screenshots, f"report_{request.param}")
     return request.param, path, shot
 

@@ -38,10 +38,10 @@ def dvc_stage_count(dvc_yaml: Path) -> int:
 
 
 def test_fresh_clone_commits_no_dag_output(clone):
-    """reports/ holds only hand-run records and a published copy: no output of the report rule is committed."""
+    """reports/ holds only hand-run records: no output of the report rule is committed."""
     committed = subprocess.run(["git", "ls-files", "reports"], cwd=clone, capture_output=True, text=True).stdout.split()
-    assert committed, "reports/records and reports/published are expected in git"
-    assert all(p.startswith(("reports/records/", "reports/published/")) for p in committed), committed
+    assert committed, "reports/records is expected in git"
+    assert all(p.startswith("reports/records/") for p in committed), committed
 
 
 @pytest.mark.parametrize("params_file", ["params.yaml", "config/paper.yaml"])
