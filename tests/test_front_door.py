@@ -9,16 +9,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, run
 
 BIN = Path(sys.executable).parent  # the venv's snakemake and dvc
 
 
-def run(cmd, cwd, timeout=300):
-    r = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout,
-                       env={**__import__("os").environ, "PATH": f"{BIN}:{__import__('os').environ['PATH']}"})
-    assert r.returncode == 0, f"{' '.join(map(str, cmd))} failed ({r.returncode}):\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
-    return r.stdout + r.stderr
+def output(cmd, cwd) -> str:
+    """Both streams of a command that must succeed (conftest.run raises with their tail otherwise)."""
+    res = run(cmd, cwd)
+    return res.stdout + res.stderr
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +48,7 @@ def test_snakemake_dry_run_plans_the_whole_dag(clone, params_file):
     """`snakemake -n` plans every job of the DAG, the same jobs the generated dvc.yaml has (+ the `all` target)."""
     from dcpipe.dvcgen import snakemake_jobs
 
-    out = run([BIN / "snakemake", "-n", "--config", f"params={params_file}"], clone)
+    out = output([BIN / "snakemake", "-n", "--config", f"params={params_file}"], clone)
     assert "Nothing to be done" not in out
     assert snakemake_total(out) == len(snakemake_jobs(clone / "Snakefile", params_file)) + 1
     assert not (clone / "data" / "prepared").exists() and not (clone / "logs").exists()  # planned, nothing ran
@@ -58,7 +57,7 @@ def test_snakemake_dry_run_plans_the_whole_dag(clone, params_file):
 def test_dvc_dry_run_plans_every_stage(clone):
     """`dvc repro --dry` on the committed dvc.yaml lists every stage (DVC's own run-cache lookup used to stop at the
     first stage whose input another stage makes: dcpipe.dvc_dry_run, installed by `make setup`)."""
-    out = run([BIN / "dvc", "repro", "--dry"], clone)
+    out = output([BIN / "dvc", "repro", "--dry"], clone)
     planned = re.findall(r"^Running stage '([^']+)'", out, re.M)
     assert len(planned) == dvc_stage_count(clone / "dvc.yaml")
     assert not (clone / "data" / "prepared").exists()
@@ -70,6 +69,6 @@ def test_dvc_dry_run_plans_the_paper_protocol(clone, tmp_path):
     paper = tmp_path / "paper-clone"
     subprocess.run(["git", "clone", "-q", str(clone), str(paper)], check=True)
     run([BIN / "dcpipe", "dvc-yaml", "--params", "config/paper.yaml"], paper)
-    out = run([BIN / "dvc", "repro", "--dry"], paper, timeout=600)
+    out = output([BIN / "dvc", "repro", "--dry"], paper)
     planned = re.findall(r"^Running stage '([^']+)'", out, re.M)
     assert len(planned) == dvc_stage_count(paper / "dvc.yaml") > 500
