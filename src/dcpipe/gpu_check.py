@@ -90,7 +90,8 @@ def _sync(dev: torch.device) -> None:
 LEASE_WORKER = """
 import json, sys
 from dcpipe.lease import GpuLease
-visible = GpuLease(sys.argv[1], poll_seconds=0.05).acquire()
+lease = GpuLease(sys.argv[1], poll_seconds=0.05)  # held by this name for the process's life: the lock is its file
+visible = lease.acquire()
 seen = {"visible": visible, "torch_devices": None, "uuid": None}
 if sys.argv[2] == "cuda":
     import torch
@@ -155,8 +156,10 @@ def lease_check(lock_dir: Path, cuda: bool, timeout: float = 120.0) -> dict:
         extra = _LeaseJob(lock_dir, cuda, env)
         jobs.append(extra)
         extra_waited = extra.seen(2.0) is None
-        jobs[0].finish()
-        extra_seen = extra.seen(timeout)
+        extra_seen = None
+        if seen[0] is not None:  # free the first job's device: the waiting one should get it
+            jobs[0].finish()
+            extra_seen = extra.seen(timeout)
     finally:
         for j in jobs:
             j.cleanup()
