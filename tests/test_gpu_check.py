@@ -103,8 +103,8 @@ def test_the_cpu_mode_runs_the_whole_check_end_to_end_and_writes_its_json(tmp_pa
         accs = ev[how]["accuracies"]
         assert len(accs) == tiny.models and all(0 <= a <= 100 for a in accs)
         assert ev[how]["mean"] == pytest.approx(sum(accs) / len(accs))
-    # the same networks either way: on a CPU the stack and the loop predict alike
-    assert ev["max_abs_difference_points"] <= 100 / tiny.test_images + 1e-9
+    # the same networks either way: the stack and the loop differ in summation order alone (a handful of images)
+    assert ev["max_abs_difference_points"] <= 1.0
     assert g["ipc10"]["loops"] == list(tiny.ipc10_loops)
     assert len(g["ipc10"]["seconds_per_iteration"]) == tiny.ipc10_iterations
     assert all(s > 0 for s in g["ipc10"]["seconds_per_iteration"])
