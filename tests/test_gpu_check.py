@@ -112,7 +112,7 @@ def test_the_cpu_mode_runs_the_whole_check_end_to_end_and_writes_its_json(tmp_pa
     # what the report's speed section makes of it
     s = gpu_section(g)
     assert s.metrics["recorded"] and s.metrics["ok"]
-    assert s.comparisons[0].status.startswith("reduced budget: K = 4, 1 set × 3 models, 10 epochs")
+    assert s.comparisons[0].status.startswith("reduced budget: K = 3, 1 set × 3 models, 10 epochs")
 
 
 def test_without_a_recorded_gpu_run_the_speed_section_says_so():
