@@ -113,6 +113,8 @@ def test_the_cpu_mode_runs_the_whole_check_end_to_end_and_writes_its_json(tmp_pa
     s = gpu_section(g)
     assert s.metrics["recorded"] and s.metrics["ok"]
     assert s.comparisons[0].status.startswith("reduced budget: K = 3, 1 set × 3 models, 10 epochs")
+    shown = " ".join([s.note, *(c for row in s.rows for c in row)])
+    assert not any(raw in shown for raw in ("None", "True", "False", "`", "{'")), shown
 
 
 def test_without_a_recorded_gpu_run_the_speed_section_says_so():
