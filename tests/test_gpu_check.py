@@ -75,6 +75,10 @@ def test_a_bad_device_or_budget_is_one_error_line_listing_the_valid_names(capsys
         "error: unknown device 'tpu'; valid: auto, cpu, cuda"
     with pytest.raises(ParamsError, match="unknown budget 'huge'; valid: auto, full, tiny"):
         gpu_check.run(device="cpu", budget="huge")
+    with pytest.raises(SystemExit):
+        gpu_check.main(["--device", "cpu", "--prepared", "/nonexistent/FashionMNIST.npz", "--out", os.devnull])
+    assert capsys.readouterr().err.strip().splitlines()[-1] == \
+        "error: --prepared /nonexistent/FashionMNIST.npz: no such file (a FashionMNIST .npz written by prepare_data)"
 
 
 @pytest.mark.slow

@@ -200,6 +200,8 @@ def cuda_tests(root: Path = ROOT) -> dict:
 def load_dataset(prepared: Path | None, mirrors: list[str], cache: Path, dev) -> tuple[data_mod.Data, str]:
     """FashionMNIST from a prepared .npz (the pipeline's data/prepared/ one if there is one), else prepared once
     from a mirror ($DCPIPE_DATA_MIRRORS, then `mirrors`) into `cache`."""
+    if prepared is not None and not prepared.is_file():
+        raise ParamsError(f"--prepared {prepared}: no such file (a FashionMNIST .npz written by prepare_data)")
     if prepared is None:
         pipeline_copy = Path(f"data/prepared/{DATASET}.npz")
         prepared = pipeline_copy if pipeline_copy.exists() else cache / f"{DATASET}.npz"
@@ -299,11 +301,11 @@ def run(device: str = "auto", budget: str = "auto", prepared: Path | None = None
     t_start = time.perf_counter()
     out = {"what": "make gpu-check: the CUDA road (lease, CUDA tests, FashionMNIST IPC-1 DC, IPC-10 timing)",
            "budget": {**asdict(b), "test_images": b.test_images or "all"}, **environment(dev, threads)}
+    t0 = time.perf_counter()
+    d, out["prepared"] = load_dataset(prepared, list(mirrors), cache, dev)  # first: missing data stops it at once
+    out["data_seconds"] = time.perf_counter() - t0
     out["lease"] = lease_check(cache / "locks", dev.type == "cuda")
     out["cuda_tests"] = cuda_tests()
-    t0 = time.perf_counter()
-    d, out["prepared"] = load_dataset(prepared, list(mirrors), cache, dev)
-    out["data_seconds"] = time.perf_counter() - t0
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats(dev)
     out["ipc1"] = condense_and_evaluate(d, b, log_every)
