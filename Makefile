@@ -8,7 +8,7 @@ export DCPIPE_DATA_MIRRORS ?= $(shell workflow/find_mirrors.sh)
 CORES ?= all
 GPUS ?= 2
 
-.PHONY: run test test-cluster setup fashion-mnist plots-template browser cluster-packages dvc-repro clean
+.PHONY: run test test-cluster gpu-check setup fashion-mnist plots-template browser cluster-packages dvc-repro clean
 
 run: setup                      ## the main job on params.yaml -> reports/
 	snakemake --cores $(CORES) --resources gpu=$(GPUS) $(SNAKEMAKE_ARGS)
@@ -20,6 +20,11 @@ test: setup browser cluster-packages  ## the test suite (unit tests + an end-to-
 # compare with: minutes of its own, so not in `make test`'s time budget; .ci/run runs both.
 test-cluster: setup cluster-packages  ## the SLURM test (tests/test_slurm.py; root)
 	pytest -m cluster $(PYTEST_ARGS) tests/test_slurm.py
+
+# The CUDA road (dcpipe.gpu_check; README "GPU check"): no set-up, so that a GPU machine's own python3 with torch runs
+# it on the library in src/. Full budgets on CUDA (minutes), tiny ones elsewhere; exit 1 when a check fails.
+gpu-check:                      ## lease, CUDA tests, FashionMNIST IPC-1 at K = 1000 and IPC-10 timing -> reports/gpu.json
+	PYTHONPATH=src$${PYTHONPATH:+:$$PYTHONPATH} python3 -m dcpipe.gpu_check $(GPU_CHECK_ARGS)
 
 # DVC has no start hook: check that this machine holds the planned data (and CUDA if asked for) before any stage.
 dvc-repro: setup                ## the same DAG through DVC

@@ -16,6 +16,16 @@ def _mirrors() -> list[str]:
     return env + ([found] if found else []) + ["/usr/share/datasets/fashion-mnist"]
 
 
+def pytest_collection_modifyitems(config, items):
+    """Tests marked `cuda` need a GPU that torch sees: elsewhere they skip (`make gpu-check` runs them on one)."""
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs CUDA (torch.cuda.is_available() is False); make gpu-check runs it on a GPU")
+    for item in items:
+        if item.get_closest_marker("cuda"):
+            item.add_marker(skip)
+
+
 @pytest.fixture(scope="session")
 def mirrors() -> list[Path]:
     return [Path(m) for m in _mirrors()]

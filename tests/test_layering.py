@@ -19,7 +19,7 @@ LAYERS = [
     ("artifacts",),    # path templates
     ("config",),       # load, validate, typed configs
     ("plan", "jobs"),  # the jobs of a parameter file, and the typed job of each stage
-    ("stages", "bench"),
+    ("stages", "bench", "gpu_check"),
     ("report",),
     ("cli", "dvcgen", "dvc_dry_run"),
 ]

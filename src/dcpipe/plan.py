@@ -217,6 +217,9 @@ def check_job(params, where: str = "params", dataset: str | None = None, ipc: in
 
 # Measurements made by hand (their commands inside), committed; the speed sections show them.
 RECORDS = {name: f"reports/records/{name}.json" for name in ("bench", "run", "headline")}
+# Records that exist only once someone ran them on hardware this project is not always lent: `make gpu-check`'s
+# JSON from a real GPU. Declared as inputs only when committed, so a checkout without one still plans and builds.
+OPTIONAL_RECORDS = {"gpu": "reports/records/gpu.json"}
 OUT_DIR = "reports"
 # Tidy long-format CSVs for `dvc plots` (one row per observation, named columns).
 PLOTS = ("matching_loss", "accuracy_vs_ipc", "model_accuracies")
@@ -243,6 +246,7 @@ def report_inputs(params) -> dict[str, list[str]]:
         "wholeset": [artifacts.WHOLESET_RESULT.format(**j) for j in wholeset_jobs(params)],
         "optimal_random": [artifacts.OPTIMAL_RANDOM.format(**j) for j in optimal_random_jobs(params)],
         "records": list(RECORDS.values()),
+        "optional_records": [p for p in OPTIONAL_RECORDS.values() if Path(p).exists()],
     }
 
 
@@ -265,7 +269,7 @@ def section_keys(params) -> list[str]:
         keys.append("nas")
     keys += [f"cross_{study}_{d}_ipc{i}" for study, spec in studies.items() if study in CROSS_STUDIES
              for d in spec["datasets"] for i in spec["ipcs"]]
-    keys += [f"speed_{name}" for name in RECORDS]
+    keys += [f"speed_{name}" for name in (*RECORDS, *OPTIONAL_RECORDS)]
     if "DC" in main:
         keys += ["synthetic_images", "matching_loss"]
     keys.append("seeds")

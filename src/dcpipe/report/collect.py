@@ -11,7 +11,7 @@ import pandas as pd
 from .. import artifacts, plan
 from ..methods import parse
 from ..io import read_json, read_npz
-from ..plan import RECORDS, report_inputs
+from ..plan import OPTIONAL_RECORDS, RECORDS, report_inputs
 from .section import Budget
 
 
@@ -47,6 +47,11 @@ class Inputs:
 
     def record(self, name: str) -> dict:
         return self.json(RECORDS[name])
+
+    def optional_record(self, name: str) -> dict | None:
+        """An OPTIONAL_RECORDS file when the rule declared it (it exists), else None."""
+        path = os.path.normpath(OPTIONAL_RECORDS[name])
+        return self.json(path) if path in self.declared else None
 
 
 EVAL_COLUMNS = ["dataset", "ipc", "method", "set", "model", "accuracy", "seed", "eval_seed", "epochs", "iterations",

@@ -1,6 +1,7 @@
 """The speed sections, from measurements made by hand and committed under reports/records/ (declared inputs of
-the report rule): dcpipe bench, the timed default job, and the FashionMNIST IPC-1 headline run at the paper's
-protocol. Each table names the command and commit that produced its numbers."""
+the report rule): dcpipe bench, the timed default job, the FashionMNIST IPC-1 headline run at the paper's
+protocol, and `make gpu-check` on a GPU (optional: shown when reports/records/gpu.json is committed). Each table
+names the command and commit that produced its numbers."""
 
 from __future__ import annotations
 
@@ -96,6 +97,52 @@ def headline_section(h: dict) -> Section:
                    comparisons=[comparison])
 
 
+GPU_HEADER = ["measurement", "result", "seconds"]
+
+
+def gpu_section(g: dict | None) -> Section:
+    """`make gpu-check` (dcpipe.gpu_check) as run on a GPU and committed; a line saying so where none is."""
+    if g is None:
+        return Section("speed_gpu", "Speed: the GPU check", "No GPU run of make gpu-check is recorded: no CUDA "
+                       "kernel of this code has been timed here. On a GPU machine run make gpu-check (README "
+                       "\"GPU check\") and commit its reports/gpu.json as reports/records/gpu.json.", GPU_HEADER,
+                       [["GPU check", "not recorded", "–"]], metrics={"recorded": False})
+    b, c1, ev, t10 = g["budget"], g["ipc1"]["condense"], g["ipc1"]["evaluate"], g["ipc10"]
+    tests, lease = g["cuda_tests"], g["lease"]
+    models = b["models"]
+    rows = [[f"FashionMNIST IPC 1, DC: K = {b['iterations']}, real batch {b['batch_real']}/class",
+             f"{c1['seconds_per_iteration']:.3f} s per outer iteration", f"{c1['seconds']:.1f}"]]
+    for name, label in (("batched", "batched (vmap)"), ("one_by_one", "one by one")):
+        e = ev[name]
+        rows.append([f"{models} evaluation models, {ev['train_config']['epochs']} epochs, {label}",
+                     f"{stat(e['mean'], e['std'], models)} %, {e['seconds_per_model']:.2f} s per model",
+                     f"{e['seconds']:.1f}"])
+    rows.append([f"IPC 10, loops {' × '.join(map(str, t10['loops']))}: one outer iteration",
+                 f"K = 1000 would take {t10['estimated_K1000_minutes']:.0f} min",
+                 f"{t10['steady_seconds_per_iteration']:.2f}"])
+    rows.append(["tests marked cuda", tests.get("summary") or tests.get("why", ""),
+                 f"{tests['seconds']:.1f}" if "seconds" in tests else "–"])
+    rows.append([f"device lease: {lease['devices']} concurrent job(s){' (faked)' if lease['faked'] else ''} + 1",
+                 "each its own device" if lease["ok"] else "FAILED: " + ", ".join(
+                     k for k, v in lease["checks"].items() if not v), f"{lease['seconds']:.1f}"])
+    rows.append(["whole check", "passed" if g["ok"] else "FAILED", f"{g['total_seconds']:.0f}"])
+    commit = (g.get("provenance", {}).get("git_commit") or "unknown")[:8]
+    note = (f"{g.get('command', 'make gpu-check')} on {g['device_name']} ({g['device']}), torch {g['torch']}, "
+            f"CUDA {g.get('cuda') or '–'}, commit {commit}, {b['name']} budget; reports/records/gpu.json. One "
+            "condensed set (the paper: 5), trained batched and one by one with the same seeds.")
+    published = paper.table1("FashionMNIST", 1, "DC")
+    budget = Budget(b["iterations"], 1, models, ev["train_config"]["epochs"])
+    comparison = Comparison("DC Table 1 (make gpu-check)", f"FashionMNIST, IPC 1, DC on {g['device_name']}",
+                            stat(ev["one_by_one"]["mean"], ev["one_by_one"]["std"], models), stat(*published),
+                            status(ev["one_by_one"]["mean"], published, budget, protocol_budget("FashionMNIST", True)))
+    return Section("speed_gpu", "Speed: the GPU check", note, GPU_HEADER, rows,
+                   metrics={"recorded": True, "device": g["device_name"], "ok": g["ok"],
+                            "total_seconds": round(g["total_seconds"], 1),
+                            "condense_ipc1_seconds_per_iteration": round(c1["seconds_per_iteration"], 4),
+                            "condense_ipc10_seconds_per_iteration": round(t10["steady_seconds_per_iteration"], 3)},
+                   comparisons=[comparison])
+
+
 def speed_sections(inputs: Inputs) -> list[Section]:
     return [bench_section(inputs.record("bench")), run_section(inputs.record("run")),
-            headline_section(inputs.record("headline"))]
+            headline_section(inputs.record("headline")), gpu_section(inputs.optional_record("gpu"))]
