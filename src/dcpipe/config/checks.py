@@ -132,6 +132,10 @@ def coresets(params) -> list[str]:
     if needs_wholeset and "coresets" not in params:
         problems.append(f"  coresets: methods {', '.join(needs_wholeset)} select from a model trained on the whole "
                         "set; add a coresets section (whole_epochs, whole_models)")
+    n, sets = spec.get("whole_models", 1), params["experiment"]["sets"]
+    if needs_wholeset and 1 < n < sets:
+        problems.append(f"  coresets.whole_models: {n} networks for {sets} sets; set k selects from whole-set network "
+                        f"k, so give 1 (every set from network 0) or at least {sets}")
     if "forgetting" in methods(params) and spec.get("whole_epochs", 2) < 2:
         problems.append("  coresets.whole_epochs: forgetting events need at least 2 epochs (presentations)")
     optimal = spec.get("optimal_random", {})
