@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 
 from . import artifacts
-from .config import condensed_memory_sets, continual_config, methods, nas_widths, study_of
+from .config import condensed_memory_sets, continual_config, ipc_sweep_methods, methods, nas_widths, study_of
 from .data import missing_sources, rgb32_name
 from .errors import ParamsError
 from .methods import CROSS_STUDIES, cell_name, parse
@@ -68,17 +68,13 @@ def study_cells(params) -> list[dict]:
             continue  # cross_cells
         for d in spec["datasets"]:
             for i in spec["ipcs"]:
-                for v in spec["values"]:
+                for v in spec.get("values", [None]):  # resources (T15): one cell per model, no values
                     for m in spec.get("models", [None]):
                         name = cell_name(study, v, m)
                         if not m and not ({"iterations", "models_per_set", "sets"} & set(spec)):
                             name = parse(name).same_as_variant()  # same budget: share the main table's set
                         cells.append(dict(study=study, dataset=d, ipc=i, value=v, model=m, method=name))
     return cells
-
-
-# DC Figure 3 plots DC against herding ("outperforms the coreset method - Herding by a large margin").
-IPC_SWEEP_METHODS = ("DC", "herding")
 
 
 def ipc_sweep_cells(params) -> list[dict]:
@@ -88,7 +84,7 @@ def ipc_sweep_cells(params) -> list[dict]:
     if not spec:
         return []
     return [dict(dataset=d, ipc=i, method=m) for d in spec["datasets"] for i in spec["ipcs"]
-            for m in spec.get("methods", IPC_SWEEP_METHODS)]
+            for m in ipc_sweep_methods(params)]
 
 
 def ipc_sweep_datasets(params) -> list[str]:
@@ -298,7 +294,9 @@ def section_keys(params) -> list[str]:
         keys.append("table1")
     if optimal_random_jobs(params):
         keys.append("t12")
-    keys += [s for s in ("levels", "distances", "variants", "traditional") if s in studies]
+    if params.get("ipc_sweep"):
+        keys.append("ipc_sweep")
+    keys += [s for s in ("levels", "distances", "variants", "traditional", "resources") if s in studies]
     if params.get("continual"):
         keys.append("continual")
     if params.get("nas"):

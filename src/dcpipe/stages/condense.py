@@ -12,7 +12,7 @@ import numpy as np
 from ..condense import condense as condense_set
 from ..config import condense_config, runtime
 from ..io import atomic_path, provenance, remove_stale_temps, write_json, write_npz
-from ..runtime import Progress
+from ..runtime import Progress, peak_memory, reset_peak_memory
 from .common import device, load_data, seed_of_set
 
 log = logging.getLogger("dcpipe")
@@ -22,7 +22,7 @@ def condense(params, dataset: str, ipc: int, method: str, index: int, prepared: 
              loss_csv: Path) -> None:
     dev = device(params)
     d = load_data(params, prepared, dev)
-    cfg = condense_config(params, ipc, method)
+    cfg = condense_config(params, ipc, method, dataset)
     seed = seed_of_set(params, dataset, ipc, method, index)
     ckpt = Path(str(out) + ".ckpt.safetensors")
     for p in (ckpt, out, Path(str(out) + ".json"), loss_csv):  # a SIGKILL mid-write leaves its temporary behind
@@ -35,6 +35,7 @@ def condense(params, dataset: str, ipc: int, method: str, index: int, prepared: 
         ran.append(it)
         bar(it, loss)
 
+    reset_peak_memory(dev)
     t0 = time.perf_counter()
     images, labels, losses, net_updates = condense_set(d, cfg, seed, checkpoint=ckpt, progress=progress)
     bar.close()
@@ -48,5 +49,7 @@ def condense(params, dataset: str, ipc: int, method: str, index: int, prepared: 
                                     "set": index, "seed": seed, "config": cfg.__dict__, "wall_seconds": wall,
                                     "seconds_per_iteration": wall / max(1, len(ran)),
                                     "net_updates_per_iteration": float(np.mean(net_updates)) if net_updates else 0.0,
-                                    "final_loss": losses[-1] if losses else None, "provenance": provenance()})
+                                    "final_loss": losses[-1] if losses else None,
+                                    "peak_memory": peak_memory(dev),  # DC Table T15's memory column
+                                    "provenance": provenance()})
     ckpt.unlink(missing_ok=True)
