@@ -15,6 +15,7 @@ from dcpipe.coreset import CorrectnessTrace, forgetting_counts, herding_select, 
 from dcpipe.io import ArtifactError, read_npz, write_json, write_npz
 from dcpipe.methods import CORESETS, MAIN
 from dcpipe.models import build_model
+from dcpipe.jobs import env, optimal_random_job, set_job, wholeset_job
 from dcpipe.stages.common import load_data
 from dcpipe.stages.select_coreset import select_coreset
 from dcpipe.stages.wholeset import wholeset
@@ -140,7 +141,7 @@ def test_the_wholeset_stage_saves_the_model_its_features_its_forgetting_trace_an
     p = _params(**{"evaluate.batch": 10})
     out = {k: tmp_path / name for k, name in (("w", "model.safetensors"), ("f", "features.npz"),
                                                ("c", "forgetting.npz"), ("r", "result.json"))}
-    wholeset(p, "Fake", "ConvNet", 0, fake_prepared, out["w"], out["f"], out["c"], out["r"])
+    wholeset(wholeset_job(p, "Fake", "ConvNet", 0), fake_prepared, out["w"], out["f"], out["c"], out["r"])
     result = json.loads(out["r"].read_text())
     assert result["net"] == 0 and result["train_config"]["epochs"] == 2
     forgetting = read_npz(out["c"])
@@ -150,7 +151,7 @@ def test_the_wholeset_stage_saves_the_model_its_features_its_forgetting_trace_an
     # the saved weights are this network's: they reproduce its test accuracy and the saved features
     net = build_model("ConvNet", 1, 3, (28, 28))
     net.load_state_dict(load_file(out["w"]))
-    data = load_data(p, fake_prepared, "cpu")
+    data = load_data(env(p), fake_prepared, "cpu")
     assert train.test_accuracy(net, data.x_test, data.y_test) == pytest.approx(result["accuracy"], abs=1 / 12 + 1e-9)
     features = read_npz(out["f"])["features"]
     assert features.shape == (24, 2048) and features.dtype == np.float16
@@ -165,8 +166,8 @@ def test_the_sets_of_a_coreset_method_differ_and_each_comes_from_its_own_network
         job = dict(dataset="Fake", model="ConvNet", net=k)
         paths = [tmp_path / t.format(**job) for t in (artifacts.WHOLESET_MODEL, artifacts.WHOLESET_FEATURES,
                                                       artifacts.WHOLESET_FORGETTING, artifacts.WHOLESET_RESULT)]
-        wholeset(p, "Fake", "ConvNet", k, fake_prepared, *paths)
-    data = load_data(p, fake_prepared, "cpu")
+        wholeset(wholeset_job(p, "Fake", "ConvNet", k), fake_prepared, *paths)
+    data = load_data(env(p), fake_prepared, "cpu")
     features = [read_npz(tmp_path / artifacts.WHOLESET_FEATURES.format(dataset="Fake", model="ConvNet", net=k))["features"]
                 for k in range(3)]
     assert not np.array_equal(features[0], features[1]) and not np.array_equal(features[1], features[2])
@@ -176,7 +177,7 @@ def test_the_sets_of_a_coreset_method_differ_and_each_comes_from_its_own_network
             evidence = tmp_path / plan.evidence(p, "Fake", method, k)[0]
             assert f"net{k}" in evidence.parts
             out = tmp_path / f"{method}{k}.npz"
-            select_coreset(p, "Fake", 2, method, k, fake_prepared, out, evidence)
+            select_coreset(set_job(p, "Fake", 2, method, k), fake_prepared, out, evidence)
             sets.append(read_npz(out)["indices"].tolist())
             kind = coreset.EVIDENCE[method]
             expected = coreset.SELECTORS[method](data.y_train, 2, 3, json.loads((tmp_path / f"{method}{k}.npz.json")
@@ -190,17 +191,17 @@ def test_the_sets_of_a_coreset_method_differ_and_each_comes_from_its_own_network
 
 def test_selection_reads_the_whole_set_evidence_and_checks_it_fits(tmp_path, fake_prepared):
     p = _params()
-    data = load_data(p, fake_prepared, "cpu")
+    data = load_data(env(p), fake_prepared, "cpu")
     feats = torch.randn(24, 6, generator=torch.Generator().manual_seed(0))
     write_npz(tmp_path / "features.npz", features=feats.numpy())
-    select_coreset(p, "Fake", 2, "herding", 0, fake_prepared, tmp_path / "h.npz", tmp_path / "features.npz")
+    select_coreset(set_job(p, "Fake", 2, "herding", 0), fake_prepared, tmp_path / "h.npz", tmp_path / "features.npz")
     z = read_npz(tmp_path / "h.npz")
     assert z["indices"].tolist() == herding_select(data.y_train, 2, 3, 0, features=feats).tolist()
     assert z["labels"].tolist() == [0, 0, 1, 1, 2, 2]
     assert json.loads((tmp_path / "h.npz.json").read_text())["deterministic_given_evidence"] is True
     write_npz(tmp_path / "short.npz", features=feats[:10].numpy())
     with pytest.raises(ArtifactError, match="10 samples"):
-        select_coreset(p, "Fake", 2, "kcenter", 0, fake_prepared, tmp_path / "k.npz", tmp_path / "short.npz")
+        select_coreset(set_job(p, "Fake", 2, "kcenter", 0), fake_prepared, tmp_path / "k.npz", tmp_path / "short.npz")
 
 
 def test_optimal_random_ranks_its_coresets_and_resumes_from_the_scores_of_finished_ones(tmp_path, fake_prepared):
@@ -210,13 +211,13 @@ def test_optimal_random_ranks_its_coresets_and_resumes_from_the_scores_of_finish
     p = _params(**{"evaluate.batch": 10, "evaluate.epochs": {"1": 2, "10": 2}})
     p["coresets"]["optimal_random"] = {"coresets": 3}
     full = tmp_path / "full.json"
-    optimal_random(p, "Fake", 1, fake_prepared, full)
+    optimal_random(optimal_random_job(p, "Fake", 1), fake_prepared, full)
     ref = json.loads(full.read_text())
     assert len(ref["scores"]) == 3 and ref["best"]["score"] == max(ref["scores"])
     # a killed job that finished coreset 0 only, with a poisoned score to prove it is reused, not recomputed
     resumed = tmp_path / "resumed.json"
     resumable(resumed, {"seed": ref["seed"], "model": ref["model"], "train_config": ref["train_config"],
                         "models": 1, "n_train_images": 24}).save([0.123])
-    optimal_random(p, "Fake", 1, fake_prepared, resumed)
+    optimal_random(optimal_random_job(p, "Fake", 1), fake_prepared, resumed)
     assert json.loads(resumed.read_text())["scores"] == [0.123] + ref["scores"][1:]
     assert not (tmp_path / "resumed.json.partial.json").exists()

@@ -11,29 +11,27 @@ import numpy as np
 import torch
 from safetensors.torch import save_file
 
-from ..config import wholeset_config
 from ..coreset import CorrectnessTrace, forgetting_counts, penultimate_features
 from ..io import atomic_path, provenance, write_json, write_npz
 from ..runtime import Progress
-from ..seeding import derive_seed
 from ..train import test_accuracy, trained_model
+from ..jobs import WholesetJob
 from .common import device, load_data
 
 log = logging.getLogger("dcpipe")
 
 
-def wholeset(params, dataset: str, model: str, net: int, prepared: Path, weights_out: Path, features_out: Path,
-             forgetting_out: Path, result_out: Path) -> None:
-    """Train whole-set network `net` (of coresets.whole_models) with the one training loop, and save its weights,
-    the penultimate features of every training image (herding, k-center) and its forgetting counts (from the
-    correctness trace of its own training): coreset set k selects from network k's evidence. Its test accuracy
-    is one of the models behind the whole-dataset upper bound (DC Table 1, last column)."""
-    dev = device(params)
-    d = load_data(params, prepared, dev)
-    cfg = wholeset_config(params, dataset)
-    # one seed for the group, network `net` drawn from (seed, net): network k is the same whichever number of
-    # networks the file asks for
-    seed = derive_seed(params["seed"], "wholeset", dataset, model)
+def wholeset(job: WholesetJob, prepared: Path, weights_out: Path, features_out: Path, forgetting_out: Path,
+             result_out: Path) -> None:
+    """Train whole-set network `job.net` (of coresets.whole_models) with the one training loop, and save its
+    weights, the penultimate features of every training image (herding, k-center) and its forgetting counts (from
+    the correctness trace of its own training): coreset set k selects from network k's evidence. Its test
+    accuracy is one of the models behind the whole-dataset upper bound (DC Table 1, last column). The seed is
+    the group's and network `net` is drawn from (seed, net), so network k is the same whatever the number of
+    networks the file asks for."""
+    dataset, model, net, cfg, seed = job.dataset, job.model, job.net, job.cfg, job.seed
+    dev = device(job.env)
+    d = load_data(job.env, prepared, dev)
     bar = Progress(cfg.epochs, f"wholeset {dataset} {model} net{net}", 1)
     trace = CorrectnessTrace(d.y_train, on_epoch=lambda e, acc: bar(e - 1, acc))  # logs the training accuracy
     cpu0 = time.process_time()  # core-seconds: the budget's unit on a shared machine, where wall time varies
