@@ -21,9 +21,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def fake_params(tmp_path: Path, edit=None) -> tuple[dict, str]:
-    """The default params.yaml (every report section) plus Table T12 on 10 coresets; `edit(doc)` changes it."""
+    """The default params.yaml (every report section) plus Table T12 on 10 coresets and Table T15 on one LeNet
+    cell; `edit(doc)` changes it."""
     doc = yaml.safe_load((ROOT / "params.yaml").read_text())
     doc["coresets"]["optimal_random"] = {"coresets": 10, "datasets": ["FashionMNIST"], "ipcs": [1]}
+    doc["studies"]["resources"] = {"datasets": ["MNIST"], "ipcs": [10], "models": ["LeNet"], "iterations": {10: 2}}
     if edit:
         edit(doc)
     f = tmp_path / "params.yaml"
@@ -43,14 +45,15 @@ def write_fake_run(params, root: Path, seed: int = 0) -> None:
         d, i, m = job["dataset"], int(job["ipc"]), job["method"]
         synthetic = parse(m).synthetic
         meta = {"kind": "synthetic" if synthetic else "coreset", "seed": 100 + job["set"],
-                "config": {"iterations": config.condense_config(params, i, m).iterations} if synthetic else {}}
+                "config": {"iterations": config.condense_config(params, i, m, d).iterations} if synthetic else {}}
         if synthetic:
             spec = DATASETS[d]
             write_npz(root / artifacts.SYNTHETIC.format(**job),
                       images=rng.standard_normal((spec.num_classes * i, spec.channels, *spec.im_size)).astype("f4"),
                       labels=np.repeat(np.arange(spec.num_classes), i))
             write_json(root / (artifacts.SYNTHETIC.format(**job) + ".json"),
-                       {**meta, "seconds_per_iteration": 1.5, "net_updates_per_iteration": 10})
+                       {**meta, "seconds_per_iteration": 1.5, "net_updates_per_iteration": 10, "wall_seconds": 60.0,
+                        "peak_memory": {"mb": 900.0, "measure": "process peak resident set (fake)"}})
             (root / artifacts.LOSS.format(**job)).write_text(
                 "iteration,matching_loss,net_updates\n" + "".join(f"{k},{1.0 / (k + 1):.4f},10\n" for k in range(4)))
         accs = _accuracies(rng, config.models_per_set(params, m))
@@ -71,9 +74,8 @@ def write_fake_run(params, root: Path, seed: int = 0) -> None:
     for c in plan.cross_cells(params):
         write_json(root / (artifacts.SYNTHETIC.format(**c, set=0) + ".json"), {"seconds_per_iteration": 2.5})
     for job in plan.wholeset_jobs(params):
-        accs = _accuracies(rng, params["coresets"]["whole_models"], 0.9)
         write_json(root / artifacts.WHOLESET_RESULT.format(**job),
-                   {"mean": float(np.mean(accs)), "std": float(np.std(accs)), "accuracies": accs,
+                   {"accuracy": _accuracies(rng, 1, 0.9)[0], "net": job["net"],
                     "train_config": {"epochs": params["coresets"]["whole_epochs"]}})
     for job in plan.optimal_random_jobs(params):
         spec = params["coresets"]["optimal_random"]

@@ -109,9 +109,21 @@ def test_feature_and_forgetting_methods_need_a_whole_set_stage():
         config.validate_params(p)
     with pytest.raises(config.ParamsError, match="at least 2 epochs"):
         _params(**{"coresets.whole_epochs": 1})
-    assert plan.wholeset_jobs(_params()) == [dict(dataset=d, model="ConvNet") for d in ("FashionMNIST", "MNIST")]
-    assert plan.evidence(_params(), "MNIST", "kcenter") == ["data/wholeset/MNIST/ConvNet/features.npz"]
+    assert plan.wholeset_jobs(_params()) == [dict(dataset=d, model="ConvNet", net=k)
+                                             for d in ("FashionMNIST", "MNIST") for k in (0, 1)]
+    assert plan.evidence(_params(), "MNIST", "kcenter", 1) == ["data/wholeset/MNIST/ConvNet/net1/features.npz"]
+    assert plan.evidence(_params(), "MNIST", "forgetting", 0) == ["data/wholeset/MNIST/ConvNet/net0/forgetting.npz"]
     assert plan.evidence(_params(), "MNIST", "random") == []
+
+
+def test_coreset_set_k_selects_from_whole_set_network_k_or_all_from_network_0_with_one_network():
+    """DC section 3.1: each baseline is run 5 times; the CPU default may train one whole-set network."""
+    five = _params(**{"experiment.sets": 5, "coresets.whole_models": 5})
+    assert [plan.evidence_network(five, k) for k in range(5)] == [0, 1, 2, 3, 4]
+    one = _params(**{"experiment.sets": 5, "coresets.whole_models": 1})
+    assert [plan.evidence(one, "MNIST", "herding", k) for k in range(5)] == [["data/wholeset/MNIST/ConvNet/net0/features.npz"]] * 5
+    with pytest.raises(config.ParamsError, match="whole_models: 3 networks for 5 sets"):
+        _params(**{"experiment.sets": 5, "coresets.whole_models": 3})
 
 
 @pytest.fixture
@@ -129,21 +141,52 @@ def test_the_wholeset_stage_saves_the_model_its_features_its_forgetting_trace_an
     p = _params(**{"evaluate.batch": 10})
     out = {k: tmp_path / name for k, name in (("w", "model.safetensors"), ("f", "features.npz"),
                                                ("c", "forgetting.npz"), ("r", "result.json"))}
-    wholeset(wholeset_job(p, "Fake", "ConvNet"), fake_prepared, out["w"], out["f"], out["c"], out["r"])
+    wholeset(wholeset_job(p, "Fake", "ConvNet", 0), fake_prepared, out["w"], out["f"], out["c"], out["r"])
     result = json.loads(out["r"].read_text())
-    assert len(result["accuracies"]) == 2 and result["train_config"]["epochs"] == 2
+    assert result["net"] == 0 and result["train_config"]["epochs"] == 2
     forgetting = read_npz(out["c"])
     assert forgetting["correct"].shape == (2, 24)  # epochs x training images
     assert np.array_equal(forgetting["counts"], forgetting_counts(torch.as_tensor(forgetting["correct"])).numpy())
     assert result["train_accuracy_per_epoch"] == pytest.approx(forgetting["correct"].mean(1).tolist())
-    # the saved weights are model 0: they reproduce its test accuracy and the saved features
+    # the saved weights are this network's: they reproduce its test accuracy and the saved features
     net = build_model("ConvNet", 1, 3, (28, 28))
     net.load_state_dict(load_file(out["w"]))
     data = load_data(env(p), fake_prepared, "cpu")
-    assert train.test_accuracy(net, data.x_test, data.y_test) == pytest.approx(result["accuracies"][0], abs=1 / 12 + 1e-9)
+    assert train.test_accuracy(net, data.x_test, data.y_test) == pytest.approx(result["accuracy"], abs=1 / 12 + 1e-9)
     features = read_npz(out["f"])["features"]
     assert features.shape == (24, 2048) and features.dtype == np.float16
     assert np.allclose(features, penultimate_features(net, data.x_train).numpy(), rtol=0.05, atol=0.05)
+
+
+def test_the_sets_of_a_coreset_method_differ_and_each_comes_from_its_own_networks_evidence(tmp_path, fake_prepared):
+    """Three whole-set networks (their own initialisation and shuffling), three sets per method: set k of
+    herding / k-center is the selection in network k's features, set k of forgetting in network k's counts."""
+    p = _params(**{"evaluate.batch": 10, "experiment.sets": 3, "coresets.whole_models": 3})
+    for k in range(3):
+        job = dict(dataset="Fake", model="ConvNet", net=k)
+        paths = [tmp_path / t.format(**job) for t in (artifacts.WHOLESET_MODEL, artifacts.WHOLESET_FEATURES,
+                                                      artifacts.WHOLESET_FORGETTING, artifacts.WHOLESET_RESULT)]
+        wholeset(wholeset_job(p, "Fake", "ConvNet", k), fake_prepared, *paths)
+    data = load_data(env(p), fake_prepared, "cpu")
+    features = [read_npz(tmp_path / artifacts.WHOLESET_FEATURES.format(dataset="Fake", model="ConvNet", net=k))["features"]
+                for k in range(3)]
+    assert not np.array_equal(features[0], features[1]) and not np.array_equal(features[1], features[2])
+    for method in ("herding", "kcenter", "forgetting"):
+        sets = []
+        for k in range(3):
+            evidence = tmp_path / plan.evidence(p, "Fake", method, k)[0]
+            assert f"net{k}" in evidence.parts
+            out = tmp_path / f"{method}{k}.npz"
+            select_coreset(set_job(p, "Fake", 2, method, k), fake_prepared, out, evidence)
+            sets.append(read_npz(out)["indices"].tolist())
+            kind = coreset.EVIDENCE[method]
+            expected = coreset.SELECTORS[method](data.y_train, 2, 3, json.loads((tmp_path / f"{method}{k}.npz.json")
+                                                 .read_text())["seed"], **{kind: torch.as_tensor(read_npz(evidence)[kind])})
+            assert sets[-1] == expected.tolist()
+        if method != "forgetting":  # forgetting breaks ties by the set's seed; features have no ties to break
+            assert len({tuple(s) for s in sets}) == 3, f"{method}: the 3 sets are not distinct: {sets}"
+        else:
+            assert len({tuple(s) for s in sets}) > 1
 
 
 def test_selection_reads_the_whole_set_evidence_and_checks_it_fits(tmp_path, fake_prepared):

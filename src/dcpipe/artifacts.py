@@ -10,12 +10,13 @@ EVAL = "data/eval/{dataset}/ipc{ipc}/{method}_set{set}.json"
 CONTINUAL = "data/continual/run{run}.json"
 # A cross study's set trained on a named network (DC Table 2, T6-T10): one file per (set, evaluation model).
 EVAL_ON = "data/eval/{dataset}/ipc{ipc}/{method}_set{set}_on-{model}.json"
-# The whole-set stage (one per dataset and evaluation model): the trained network, the penultimate features of
-# every training image (herding, k-center), per-sample forgetting counts, and the whole-dataset accuracy.
-WHOLESET_MODEL = "data/wholeset/{dataset}/{model}/model.safetensors"
-WHOLESET_FEATURES = "data/wholeset/{dataset}/{model}/features.npz"
-WHOLESET_FORGETTING = "data/wholeset/{dataset}/{model}/forgetting.npz"
-WHOLESET_RESULT = "data/wholeset/{dataset}/{model}/result.json"
+# The whole-set stage (one job per dataset, evaluation model and network `net`): the trained network, the
+# penultimate features of every training image (herding, k-center), per-sample forgetting counts, and its test
+# accuracy (the whole-dataset column). Coreset set k selects from network k (plan.evidence_network).
+WHOLESET_MODEL = "data/wholeset/{dataset}/{model}/net{net}/model.safetensors"
+WHOLESET_FEATURES = "data/wholeset/{dataset}/{model}/net{net}/features.npz"
+WHOLESET_FORGETTING = "data/wholeset/{dataset}/{model}/net{net}/forgetting.npz"
+WHOLESET_RESULT = "data/wholeset/{dataset}/{model}/net{net}/result.json"
 OPTIMAL_RANDOM = "data/optimal_random/{dataset}/ipc{ipc}.json"
 # Neural architecture search (DC section 3.2): proxy results per shard, whole-training-set ground truth.
 NAS_SHARD = "data/nas/{dataset}/shard{shard}.json"

@@ -54,7 +54,8 @@ class CondenseJob:
 
 
 def condense_job(params, dataset: str, ipc: int, method: str, index: int) -> CondenseJob:
-    return CondenseJob(set_job(params, dataset, ipc, method, index), condense_config(params, ipc, method))
+    # with the dataset: the D variants' distance per dataset and IPC, the NAS DC proxy's own K
+    return CondenseJob(set_job(params, dataset, ipc, method, index), condense_config(params, ipc, method, dataset))
 
 
 @dataclass(frozen=True)
@@ -83,14 +84,14 @@ class WholesetJob:
     env: Env
     dataset: str
     model: str
-    seed: int
+    seed: int                  # the group's: network `net` is drawn from (seed, net)
     cfg: TrainConfig
-    models: int                # coresets.whole_models: networks behind the whole-dataset bound
+    net: int                   # which of coresets.whole_models networks (coreset set k selects from network k)
 
 
-def wholeset_job(params, dataset: str, model: str) -> WholesetJob:
+def wholeset_job(params, dataset: str, model: str, net: int) -> WholesetJob:
     return WholesetJob(env(params), dataset, model, derive_seed(params["seed"], "wholeset", dataset, model),
-                       wholeset_config(params, dataset), params["coresets"]["whole_models"])
+                       wholeset_config(params, dataset), net)
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@
     L-<level>                          levels study (follow-up Table 1), multi-level options at d1, fixed steps
     D-<distance>                       distances study (follow-up Table 2), multi-level loss
     T-<distance>-<model>               traditional distances (DC Table T11), learned and tested on <model>
+    R-<model>                          resources study (DC Table T15): DC on <model>, its time and memory
     V-<variant>                        variants study (follow-up Table 3) on its own budget
     <X|XA|XP|XN|XD|XW>-<model>         cross studies (DC Table 2, T6-T10): condensed with <model>
 
@@ -25,7 +26,7 @@ CORESETS = tuple(SELECTORS)
 # The main experiment's methods: synthetic-set variants, then coresets.
 MAIN = tuple(VARIANTS) + CORESETS
 # Ablation studies: each value becomes a cell named "<prefix>-<value>[-<model>]".
-ABLATION_STUDIES = {"levels": "L", "distances": "D", "traditional": "T", "variants": "V"}
+ABLATION_STUDIES = {"levels": "L", "distances": "D", "traditional": "T", "variants": "V", "resources": "R"}
 # Cross studies: condense with each of `models`, train each of `eval_models` on every set; cells
 # "<prefix>-<condensation model>", one evaluation per (set, evaluation model).
 CROSS_STUDIES = {"crossarch": "X", "activation": "XA", "pooling": "XP", "normalization": "XN", "depth": "XD",
@@ -111,10 +112,10 @@ def parse(name: str) -> Method:
         dist, _, model = rest.partition("-")
         if is_distance(dist) and is_model_name(model):
             return _cell(name, study, _on_model(dist, model))
-    if prefix in CROSS_STUDIES.values() and is_model_name(rest):
+    if prefix in ("R", *CROSS_STUDIES.values()) and is_model_name(rest):
         return _cell(name, study, _on_model("ours", rest))
     raise ParamsError(f"unknown method {name!r}; valid: {', '.join(MAIN)}, L-<level>, D-<distance>, "
-                      f"T-<distance>-<model>, V-<variant>, <{'|'.join(CROSS_STUDIES.values())}>-<model>")
+                      f"T-<distance>-<model>, V-<variant>, R-<model>, <{'|'.join(CROSS_STUDIES.values())}>-<model>")
 
 
 def cell_name(study: str, value: str, model: str | None = None) -> str:

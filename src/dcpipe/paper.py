@@ -171,6 +171,12 @@ def cross(study: str, dataset: str, ipc: int, condense_model: str, eval_model: s
 # follow-up (Tables 1-3) and the cross tables (Table 2, T6-T10, T11) follow the same protocol.
 PROTOCOL = {"iterations": 1000, "sets": 5, "models_per_set": 20, "epochs": 300, "epochs_augmented": 1000,
             "augmented_datasets": ("MNIST",)}
+# The follow-up's protocol (its section 4.1): "For every experiment, we generate 2 sets of synthetic images and train
+# 50 target networks"; otherwise "the same settings with the original work" (K = 1000, 300 / 1000 epochs).
+FOLLOWUP_PROTOCOL = {**PROTOCOL, "sets": 2, "models_per_set": 50}
+# DC appendix Table T15: DC's memory and training time at 10 images per class on one GTX 1080 Ti ("Ours" rows),
+# and the test accuracy of that set; {dataset: (architecture, ipc, memory MB, minutes, (mean, std))}.
+T15 = {"MNIST": ("LeNet", 10, 653, 46, (93.9, 0.6)), "CIFAR10": ("AlexCifarNet", 10, 1445, 105, (39.1, 1.2))}
 # The whole-dataset column: the paper states no budget; config/paper.yaml's 5 models x the evaluation's epochs.
 WHOLE_DATASET_PROTOCOL = {"models": 5}
 # DC Table T12: 1000 random coresets, each trained once (the number of models per coreset is not stated).

@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 
 from . import artifacts
-from .config import condensed_memory_sets, continual_config, methods, nas_widths
+from .config import condensed_memory_sets, continual_config, ipc_sweep_methods, methods, nas_widths, study_of
 from .data import missing_sources, rgb32_name
 from .errors import ParamsError
 from .methods import CROSS_STUDIES, cell_name, parse
@@ -20,18 +20,34 @@ def wholeset_model(params) -> str:
     return evaluation_model(params["evaluate"]["model"])
 
 
-def evidence(params, dataset: str, method: str) -> list[str]:
-    """The whole-set artifact a coreset method selects from ([] for random and synthetic sets)."""
+def whole_models(params) -> int:
+    """Networks trained on the whole set (coresets.whole_models; 1 where the file has no coresets section)."""
+    return params.get("coresets", {}).get("whole_models", 1)
+
+
+def evidence_network(params, index) -> int:
+    """The whole-set network coreset set `index` selects from. DC section 3.1 runs each baseline 5 times, so set
+    k comes from network k: its own features and its own forgetting trace. With one network (the CPU default)
+    every set comes from network 0, and herding's and k-center's sets are then identical."""
+    return int(index) % whole_models(params)
+
+
+def evidence(params, dataset: str, method: str, index=0) -> list[str]:
+    """The whole-set artifact set `index` of a coreset method selects from ([] for random and synthetic sets)."""
     kind = parse(method).evidence
-    return [artifacts.EVIDENCE[kind].format(dataset=dataset, model=wholeset_model(params))] if kind else []
+    return [artifacts.EVIDENCE[kind].format(dataset=dataset, model=wholeset_model(params),
+                                            net=evidence_network(params, index))] if kind else []
 
 
 def wholeset_jobs(params) -> list[dict]:
-    """(dataset, model) of every whole-set training: each experiment dataset when the parameter file has a
-    `coresets` section (Table 1's whole-dataset column and the features/counts of the coreset methods)."""
+    """(dataset, model, net) of every whole-set training: coresets.whole_models networks of each experiment
+    dataset when the parameter file has a `coresets` section (Table 1's whole-dataset column and the
+    features/counts of the coreset methods), and of each dataset of the IPC sweep (DC Figure 3's relative
+    accuracy)."""
     if "coresets" not in params:
         return []
-    return [dict(dataset=d, model=wholeset_model(params)) for d in params["experiment"]["datasets"]]
+    datasets = dict.fromkeys(params["experiment"]["datasets"] + ipc_sweep_datasets(params))
+    return [dict(dataset=d, model=wholeset_model(params), net=k) for d in datasets for k in range(whole_models(params))]
 
 
 def optimal_random_jobs(params) -> list[dict]:
@@ -52,24 +68,44 @@ def study_cells(params) -> list[dict]:
             continue  # cross_cells
         for d in spec["datasets"]:
             for i in spec["ipcs"]:
-                for v in spec["values"]:
+                for v in spec.get("values", [None]):  # resources (T15): one cell per model, no values
                     for m in spec.get("models", [None]):
                         name = cell_name(study, v, m)
-                        if not m and not ({"iterations", "models_per_set"} & set(spec)):
+                        if not m and not ({"iterations", "models_per_set", "sets"} & set(spec)):
                             name = parse(name).same_as_variant()  # same budget: share the main table's set
                         cells.append(dict(study=study, dataset=d, ipc=i, value=v, model=m, method=name))
     return cells
 
 
+def ipc_sweep_cells(params) -> list[dict]:
+    """(dataset, ipc, method) of DC Figure 3's sweep over images per class (the ipc_sweep section). Its cells
+    run on the main experiment's budget, so where they meet the main table (IPC 1, 10, 50) they are its cells."""
+    spec = params.get("ipc_sweep")
+    if not spec:
+        return []
+    return [dict(dataset=d, ipc=i, method=m) for d in spec["datasets"] for i in spec["ipcs"]
+            for m in ipc_sweep_methods(params)]
+
+
+def ipc_sweep_datasets(params) -> list[str]:
+    return list(params.get("ipc_sweep", {}).get("datasets", []))
+
+
+def sets_of(params, method: str) -> int:
+    """Sets per cell: experiment.sets, or a study's own `sets` (the follow-up evaluates 2 sets x 50 networks)."""
+    return study_of(params, method).get("sets", params["experiment"]["sets"])
+
+
 def plan(params) -> list[dict]:
-    """Every (dataset, ipc, method, set) the experiment and its studies evaluate, without duplicates."""
+    """Every (dataset, ipc, method, set) the experiment, its studies and the IPC sweep evaluate, without
+    duplicates."""
     e = params["experiment"]
     jobs = [(d, i, m) for d in e["datasets"] for i in e["ipcs"] for m in methods(params)]
-    jobs += [(c["dataset"], c["ipc"], c["method"]) for c in study_cells(params)]
+    jobs += [(c["dataset"], c["ipc"], c["method"]) for c in study_cells(params) + ipc_sweep_cells(params)]
     out = []
     for d, i, m in dict.fromkeys(jobs):
         if parse(m).applies_at(i):
-            out += [dict(dataset=d, ipc=i, method=m, set=s) for s in range(e["sets"])]
+            out += [dict(dataset=d, ipc=i, method=m, set=s) for s in range(sets_of(params, m))]
     return out
 
 
@@ -262,7 +298,9 @@ def section_keys(params) -> list[str]:
         keys.append("table1")
     if optimal_random_jobs(params):
         keys.append("t12")
-    keys += [s for s in ("levels", "distances", "variants", "traditional") if s in studies]
+    if params.get("ipc_sweep"):
+        keys.append("ipc_sweep")
+    keys += [s for s in ("levels", "distances", "variants", "traditional", "resources") if s in studies]
     if params.get("continual"):
         keys.append("continual")
     if params.get("nas"):

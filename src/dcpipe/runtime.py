@@ -58,6 +58,24 @@ def pick_device(choice: str = "auto"):
     return torch.device("cpu")
 
 
+def reset_peak_memory(device) -> None:
+    if torch.device(device).type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def peak_memory(device) -> dict:
+    """Peak memory in MB, and what was measured. CUDA: the most torch allocated on the device since
+    reset_peak_memory (the tensors of the work itself, the quantity a GPU table such as DC T15 compares). CPU:
+    the process's peak resident set since it started (getrusage cannot be reset), so it includes the loaded
+    dataset, torch and Python."""
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        return {"mb": torch.cuda.max_memory_allocated(dev) / 2**20, "measure": "CUDA peak allocated by torch"}
+    import resource  # POSIX only: imported where it is needed
+    return {"mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,  # Linux reports kB
+            "measure": "process peak resident set (includes the loaded dataset)"}
+
+
 class Progress:
     """A tqdm bar on a terminal; elsewhere (Snakemake/DVC logs) one plain log line every `log_every` steps."""
 

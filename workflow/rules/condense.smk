@@ -1,6 +1,14 @@
 CONDENSE_PARAMS = ["seed", "data.train_subset", "condense", "runtime.device"]
 
 
+def condense_keys(wc):
+    """A study cell's budget (iterations) is in its studies entry; the NAS DC proxy's K in nas.condense_iterations
+    (listed only where the file has it: DVC refuses a listed key that the file lacks)."""
+    nas = P.get("nas", {})
+    proxy = "condense_iterations" in nas and wc.dataset == artifacts.search_dataset(nas["dataset"])
+    return with_study(CONDENSE_PARAMS)(wc) + (["nas.condense_iterations"] if proxy else [])
+
+
 rule condense:
     input:
         artifacts.PREPARED,
@@ -9,8 +17,8 @@ rule condense:
         meta=artifacts.SYNTHETIC + ".json",
         loss=artifacts.LOSS,
     params:
-        dvc=with_study(CONDENSE_PARAMS),  # a study cell's budget (iterations) is in its studies entry
-        settings=lambda wc: settings(with_study(CONDENSE_PARAMS)(wc)),
+        dvc=condense_keys,
+        settings=lambda wc: settings(condense_keys(wc)),
     log:
         "logs/condense/{dataset}_ipc{ipc}_{method}_set{set}.log",
     wildcard_constraints:

@@ -4,7 +4,7 @@ CORESET_PARAMS = ["seed", "data.train_subset"]
 rule select_coreset:
     input:
         prepared=artifacts.PREPARED,
-        evidence=lambda wc: plan.evidence(P, wc.dataset, wc.method),  # herding, kcenter, forgetting
+        evidence=lambda wc: plan.evidence(P, wc.dataset, wc.method, wc.set),  # herding, kcenter, forgetting: network {set}
     output:
         npz=artifacts.CORESET,
         meta=artifacts.CORESET + ".json",

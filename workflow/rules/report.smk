@@ -2,7 +2,7 @@
 # writes exactly report_outputs(P): one definition for the rule, the script and the tests.
 from dcpipe.plan import report_inputs, report_outputs
 
-REPORT_PARAMS = ["seed", "experiment", "evaluate"] + [k for k in ("studies", "continual", "nas") if k in P]
+REPORT_PARAMS = ["seed", "experiment", "evaluate"] + [k for k in ("ipc_sweep", "studies", "continual", "nas") if k in P]
 REPORT_OUTPUTS = report_outputs(P)
 
 

@@ -1,5 +1,5 @@
-# Whole-set training, once per dataset and evaluation model: the features and forgetting counts the coreset
-# baselines select from, and Table 1's whole-dataset column.
+# Whole-set training, one job per dataset, evaluation model and network (coresets.whole_models of them): the
+# features and forgetting counts coreset set k selects from (network k), and Table 1's whole-dataset column.
 def _in_params(key):
     value = P
     for part in key.split("."):
@@ -10,9 +10,10 @@ def _in_params(key):
 
 
 # The evaluation's optimiser settings, not its epochs or model counts (a change there must not retrain the whole
-# set). DVC refuses a listed key that the file lacks (these have defaults in TrainConfig), so only present keys are
-# listed; dvc.yaml is regenerated from the parameter file anyway.
-WHOLESET_PARAMS = [k for k in ["seed", "data.train_subset", "coresets.whole_epochs", "coresets.whole_models",
+# set; nor must coresets.whole_models, which only adds or drops networks). DVC refuses a listed key that the file
+# lacks (these have defaults in TrainConfig), so only present keys are listed; dvc.yaml is regenerated from the
+# parameter file anyway.
+WHOLESET_PARAMS = [k for k in ["seed", "data.train_subset", "coresets.whole_epochs",
                                "evaluate.lr", "evaluate.momentum", "evaluate.weight_decay", "evaluate.batch",
                                "evaluate.test_batch", "evaluate.test_precision", "evaluate.augment_datasets",
                                "runtime.device"] if _in_params(k)]
@@ -30,7 +31,9 @@ rule wholeset:
         dvc=WHOLESET_PARAMS,
         settings=settings(WHOLESET_PARAMS),
     log:
-        "logs/wholeset/{dataset}_{model}.log",
+        "logs/wholeset/{dataset}_{model}_net{net}.log",
+    wildcard_constraints:
+        net="[0-9]+",
     priority: 10  # the longest single jobs, and the coreset and NAS proxies wait for them
     threads: THREADS
     resources:
@@ -38,6 +41,6 @@ rule wholeset:
         mem_mb=6000,
         runtime=720,
     shell:
-        "{RUN}/wholeset.py {SCRIPT_ARGS} --dataset {wildcards.dataset} --model {wildcards.model}"
+        "{RUN}/wholeset.py {SCRIPT_ARGS} --dataset {wildcards.dataset} --model {wildcards.model} --net {wildcards.net}"
         " --prepared {input} --weights {output.weights} --features {output.features}"
         " --forgetting {output.forgetting} --out {output.result} > {log} 2>&1"

@@ -13,7 +13,7 @@ from ..matching import DISTANCES, is_distance
 from ..methods import CROSS_STUDIES, MAIN, parse
 from ..models import MODEL_NAMES, build_model, is_model_name
 from ..nas import EARLY_STOPPING, subspace
-from .settings import augment_datasets, continual_config, methods, nas_widths
+from .settings import augment_datasets, continual_config, ipc_sweep_methods, methods, nas_widths
 
 
 def _unknown(key, value, valid, ok=None) -> list[str]:
@@ -31,8 +31,9 @@ def _missing_ipcs(key, table, ipcs, why="") -> list[str]:
 
 
 def all_ipcs(params) -> set[int]:
-    """Every IPC some set is condensed or selected at: the experiment's and its studies'."""
-    return set(params["experiment"]["ipcs"]).union(*(s["ipcs"] for s in params.get("studies", {}).values()))
+    """Every IPC some set is condensed or selected at: the experiment's, its studies' and the IPC sweep's."""
+    return set(params["experiment"]["ipcs"]).union(*(s["ipcs"] for s in params.get("studies", {}).values()),
+                                                   params.get("ipc_sweep", {}).get("ipcs", []))
 
 
 def names(params) -> list[str]:
@@ -42,6 +43,13 @@ def names(params) -> list[str]:
                 + _unknown("condense.model", cond["model"], MODEL_NAMES, is_model_name)
                 + _unknown("evaluate.model", ev["model"], MODEL_NAMES, is_model_name)
                 + _unknown("condense.distance", cond.get("distance", CondenseConfig.distance), DISTANCES, is_distance))
+    sweep = params.get("ipc_sweep", {})
+    problems += (_each("ipc_sweep.datasets", sweep.get("datasets", []), DATASETS)
+                 + _each("ipc_sweep.methods", ipc_sweep_methods(params), MAIN))
+    for d, by_ipc in cond.get("variant_distance", {}).items():
+        problems += _unknown("condense.variant_distance", d, DATASETS)
+        problems += [line for i, dist in by_ipc.items()
+                     for line in _unknown(f"condense.variant_distance.{d}.{i}", dist, DISTANCES, is_distance)]
     init = cond.get("init", CondenseConfig.init)
     for key, value in (init.items() if isinstance(init, dict) else [(None, init)]):
         if value not in ("noise", "real"):
@@ -70,15 +78,16 @@ def ablation_studies(params) -> list[str]:
         if study in CROSS_STUDIES:
             continue
         problems += _each(f"studies.{study}.datasets", spec["datasets"], DATASETS)
-        if study != "variants":  # variants' values are checked last, as the whole list of named variants
+        if study not in ("variants", "resources"):  # variants' values are checked last, as the whole list of
+            # named variants; resources (T15) has no values, one cell per model
             problems += _each(f"studies.{study}.values", spec["values"], *valid.get(study, (DISTANCES, is_distance)))
         problems += _each(f"studies.{study}.models", spec.get("models", []), MODEL_NAMES, is_model_name)
         if "iterations" in spec:
             problems += _missing_ipcs(f"studies.{study}.iterations", spec["iterations"], spec["ipcs"])
         if study == "variants":
             problems += _each("studies.variants.values", spec["values"], VARIANTS)
-        if study == "traditional" and not spec.get("models"):
-            problems.append("  studies.traditional.models: list the architectures (DC Table T11)")
+        if study in ("traditional", "resources") and not spec.get("models"):
+            problems.append(f"  studies.{study}.models: list the architectures (DC Table {'T11' if study == 'traditional' else 'T15'})")
     return problems
 
 
@@ -128,10 +137,15 @@ def nas(params) -> list[str]:
 
 def coresets(params) -> list[str]:
     problems, spec = [], params.get("coresets", {})
-    needs_wholeset = sorted(m for m in set(methods(params)) & set(MAIN) if parse(m).evidence)
+    needs_wholeset = sorted(m for m in (set(methods(params)) | set(ipc_sweep_methods(params))) & set(MAIN)
+                            if parse(m).evidence)
     if needs_wholeset and "coresets" not in params:
         problems.append(f"  coresets: methods {', '.join(needs_wholeset)} select from a model trained on the whole "
                         "set; add a coresets section (whole_epochs, whole_models)")
+    n, sets = spec.get("whole_models", 1), params["experiment"]["sets"]
+    if needs_wholeset and 1 < n < sets:
+        problems.append(f"  coresets.whole_models: {n} networks for {sets} sets; set k selects from whole-set network "
+                        f"k, so give 1 (every set from network 0) or at least {sets}")
     if "forgetting" in methods(params) and spec.get("whole_epochs", 2) < 2:
         problems.append("  coresets.whole_epochs: forgetting events need at least 2 epochs (presentations)")
     optimal = spec.get("optimal_random", {})

@@ -95,6 +95,11 @@ def _normalise(params):
         for key in ("iterations", "loops", "init", "epochs", "epochs_augmented"):
             if isinstance(table, dict) and isinstance(table.get(key), dict):
                 table[key] = {str(k): v for k, v in table[key].items()}
+    by_dataset = (params.get("condense") or {}).get("variant_distance") if isinstance(params.get("condense"), dict) else None
+    if isinstance(by_dataset, dict):  # {dataset: {ipc: distance}}
+        for d, by_ipc in by_dataset.items():
+            if isinstance(by_ipc, dict):
+                by_dataset[d] = {str(k): v for k, v in by_ipc.items()}
 
 
 def validate_params(params, where: str = "params") -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
+from ..artifacts import search_dataset
 from ..condense import CondenseConfig
 from ..continual import ContinualConfig, Setting
 from ..methods import MAIN, parse
@@ -29,22 +30,46 @@ def methods(params) -> list[str]:
     return list(params["experiment"].get("methods", MAIN))
 
 
+# DC Figure 3 plots DC against herding ("outperforms the coreset method - Herding by a large margin").
+IPC_SWEEP_METHODS = ("DC", "herding")
+
+
+def ipc_sweep_methods(params) -> list[str]:
+    """The methods of DC Figure 3's sweep over images per class ([] without an ipc_sweep section)."""
+    spec = params.get("ipc_sweep")
+    return list(spec.get("methods", IPC_SWEEP_METHODS)) if spec else []
+
+
 def study_of(params, method: str) -> dict:
     """The studies-section entry a method belongs to ({} for the main experiment's methods)."""
     study = parse(method).study
     return params.get("studies", {}).get(study, {}) if study else {}
 
 
-def condense_config(params, ipc: int, method: str = "DC") -> CondenseConfig:
+def variant_distance(params, dataset: str, ipc: int) -> str:
+    """The distance of the D variants (MD, MDO, MDA) on one dataset and IPC: the follow-up's eq. 9 (d1 + d2,
+    "improved"), except where condense.variant_distance names another (its footnote 5: d1 + 0.1 d2 for CIFAR-10
+    at 50 images per class)."""
+    return params["condense"].get("variant_distance", {}).get(dataset, {}).get(str(ipc), "improved")
+
+
+def condense_config(params, ipc: int, method: str = "DC", dataset: str | None = None) -> CondenseConfig:
+    """The condensation of one cell. With `dataset`: the D variants' distance of that dataset and IPC, and the
+    NAS DC proxy's own K (nas.condense_iterations) on the NAS search split."""
     c, study = params["condense"], study_of(params, method)
-    keys = {k: v for k, v in c.items() if k not in ("iterations", "loops")}
+    keys = {k: v for k, v in c.items() if k not in ("iterations", "loops", "variant_distance")}
     if isinstance(keys.get("init"), dict):
         keys["init"] = keys["init"][str(ipc)]
     keys.update(parse(method).settings)
+    if dataset is not None and keys.get("distance") == "improved":
+        keys["distance"] = variant_distance(params, dataset, ipc)
     if "init" in study:  # a cross study on a few iterations starts from real images
         keys["init"] = study["init"]
     outer, inner = c["loops"][str(ipc)]
     iterations = study.get("iterations", c["iterations"])[str(ipc)]
+    nas = params.get("nas", {})
+    if dataset is not None and nas and dataset == search_dataset(nas["dataset"]) and "condense_iterations" in nas:
+        iterations = nas["condense_iterations"]  # DC section 3.2: the proxy set is condensed with K = 500
     return CondenseConfig(ipc=ipc, iterations=iterations, outer_loop=outer, inner_loop=inner, **keys)
 
 

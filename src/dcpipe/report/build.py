@@ -29,6 +29,7 @@ from .sections.main import cost_section, main_section
 from .sections.nas import nas_section
 from .sections.speed import speed_sections
 from .sections.studies import study_section, t11_section
+from .sections.sweep import ipc_sweep_section, resources_section
 from .sections.table1 import t12_section, table1_section
 from .summary import summary_section
 
@@ -48,9 +49,13 @@ def build_sections(inputs: Inputs, fig_dir: Path, evals: pd.DataFrame, summary: 
         sections.append(table1_section(summary, inputs))
     if "t12" in keys:
         sections.append(t12_section(inputs))
+    if "ipc_sweep" in keys:
+        sections.append(ipc_sweep_section(summary, inputs))
     sections += [study_section(s, summary, params) for s in ("levels", "distances", "variants") if s in keys]
     if "traditional" in keys:
         sections.append(t11_section(summary, params))
+    if "resources" in keys:
+        sections.append(resources_section(summary, inputs))
     if "continual" in keys:
         sections.append(continual_section(inputs, fig_dir))
     if "nas" in keys:

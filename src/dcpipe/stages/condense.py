@@ -12,7 +12,7 @@ import numpy as np
 from ..condense import condense as condense_set
 from ..jobs import CondenseJob
 from ..io import atomic_path, provenance, remove_stale_temps, write_json, write_npz
-from ..runtime import Progress
+from ..runtime import Progress, peak_memory, reset_peak_memory
 from .common import device, load_data
 
 log = logging.getLogger("dcpipe")
@@ -34,6 +34,7 @@ def condense(job: CondenseJob, prepared: Path, out: Path, loss_csv: Path) -> Non
         ran.append(it)
         bar(it, loss)
 
+    reset_peak_memory(dev)
     t0 = time.perf_counter()
     images, labels, losses, net_updates = condense_set(d, cfg, seed, checkpoint=ckpt, progress=progress)
     bar.close()
@@ -47,5 +48,7 @@ def condense(job: CondenseJob, prepared: Path, out: Path, loss_csv: Path) -> Non
                                     "ipc": s.ipc, "set": s.index, "seed": seed, "config": cfg.__dict__, "wall_seconds": wall,
                                     "seconds_per_iteration": wall / max(1, len(ran)),
                                     "net_updates_per_iteration": float(np.mean(net_updates)) if net_updates else 0.0,
-                                    "final_loss": losses[-1] if losses else None, "provenance": provenance()})
+                                    "final_loss": losses[-1] if losses else None,
+                                    "peak_memory": peak_memory(dev),  # DC Table T15's memory column
+                                    "provenance": provenance()})
     ckpt.unlink(missing_ok=True)

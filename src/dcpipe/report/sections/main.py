@@ -49,7 +49,8 @@ def main_section(summary: pd.DataFrame, params) -> Section:
                 row.append(ours_paper("–" if c is None else stat(c["mean"], c["std"], c["n_models"]), ref(published)))
                 if published is not None:
                     comparisons.append(compare(source_table(m), f"{d}, IPC {i}, {m}", d, c, published,
-                                               protocol_budget(d, parse(m).synthetic)))
+                                               protocol_budget(d, parse(m).synthetic,
+                                                               followup=source_table(m) != "DC Table 1")))
             rows.append(row)
     ran = {(d, int(i)) for d in e["datasets"] for i in e["ipcs"]}
     comparisons += not_run("DC Table 1", paper.TABLE1, ran)
@@ -76,13 +77,16 @@ def cost_section(inputs: Inputs) -> Section:
                 job["method"] in methods or parse(job["method"]).study == "variants"):
             m = synthetic_meta(inputs, job)
             updates, seconds = m.get("net_updates_per_iteration", 0), m.get("seconds_per_iteration")
+            memory = m.get("peak_memory", {}).get("mb")  # sets condensed before it was recorded have none
             rows.append([job["dataset"], str(job["ipc"]), job["method"], number(updates, ".0f"),
-                         number(seconds, ".1f"), str(m["config"]["iterations"])])
+                         number(seconds, ".1f"), str(m["config"]["iterations"]), number(memory, ".0f")])
             metrics[f"{job['dataset']}_ipc{job['ipc']}_{job['method']}"] = {
-                "net_updates_per_iteration": updates, "seconds_per_iteration": seconds}
+                "net_updates_per_iteration": updates, "seconds_per_iteration": seconds, "peak_memory_mb": memory}
     note = ("Network updates and wall time per outer iteration of set 0 (the follow-up: 190 instead of 450 updates "
             "at 10 img/cls, 25–30% less time). Iterations: the K each set ran; the main table's DC and the "
-            "follow-up Table 3's V-DC are separate condensations at their own K.")
+            "follow-up Table 3's V-DC are separate condensations at their own K. Peak memory: CUDA memory torch "
+            "allocated on a GPU, the process's peak resident set (with the loaded dataset) on a CPU.")
     return Section("cost", "Condensation cost", note,
-                   ["Dataset", "IPC", "Method", "network updates / iteration", "seconds / iteration", "iterations (K)"],
+                   ["Dataset", "IPC", "Method", "network updates / iteration", "seconds / iteration", "iterations (K)",
+                    "peak memory (MB)"],
                    rows, metrics=metrics)

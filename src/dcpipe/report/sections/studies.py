@@ -7,6 +7,7 @@ import pandas as pd
 
 from ... import paper, plan
 from ...methods import parse
+from ...models import evaluation_model
 from ..collect import budget_of, cell
 from ..section import Comparison, Section, budget_note, ours_paper, ref, stat
 from ..summary import compare, not_run, protocol_budget, status, why_not_run
@@ -54,7 +55,8 @@ def study_section(study: str, summary: pd.DataFrame, params) -> Section:
                 ours = "–" if c is None else stat(c["mean"], c["std"], c["n_models"])
                 row.append(ours_paper(ours, ref(theirs)) if study != "distances" or theirs else ours)
                 if theirs is not None:
-                    comparisons.append(compare(table, f"{d}, IPC {i}, {v}", d, c, theirs, protocol_budget(d, True)))
+                    comparisons.append(compare(table, f"{d}, IPC {i}, {v}", d, c, theirs,
+                                               protocol_budget(d, True, followup=True)))
                 if c is not None:
                     budgets[f"{v} at IPC {i}" + (f" on {d}" if len(spec["datasets"]) > 1 else "")] = budget_of(c)
                     metrics[f"{d}_ipc{i}_{v}"] = {"mean": round(c["mean"], 2), "std": round(c["std"], 2),
@@ -70,8 +72,19 @@ def study_section(study: str, summary: pd.DataFrame, params) -> Section:
         comparisons.append(Comparison(table, f"SVHN, IPC 1 ({len(paper.DISTANCES_SVHN_IPC1)} cells)", "–",
                                       "see the paper", status(None, None, None, None, why_not_run("SVHN"))))
     title, note = TITLES[study]
+    other = params["condense"].get("variant_distance", {})
+    if study == "variants" and other:
+        note += (" D's distance where the follow-up uses another (its footnote 5): "
+                 + "; ".join(f"{d} at IPC {i}: {dist}" for d, by_ipc in other.items() for i, dist in by_ipc.items())
+                 + ".")
     return Section(study, title, f"{note} {budget_note(budgets)}" if budgets else note,
                    ["Dataset", "IPC"] + list(spec["values"]), rows, metrics=metrics, comparisons=comparisons)
+
+
+def _column(model: str) -> str:
+    """A T11 column: the tested network, and the condensation network where it differs (BatchNorm variants)."""
+    tested = evaluation_model(model)
+    return tested if tested == model else f"{tested} (C: {model})"
 
 
 def t11_section(summary: pd.DataFrame, params) -> Section:
@@ -86,18 +99,22 @@ def t11_section(summary: pd.DataFrame, params) -> Section:
                 row = [d, str(i), v]
                 for m in spec["models"]:
                     c = cell(summary, d, i, mine[(d, i, v, m)])
-                    theirs = paper.T11.get(v, {}).get(m) if (d, int(i)) == ("MNIST", 1) else None
+                    tested = evaluation_model(m)  # the paper's columns name the tested network
+                    theirs = paper.T11.get(v, {}).get(tested) if (d, int(i)) == ("MNIST", 1) else None
                     row.append(ours_paper("–" if c is None else stat(c["mean"], c["std"], c["n_models"]), ref(theirs)))
                     if theirs is not None:
-                        comparisons.append(compare("DC Table T11", f"{d}, IPC {i}, {v}, {m}", d, c, theirs,
+                        comparisons.append(compare("DC Table T11", f"{d}, IPC {i}, {v}, {_column(m)}", d, c, theirs,
                                                    protocol_budget(d, True)))
                     if c is not None:
-                        budgets[f"{v} on {m}"] = budget_of(c)
+                        budgets[f"{v} on {_column(m)}"] = budget_of(c)
                         metrics[f"{d}_ipc{i}_{v}_{m}"] = {"mean": round(c["mean"], 2), "std": round(c["std"], 2),
                                                           "n_models": int(c["n_models"])}
                 rows.append(row)
     note = ("ours / paper (MNIST, 1 img/cls). mse: squared Euclidean, cos: cosine, both over the whole flattened "
-            "gradient; ours: per output channel (eq. 10). " + (budget_note(budgets) if budgets else ""))
+            "gradient; ours: per output channel (eq. 10). A column \"VGG11 (C: VGG11BN)\" is condensed with the "
+            "BatchNorm network (statistics of real data, DC appendix A) and tested on the instance-norm one. "
+            + (budget_note(budgets) if budgets else ""))
     return Section("traditional", "DC Table T11: distance × architecture (learned and tested on the same network)",
-                   note.strip(), ["Dataset", "IPC", "Distance"] + list(spec["models"]), rows, metrics=metrics,
+                   note.strip(), ["Dataset", "IPC", "Distance"] + [_column(m) for m in spec["models"]], rows,
+                   metrics=metrics,
                    comparisons=comparisons)
