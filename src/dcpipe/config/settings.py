@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from ..condense import CondenseConfig
 from ..continual import ContinualConfig, Setting
+from ..dsa import AUTO, strategy_for
 from ..methods import MAIN, parse
 from ..nas import EARLY_STOPPING, WIDTHS
 from ..train import TrainConfig
@@ -37,14 +38,15 @@ def study_of(params, method: str) -> dict:
 
 def condense_config(params, ipc: int, method: str = "DC") -> CondenseConfig:
     c, study = params["condense"], study_of(params, method)
-    keys = {k: v for k, v in c.items() if k not in ("iterations", "loops")}
+    keys = {k: v for k, v in c.items() if k not in ("iterations", "loops", "method_iterations")}
     if isinstance(keys.get("init"), dict):
         keys["init"] = keys["init"][str(ipc)]
     keys.update(parse(method).settings)
     if "init" in study:  # a cross study on a few iterations starts from real images
         keys["init"] = study["init"]
     outer, inner = c["loops"][str(ipc)]
-    iterations = study.get("iterations", c["iterations"])[str(ipc)]
+    # a method's own K (DM: 20,000 in its paper), else the condense section's
+    iterations = study.get("iterations", c.get("method_iterations", {}).get(method, c["iterations"]))[str(ipc)]
     return CondenseConfig(ipc=ipc, iterations=iterations, outer_loop=outer, inner_loop=inner, **keys)
 
 
@@ -67,10 +69,19 @@ def train_config(params, dataset: str, ipc: int | None, method: str | None = Non
     cross study may set its own `epochs` (CPU budget), which then holds with and without augmentation."""
     e = params["evaluate"]
     aug = dataset in augment_datasets(params)
-    epochs = epochs or (e["epochs_augmented"] if aug else e["epochs"])[str(ipc)]
+    dsa = method in dsa_methods(params)
+    table = e["epochs_dsa"] if dsa else e["epochs_augmented"] if aug else e["epochs"]
+    epochs = epochs or table[str(ipc)]
     if method is not None and "epochs" in study_of(params, method):
         epochs = study_of(params, method)["epochs"][str(ipc)]
+    if dsa:  # DSA augmentation replaces crop/scale/rotate, as in the authors' code
+        return TrainConfig(epochs=epochs, dsa=strategy_for(AUTO, dataset), **_optimiser(params))
     return TrainConfig(epochs=epochs, augment=aug, **_optimiser(params))
+
+
+def dsa_methods(params) -> list[str]:
+    """The methods whose sets train with DSA augmentation at evaluation (the DSA and DM papers: their own)."""
+    return params["evaluate"].get("dsa_methods", [])
 
 
 def wholeset_config(params, dataset: str) -> TrainConfig:

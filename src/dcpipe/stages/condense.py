@@ -1,4 +1,4 @@
-"""Stage condense: one synthetic set by gradient matching (resumes from its checkpoint if killed)."""
+"""Stage condense: one synthetic set by gradient or distribution matching (resumes from its checkpoint if killed)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..condense import condense as condense_set
 from ..config import condense_config, runtime
+from ..dm import synthesise
 from ..io import atomic_path, provenance, remove_stale_temps, write_json, write_npz
 from ..runtime import Progress
 from .common import device, load_data, seed_of_set
@@ -36,7 +36,7 @@ def condense(params, dataset: str, ipc: int, method: str, index: int, prepared: 
         bar(it, loss)
 
     t0 = time.perf_counter()
-    images, labels, losses, net_updates = condense_set(d, cfg, seed, checkpoint=ckpt, progress=progress)
+    images, labels, losses, net_updates = synthesise(d, cfg, seed, checkpoint=ckpt, progress=progress)
     bar.close()
     wall = time.perf_counter() - t0
     with atomic_path(loss_csv) as tmp, open(tmp, "w", newline="") as f:
