@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 
 from . import artifacts
-from .config import condensed_memory_sets, continual_config, methods, nas_widths
+from .config import condensed_memory_sets, continual_config, methods, nas_widths, score_files
 from .data import missing_sources, rgb32_name
 from .errors import ParamsError
 from .methods import CROSS_STUDIES, cell_name, parse
@@ -71,6 +71,15 @@ def plan(params) -> list[dict]:
         if parse(m).applies_at(i):
             out += [dict(dataset=d, ipc=i, method=m, set=s) for s in range(e["sets"])]
     return out
+
+
+def score_jobs(params) -> list[dict]:
+    """The external sets of score.files, one job each (name, path, dataset, entry, pixels)."""
+    return score_files(params)
+
+
+def score_outputs(params) -> list[str]:
+    return [artifacts.SCORE.format(name=f["name"]) for f in score_jobs(params)]
 
 
 def continual_datasets(params) -> list[str]:
@@ -160,7 +169,7 @@ def prepared_datasets(params) -> list[str]:
     and optimal-random stages, the continual tasks and the NAS dataset (whose search split nas_split makes from
     it). missing_datasets checks their source files before any work."""
     names = {j["dataset"] for j in set_jobs(params) + wholeset_jobs(params) + optimal_random_jobs(params)}
-    names |= set(continual_datasets(params))
+    names |= set(continual_datasets(params)) | {f["dataset"] for f in score_jobs(params)}
     if params.get("nas"):
         names.discard(artifacts.search_dataset(params["nas"]["dataset"]))
         names.add(params["nas"]["dataset"])
@@ -242,6 +251,7 @@ def report_inputs(params) -> dict[str, list[str]]:
         "cross_sets_meta": [s + ".json" for s in cross_sets],
         "wholeset": [artifacts.WHOLESET_RESULT.format(**j) for j in wholeset_jobs(params)],
         "optimal_random": [artifacts.OPTIMAL_RANDOM.format(**j) for j in optimal_random_jobs(params)],
+        "score": score_outputs(params),
         "records": list(RECORDS.values()),
     }
 
@@ -263,6 +273,8 @@ def section_keys(params) -> list[str]:
         keys.append("continual")
     if params.get("nas"):
         keys.append("nas")
+    if score_jobs(params):
+        keys.append("score")
     keys += [f"cross_{study}_{d}_ipc{i}" for study, spec in studies.items() if study in CROSS_STUDIES
              for d in spec["datasets"] for i in spec["ipcs"]]
     keys += [f"speed_{name}" for name in RECORDS]

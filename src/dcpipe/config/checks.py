@@ -195,4 +195,17 @@ def continual(params) -> list[str]:
     return problems
 
 
-CHECKS = (names, cross_studies, ablation_studies, budgets_per_ipc, successors, nas, coresets, train_subset, continual)
+def score(params) -> list[str]:
+    """The score section's model, datasets and file names (one job each: names must differ)."""
+    s = params.get("score")
+    if not s:
+        return []
+    problems = _unknown("score.model", s.get("model", "ConvNet"), MODEL_NAMES, is_model_name)
+    files = s.get("files", [])
+    problems += _each("score.files[].dataset", [f["dataset"] for f in files], DATASETS)
+    names = [f["name"] for f in files]
+    problems += [f"  score.files: name {n!r} is used twice" for n in sorted({n for n in names if names.count(n) > 1})]
+    return problems
+
+
+CHECKS = (names, cross_studies, ablation_studies, budgets_per_ipc, successors, score, nas, coresets, train_subset, continual)

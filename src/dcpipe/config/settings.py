@@ -11,6 +11,7 @@ from ..continual import ContinualConfig, Setting
 from ..dsa import AUTO, strategy_for
 from ..methods import MAIN, parse
 from ..nas import EARLY_STOPPING, WIDTHS
+from ..score import ScoreConfig
 from ..train import TrainConfig
 
 
@@ -134,3 +135,19 @@ def nas_widths(params) -> tuple[int, ...]:
 
 def nas_whole_config(params) -> TrainConfig:
     return TrainConfig(epochs=params["nas"]["whole_epochs"], **_optimiser(params))
+
+
+def score_config(params, dataset: str) -> ScoreConfig:
+    """The fixed protocol of `dcpipe score` (the `score:` section): its own model, models, epochs and augmentation
+    (none | crop_scale_rotate | dsa), the evaluation's optimiser and lr schedule (x0.1 half-way)."""
+    s = params.get("score", {})
+    augment = s.get("augment", "none")
+    train = TrainConfig(epochs=s.get("epochs", 300), augment=augment == "crop_scale_rotate",
+                        dsa=strategy_for(AUTO, dataset) if augment == "dsa" else None, **_optimiser(params))
+    return ScoreConfig(model=s.get("model", "ConvNet"), models=s.get("models", 5), train=train,
+                       random_baseline=s.get("random_baseline", True))
+
+
+def score_files(params) -> list[dict]:
+    """The external sets the pipeline scores as jobs: {name, path, dataset, entry, pixels} each."""
+    return [{"entry": -1, "pixels": "normalised", **f} for f in params.get("score", {}).get("files", [])]
