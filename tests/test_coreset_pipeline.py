@@ -15,6 +15,7 @@ from dcpipe.coreset import CorrectnessTrace, forgetting_counts, herding_select, 
 from dcpipe.io import ArtifactError, read_npz, write_json, write_npz
 from dcpipe.methods import CORESETS, MAIN
 from dcpipe.models import build_model
+from dcpipe.jobs import env, optimal_random_job, set_job, wholeset_job
 from dcpipe.stages.common import load_data
 from dcpipe.stages.select_coreset import select_coreset
 from dcpipe.stages.wholeset import wholeset
@@ -128,7 +129,7 @@ def test_the_wholeset_stage_saves_the_model_its_features_its_forgetting_trace_an
     p = _params(**{"evaluate.batch": 10})
     out = {k: tmp_path / name for k, name in (("w", "model.safetensors"), ("f", "features.npz"),
                                                ("c", "forgetting.npz"), ("r", "result.json"))}
-    wholeset(p, "Fake", "ConvNet", fake_prepared, out["w"], out["f"], out["c"], out["r"])
+    wholeset(wholeset_job(p, "Fake", "ConvNet"), fake_prepared, out["w"], out["f"], out["c"], out["r"])
     result = json.loads(out["r"].read_text())
     assert len(result["accuracies"]) == 2 and result["train_config"]["epochs"] == 2
     forgetting = read_npz(out["c"])
@@ -138,7 +139,7 @@ def test_the_wholeset_stage_saves_the_model_its_features_its_forgetting_trace_an
     # the saved weights are model 0: they reproduce its test accuracy and the saved features
     net = build_model("ConvNet", 1, 3, (28, 28))
     net.load_state_dict(load_file(out["w"]))
-    data = load_data(p, fake_prepared, "cpu")
+    data = load_data(env(p), fake_prepared, "cpu")
     assert train.test_accuracy(net, data.x_test, data.y_test) == pytest.approx(result["accuracies"][0], abs=1 / 12 + 1e-9)
     features = read_npz(out["f"])["features"]
     assert features.shape == (24, 2048) and features.dtype == np.float16
@@ -147,17 +148,17 @@ def test_the_wholeset_stage_saves_the_model_its_features_its_forgetting_trace_an
 
 def test_selection_reads_the_whole_set_evidence_and_checks_it_fits(tmp_path, fake_prepared):
     p = _params()
-    data = load_data(p, fake_prepared, "cpu")
+    data = load_data(env(p), fake_prepared, "cpu")
     feats = torch.randn(24, 6, generator=torch.Generator().manual_seed(0))
     write_npz(tmp_path / "features.npz", features=feats.numpy())
-    select_coreset(p, "Fake", 2, "herding", 0, fake_prepared, tmp_path / "h.npz", tmp_path / "features.npz")
+    select_coreset(set_job(p, "Fake", 2, "herding", 0), fake_prepared, tmp_path / "h.npz", tmp_path / "features.npz")
     z = read_npz(tmp_path / "h.npz")
     assert z["indices"].tolist() == herding_select(data.y_train, 2, 3, 0, features=feats).tolist()
     assert z["labels"].tolist() == [0, 0, 1, 1, 2, 2]
     assert json.loads((tmp_path / "h.npz.json").read_text())["deterministic_given_evidence"] is True
     write_npz(tmp_path / "short.npz", features=feats[:10].numpy())
     with pytest.raises(ArtifactError, match="10 samples"):
-        select_coreset(p, "Fake", 2, "kcenter", 0, fake_prepared, tmp_path / "k.npz", tmp_path / "short.npz")
+        select_coreset(set_job(p, "Fake", 2, "kcenter", 0), fake_prepared, tmp_path / "k.npz", tmp_path / "short.npz")
 
 
 def test_optimal_random_ranks_its_coresets_and_resumes_from_the_scores_of_finished_ones(tmp_path, fake_prepared):
@@ -167,13 +168,13 @@ def test_optimal_random_ranks_its_coresets_and_resumes_from_the_scores_of_finish
     p = _params(**{"evaluate.batch": 10, "evaluate.epochs": {"1": 2, "10": 2}})
     p["coresets"]["optimal_random"] = {"coresets": 3}
     full = tmp_path / "full.json"
-    optimal_random(p, "Fake", 1, fake_prepared, full)
+    optimal_random(optimal_random_job(p, "Fake", 1), fake_prepared, full)
     ref = json.loads(full.read_text())
     assert len(ref["scores"]) == 3 and ref["best"]["score"] == max(ref["scores"])
     # a killed job that finished coreset 0 only, with a poisoned score to prove it is reused, not recomputed
     resumed = tmp_path / "resumed.json"
     resumable(resumed, {"seed": ref["seed"], "model": ref["model"], "train_config": ref["train_config"],
                         "models": 1, "n_train_images": 24}).save([0.123])
-    optimal_random(p, "Fake", 1, fake_prepared, resumed)
+    optimal_random(optimal_random_job(p, "Fake", 1), fake_prepared, resumed)
     assert json.loads(resumed.read_text())["scores"] == [0.123] + ref["scores"][1:]
     assert not (tmp_path / "resumed.json.partial.json").exists()

@@ -18,7 +18,7 @@ LAYERS = [
     ("methods",),      # the grammar of method names
     ("artifacts",),    # path templates
     ("config",),       # load, validate, typed configs
-    ("plan",),         # the jobs of a parameter file
+    ("plan", "jobs"),  # the jobs of a parameter file, and the typed job of each stage
     ("stages", "bench"),
     ("report",),
     ("cli", "dvcgen", "dvc_dry_run"),

@@ -204,7 +204,8 @@ def test_the_nas_stages_split_search_rank_and_resume_on_fake_data(tmp_path):
     checkpoint ends identical to the uninterrupted one."""
     from dcpipe.io import read_json, resumable, write_json, write_npz
     from dcpipe.stages.nas_ground_truth import nas_ground_truth
-    from dcpipe.stages.nas_shard import fingerprint, nas_shard
+    from dcpipe.jobs import nas_job, set_job
+    from dcpipe.stages.nas_shard import nas_shard
     from dcpipe.stages.nas_split import nas_split
     from dcpipe.stages.select_coreset import select_coreset
 
@@ -220,20 +221,20 @@ def test_the_nas_stages_split_search_rank_and_resume_on_fake_data(tmp_path):
                          architectures=2, shards=1, epochs=1, whole_epochs=1, ground_truth_shards=1, top=1,
                          best_repeats=1)
     split = tmp_path / "Fake_nas.npz"
-    nas_split(params, src, split)
+    nas_split(nas_job(params), src, split)
     coreset = tmp_path / "random_set0.npz"
-    select_coreset(params, "Fake_nas", 2, "random", 0, split, coreset)
+    select_coreset(set_job(params, "Fake_nas", 2, "random", 0), split, coreset)
     shard = tmp_path / "shard0.json"
-    nas_shard(params, 0, split, {"random": coreset}, shard)
+    nas_shard(nas_job(params, 0), 0, split, {"random": coreset}, shard)
     rows = read_json(shard)["rows"]
     assert [r["index"] for r in rows] == plan.nas_candidates(params)
     assert set(rows[0]["proxies"]) == {"random", "early_stopping"}
     truth = tmp_path / "ground_truth0.json"
-    nas_ground_truth(params, 0, split, [shard], truth)
+    nas_ground_truth(nas_job(params), 0, split, [shard], truth)
     assert len(read_json(truth)["rows"]) == len({nas.top(nas.proxy_scores(rows, p), 1)[0] for p in ("random", "early_stopping")})
     resumed = tmp_path / "resumed.json"
-    resumable(resumed, fingerprint(params, shard=0)).save(rows[:1])  # a shard killed after its first architecture
-    nas_shard(params, 0, split, {"random": coreset}, resumed)
+    resumable(resumed, {**nas_job(params, 0).fingerprint, "shard": 0}).save(rows[:1])  # a shard killed after its first architecture
+    nas_shard(nas_job(params, 0), 0, split, {"random": coreset}, resumed)
     again = read_json(resumed)["rows"]
     assert again[0] == rows[0] and [r["proxies"]["random"]["val"] for r in again] == [
         r["proxies"]["random"]["val"] for r in rows]

@@ -574,23 +574,24 @@ def test_the_bad_input_table_covers_every_category():
 
 def test_an_evaluation_resumes_after_its_finished_models(tmp_path, prepared):
     """Evaluation jobs checkpoint finished models: a killed group retrains only the rest and ends identical."""
+    from dcpipe.io import read_json, write_json
+    from dcpipe.jobs import evaluate_job, set_job
     from dcpipe.stages.evaluate import evaluate
     from dcpipe.stages.select_coreset import select_coreset
-    from dcpipe.io import read_json, write_json
 
     params = tiny_params()
     params["evaluate"].update(models_per_set=2, epochs={"1": 2}, epochs_augmented={"1": 2}, test_precision="bf16")
     src = prepared("MNIST")
     coreset = tmp_path / "random_set0.npz"
-    select_coreset(params, "MNIST", 1, "random", 0, src, coreset)
+    select_coreset(set_job(params, "MNIST", 1, "random", 0), src, coreset)
     full, resumed = tmp_path / "full.json", tmp_path / "resumed.json"
-    evaluate(params, "MNIST", 1, "random", 0, src, coreset, full)
+    evaluate(evaluate_job(params, "MNIST", 1, "random", 0), src, coreset, full)
     ref = read_json(full)
     # a "killed" run that finished model 0 only, with a poisoned value to prove it is reused, not recomputed
     fp = {"seed": ref["seed"], "model": ref["model"], "train_config": ref["train_config"],
           "n_train_images": ref["n_train_images"]}
     write_json(str(resumed) + ".partial.json", {"fingerprint": fp, "done": [0.123]})
-    evaluate(params, "MNIST", 1, "random", 0, src, coreset, resumed)
+    evaluate(evaluate_job(params, "MNIST", 1, "random", 0), src, coreset, resumed)
     got = read_json(resumed)["accuracies"]
     assert got[0] == 0.123 and got[1:] == ref["accuracies"][1:]
     assert not (tmp_path / "resumed.json.partial.json").exists()

@@ -17,6 +17,7 @@ from dcpipe.cli import main
 from dcpipe.data import load
 from dcpipe.errors import ArtifactError
 from dcpipe.io import write_json, write_npz
+from dcpipe.jobs import score_job
 from dcpipe.score import checked, load_set, stats
 from dcpipe.stages.score import score_file
 
@@ -101,7 +102,8 @@ def test_a_set_in_the_res_pt_layout_scores_like_the_same_set_as_npz_and_safetens
     save_file({"images": x, "labels": y}, str(st))
     params = {"seed": 0, "runtime": {"threads": 1, "device": "cpu", "log_every": 10}, "data": {"train_subset": None},
               "evaluate": {"lr": 0.01}, "score": {"model": "ConvNetW32", "models": 2, "epochs": 2}}
-    results = [score_file(params, p, "fake", prepared, tmp_path / f"{p.name}.json") for p in (npz, pt, st)]
+    job = score_job(params, "fake")
+    results = [score_file(job, p, prepared, tmp_path / f"{p.name}.json") for p in (npz, pt, st)]
     assert results[1]["source"] == "res_*.pt entry 1 of 2"
     assert results[0]["accuracies"] == results[1]["accuracies"] == results[2]["accuracies"]
     assert results[0]["random_accuracies"] == results[1]["random_accuracies"]

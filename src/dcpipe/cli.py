@@ -10,6 +10,7 @@ import click
 from . import artifacts, bench as bench_mod, config, data
 from .config import ParamsError, load_params
 from .dvcgen import render
+from .jobs import score_job
 from .io import atomic_path, provenance, write_json
 from .plan import missing_data_message, missing_datasets
 from .runtime import device_problem, pick_device, setup, stage_errors
@@ -152,7 +153,7 @@ def score(path, dataset, params_file, prepared, entry, pixels, out):
             raise ParamsError(f"{prepared}: prepared {dataset} not found; make it first: "
                               f"snakemake --cores 1 {artifacts.PREPARED.format(dataset=dataset)}")
         out = out or Path(str(path) + ".score.json")
-        result = score_file(params, path, dataset, prepared, out, entry, pixels)
+        result = score_file(score_job(params, dataset), path, prepared, out, entry, pixels)
         click.echo(f"{path}: {summary_line(result)} -> {out}")
 
 

@@ -3,6 +3,7 @@ from pathlib import Path
 
 import click
 
+from dcpipe.jobs import condense_job
 from dcpipe.stages.common import set_job_options, stage_job
 from dcpipe.stages.condense import condense
 
@@ -13,7 +14,7 @@ from dcpipe.stages.condense import condense
 @click.option("--loss", "loss_csv", required=True, type=click.Path(path_type=Path))
 def main(params_file, dataset, ipc, method, index, prepared, out, loss_csv):
     with stage_job(params_file, gpu=True, dataset=dataset, ipc=ipc, method=method) as params:
-        condense(params, dataset, ipc, method, index, prepared, out, loss_csv)
+        condense(condense_job(params, dataset, ipc, method, index), prepared, out, loss_csv)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ from pathlib import Path
 
 import click
 
+from dcpipe.jobs import continual_job
 from dcpipe.stages.common import stage_job
 from dcpipe.stages.continual import continual
 
@@ -15,7 +16,7 @@ from dcpipe.stages.continual import continual
 @click.option("--out", required=True, type=click.Path(path_type=Path))
 def main(params_file, run, prepared, condensed, out):
     with stage_job(params_file, gpu=True, run=run) as params:
-        continual(params, run, list(prepared), list(condensed), out)
+        continual(continual_job(params, run), list(prepared), list(condensed), out)
 
 
 if __name__ == "__main__":

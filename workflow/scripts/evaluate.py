@@ -3,6 +3,7 @@ from pathlib import Path
 
 import click
 
+from dcpipe.jobs import evaluate_job
 from dcpipe.stages.common import set_job_options, stage_job
 from dcpipe.stages.evaluate import evaluate
 
@@ -13,7 +14,7 @@ from dcpipe.stages.evaluate import evaluate
 @click.option("--out", required=True, type=click.Path(path_type=Path))
 def main(params_file, dataset, ipc, method, index, prepared, train_set, out):
     with stage_job(params_file, gpu=True, dataset=dataset, ipc=ipc, method=method) as params:
-        evaluate(params, dataset, ipc, method, index, prepared, train_set, out)
+        evaluate(evaluate_job(params, dataset, ipc, method, index), prepared, train_set, out)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ from pathlib import Path
 
 import click
 
+from dcpipe.jobs import evaluate_job
 from dcpipe.stages.common import set_job_options, stage_job
 from dcpipe.stages.evaluate import evaluate_cross
 
@@ -14,7 +15,7 @@ from dcpipe.stages.evaluate import evaluate_cross
 @click.option("--model", required=True, help="the evaluation network, trained as named")
 def main(params_file, dataset, ipc, method, index, prepared, train_set, out, model):
     with stage_job(params_file, gpu=True, dataset=dataset, ipc=ipc, method=method, model=model) as params:
-        evaluate_cross(params, dataset, ipc, method, index, prepared, train_set, out, model)
+        evaluate_cross(evaluate_job(params, dataset, ipc, method, index, model), prepared, train_set, out)
 
 
 if __name__ == "__main__":

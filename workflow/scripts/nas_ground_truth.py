@@ -3,6 +3,7 @@ from pathlib import Path
 
 import click
 
+from dcpipe.jobs import nas_job
 from dcpipe.stages.common import stage_job
 from dcpipe.stages.nas_ground_truth import nas_ground_truth
 
@@ -15,7 +16,7 @@ from dcpipe.stages.nas_ground_truth import nas_ground_truth
 @click.argument("shard_files", nargs=-1, type=click.Path(path_type=Path))
 def main(params_file, shard, prepared, out, shard_files):
     with stage_job(params_file, gpu=True, ground_truth_shard=shard) as params:
-        nas_ground_truth(params, shard, prepared, list(shard_files), out)
+        nas_ground_truth(nas_job(params), shard, prepared, list(shard_files), out)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ from pathlib import Path
 
 import click
 
+from dcpipe.jobs import nas_job
 from dcpipe.stages.common import stage_job
 from dcpipe.stages.nas_shard import nas_shard
 
@@ -16,7 +17,7 @@ from dcpipe.stages.nas_shard import nas_shard
 def main(params_file, shard, prepared, proxies, out):
     with stage_job(params_file, gpu=True, shard=shard) as params:
         sets = {name: Path(path) for name, path in (p.split("=", 1) for p in proxies)}
-        nas_shard(params, shard, prepared, sets, out)
+        nas_shard(nas_job(params, shard), shard, prepared, sets, out)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ from pathlib import Path
 
 import click
 
+from dcpipe.jobs import nas_job
 from dcpipe.stages.common import stage_job
 from dcpipe.stages.nas_split import nas_split
 
@@ -13,7 +14,7 @@ from dcpipe.stages.nas_split import nas_split
 @click.option("--out", required=True, type=click.Path(path_type=Path))
 def main(params_file, prepared, out):
     with stage_job(params_file) as params:
-        nas_split(params, prepared, out)
+        nas_split(nas_job(params), prepared, out)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ from pathlib import Path
 
 import click
 
+from dcpipe.jobs import optimal_random_job
 from dcpipe.stages.common import stage_job
 from dcpipe.stages.optimal_random import optimal_random
 
@@ -15,7 +16,7 @@ from dcpipe.stages.optimal_random import optimal_random
 @click.option("--out", required=True, type=click.Path(path_type=Path))
 def main(params_file, dataset, ipc, prepared, out):
     with stage_job(params_file, gpu=True, dataset=dataset) as params:
-        optimal_random(params, dataset, ipc, prepared, out)
+        optimal_random(optimal_random_job(params, dataset, ipc), prepared, out)
 
 
 if __name__ == "__main__":

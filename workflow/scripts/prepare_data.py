@@ -3,6 +3,7 @@ from pathlib import Path
 
 import click
 
+from dcpipe.jobs import prepare_job
 from dcpipe.stages.common import stage_job
 from dcpipe.stages.prepare_data import prepare_data
 
@@ -13,7 +14,7 @@ from dcpipe.stages.prepare_data import prepare_data
 @click.option("--out", required=True, type=click.Path(path_type=Path))
 def main(params_file, dataset, out):
     with stage_job(params_file) as params:
-        prepare_data(params, dataset, out, staging=Path("data/raw"))
+        prepare_data(prepare_job(params, dataset), out, staging=Path("data/raw"))
 
 
 if __name__ == "__main__":

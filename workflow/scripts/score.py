@@ -3,6 +3,9 @@ from pathlib import Path
 
 import click
 
+from dcpipe.errors import ParamsError
+from dcpipe.jobs import score_job
+from dcpipe.plan import score_jobs
 from dcpipe.stages.common import stage_job
 from dcpipe.stages.score import score_file
 
@@ -18,7 +21,10 @@ from dcpipe.stages.score import score_file
 @click.option("--out", required=True, type=click.Path(path_type=Path))
 def main(params_file, name, dataset, set_file, entry, pixels, prepared, out):
     with stage_job(params_file, gpu=True) as params:
-        score_file(params, set_file, dataset, prepared, out, entry, pixels)
+        planned = [f["name"] for f in score_jobs(params)]
+        if name not in planned:
+            raise ParamsError(f"{params_file}: --name {name!r} is not in score.files (planned: {', '.join(planned) or 'none'})")
+        score_file(score_job(params, dataset), set_file, prepared, out, entry, pixels)
 
 
 if __name__ == "__main__":

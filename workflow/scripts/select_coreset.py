@@ -3,6 +3,7 @@ from pathlib import Path
 
 import click
 
+from dcpipe.jobs import set_job
 from dcpipe.stages.common import set_job_options, stage_job
 from dcpipe.stages.select_coreset import select_coreset
 
@@ -13,7 +14,7 @@ from dcpipe.stages.select_coreset import select_coreset
 @click.option("--evidence", type=click.Path(path_type=Path), help="whole-set features (herding, kcenter) or counts (forgetting)")
 def main(params_file, dataset, ipc, method, index, prepared, out, evidence):
     with stage_job(params_file, dataset=dataset, ipc=ipc, method=method) as params:
-        select_coreset(params, dataset, ipc, method, index, prepared, out, evidence)
+        select_coreset(set_job(params, dataset, ipc, method, index), prepared, out, evidence)
 
 
 if __name__ == "__main__":

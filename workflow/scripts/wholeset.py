@@ -3,6 +3,7 @@ from pathlib import Path
 
 import click
 
+from dcpipe.jobs import wholeset_job
 from dcpipe.stages.common import stage_job
 from dcpipe.stages.wholeset import wholeset
 
@@ -18,7 +19,7 @@ from dcpipe.stages.wholeset import wholeset
 @click.option("--out", required=True, type=click.Path(path_type=Path))
 def main(params_file, dataset, model, prepared, weights, features, forgetting, out):
     with stage_job(params_file, gpu=True, dataset=dataset) as params:
-        wholeset(params, dataset, model, prepared, weights, features, forgetting, out)
+        wholeset(wholeset_job(params, dataset, model), prepared, weights, features, forgetting, out)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ fills in their defaults (a default lives in the dataclass it configures, or here
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..condense import CondenseConfig
 from ..continual import ContinualConfig, Setting
@@ -119,12 +119,15 @@ def condensed_memory_sets(params) -> int:
 
 
 def nas_train_config(params, proxy: str, n_proxy_images: int) -> TrainConfig:
-    """Proxy training: nas.epochs epochs (paper: 100) with the evaluation optimiser. Early stopping: the whole
-    training set for the same number of SGD steps as a set of n_proxy_images (DC section 3.2)."""
-    keys, epochs = _optimiser(params), params["nas"]["epochs"]
-    cfg = TrainConfig(epochs=epochs, **keys)
+    """Proxy training: nas.epochs epochs (paper: 100) with the evaluation optimiser."""
+    return proxy_train_config(TrainConfig(epochs=params["nas"]["epochs"], **_optimiser(params)), proxy, n_proxy_images)
+
+
+def proxy_train_config(cfg: TrainConfig, proxy: str, n_proxy_images: int) -> TrainConfig:
+    """Early stopping trains on the whole training set for the same number of SGD steps as a set of
+    n_proxy_images (DC section 3.2); the other proxies train `cfg` as it is."""
     if proxy == EARLY_STOPPING:
-        return TrainConfig(epochs=epochs, steps=epochs * math.ceil(n_proxy_images / cfg.batch), **keys)
+        return replace(cfg, steps=cfg.epochs * math.ceil(n_proxy_images / cfg.batch))
     return cfg
 
 

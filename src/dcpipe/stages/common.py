@@ -18,7 +18,7 @@ from ..io import read_npz
 from ..lease import GpuLease
 from ..plan import check_job
 from ..runtime import device_problem, pick_device, setup, stage_errors
-from ..seeding import derive_seed
+from ..jobs import Env
 
 _LEASE = None
 
@@ -68,17 +68,12 @@ def stage_job(params_file: str, gpu: bool = False, **job):
         yield start_stage(params_file, gpu, **job)
 
 
-def device(params):
-    return pick_device(runtime(params).device)
+def device(env: Env):
+    return pick_device(env.device)
 
 
-def seed_of_set(params, dataset: str, ipc: int, method: str, index: int) -> int:
-    """The seed of set `index` of a (dataset, ipc, method) cell: its selection or its condensation."""
-    return derive_seed(params["seed"], dataset, ipc, method, index)
-
-
-def load_data(params, prepared: Path, device) -> data_mod.Data:
-    return data_mod.load(prepared, device, params["data"].get("train_subset"))
+def load_data(env: Env, prepared: Path, device) -> data_mod.Data:
+    return data_mod.load(prepared, device, env.train_subset)
 
 
 def training_set(artifact: Path, d: data_mod.Data) -> tuple[torch.Tensor, torch.Tensor]:

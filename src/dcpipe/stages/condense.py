@@ -9,26 +9,25 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import condense_config, runtime
 from ..dm import synthesise
+from ..jobs import CondenseJob
 from ..io import atomic_path, provenance, remove_stale_temps, write_json, write_npz
 from ..runtime import Progress
-from .common import device, load_data, seed_of_set
+from .common import device, load_data
 
 log = logging.getLogger("dcpipe")
 
 
-def condense(params, dataset: str, ipc: int, method: str, index: int, prepared: Path, out: Path,
-             loss_csv: Path) -> None:
-    dev = device(params)
-    d = load_data(params, prepared, dev)
-    cfg = condense_config(params, ipc, method)
-    seed = seed_of_set(params, dataset, ipc, method, index)
+def condense(job: CondenseJob, prepared: Path, out: Path, loss_csv: Path) -> None:
+    s, cfg = job.set, job.cfg
+    dev = device(s.env)
+    d = load_data(s.env, prepared, dev)
+    seed = s.seed
     ckpt = Path(str(out) + ".ckpt.safetensors")
     for p in (ckpt, out, Path(str(out) + ".json"), loss_csv):  # a SIGKILL mid-write leaves its temporary behind
         for stale in remove_stale_temps(p):
             log.info("removed %s, left by a killed run", stale)
-    bar = Progress(cfg.iterations, f"condense {dataset} ipc{ipc} {method} set{index}", runtime(params).log_every)
+    bar = Progress(cfg.iterations, f"condense {s.name}", s.env.log_every)
     ran = []  # iterations this process ran: a resumed run's wall time covers only those
 
     def progress(it, loss):
@@ -44,8 +43,8 @@ def condense(params, dataset: str, ipc: int, method: str, index: int, prepared: 
         w.writerow(["iteration", "matching_loss", "net_updates"])
         w.writerows(zip(range(len(losses)), losses, net_updates))
     write_npz(out, images=images.cpu().numpy().astype(np.float32), labels=labels.cpu().numpy())
-    write_json(str(out) + ".json", {"kind": "synthetic", "method": method, "dataset": dataset, "ipc": ipc,
-                                    "set": index, "seed": seed, "config": cfg.__dict__, "wall_seconds": wall,
+    write_json(str(out) + ".json", {"kind": "synthetic", "method": s.method, "dataset": s.dataset,
+                                    "ipc": s.ipc, "set": s.index, "seed": seed, "config": cfg.__dict__, "wall_seconds": wall,
                                     "seconds_per_iteration": wall / max(1, len(ran)),
                                     "net_updates_per_iteration": float(np.mean(net_updates)) if net_updates else 0.0,
                                     "final_loss": losses[-1] if losses else None, "provenance": provenance()})

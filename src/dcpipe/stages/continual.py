@@ -9,12 +9,12 @@ from pathlib import Path
 from safetensors.torch import load_file, save_file
 
 from .. import continual as cl
-from ..config import continual_config
 from ..data import rgb32_name
 from ..errors import ArtifactError
 from ..io import atomic_path, provenance, read_json, resumable, write_json
 from ..models import build_model
-from ..seeding import derive_seed, torch_seeded
+from ..jobs import ContinualJob
+from ..seeding import torch_seeded
 from .common import device, load_data, training_set
 
 log = logging.getLogger("dcpipe")
@@ -25,17 +25,15 @@ def _result(r: cl.SettingRun) -> dict:
             "stages": r.stages}
 
 
-def continual(params, run: int, prepared: list[Path], condensed: list[Path], out: Path) -> None:
+def continual(job: ContinualJob, prepared: list[Path], condensed: list[Path], out: Path) -> None:
     """Every setting on the task sequence (DC paper 3.2). Checkpoint: the stage-1 model and each finished
     setting, so a killed run redoes only the unfinished settings (each depends on (seed, stage-1 model) alone,
     so the result is bit-identical)."""
-    dev = device(params)
-    cfg, settings = continual_config(params)
-    task_names = params["continual"]["tasks"]
-    seed = derive_seed(params["seed"], "continual", run)
+    run, seed, cfg, settings, task_names = job.run, job.seed, job.cfg, list(job.settings), list(job.tasks)
+    dev = device(job.env)
     tasks, loaded, classes = [], [], set()
     for name, path in zip(task_names, prepared, strict=True):
-        d = load_data(params, path, dev)
+        d = load_data(job.env, path, dev)
         tasks.append(cl.Task(name, d.x_train, d.y_train, d.x_test, d.y_test))
         loaded.append(d)
         classes.add(d.num_classes)

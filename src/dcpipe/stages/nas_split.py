@@ -6,13 +6,12 @@ import logging
 from pathlib import Path
 
 from ..nas import make_search_split
-from ..seeding import derive_seed
+from ..jobs import NasJob
 
 log = logging.getLogger("dcpipe")
 
 
-def nas_split(params, prepared: Path, out: Path) -> None:
-    meta = make_search_split(prepared, out, params["nas"]["validation"],
-                             derive_seed(params["seed"], "nas", params["nas"]["dataset"], "validation"))
+def nas_split(job: NasJob, prepared: Path, out: Path) -> None:
+    meta = make_search_split(prepared, out, job.validation, job.validation_seed)
     log.info("search split of %s: %d training / %d validation images", meta["held_out_from"]["dataset"],
              meta["n_train"], meta["n_validation"])

@@ -7,31 +7,28 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import evaluation_model_for, runtime, train_config
 from ..coreset import random_select, rank_coresets
 from ..io import provenance, resumable, write_json
 from ..runtime import Progress
 from ..seeding import derive_seed
 from ..train import train_models
+from ..jobs import OptimalRandomJob
 from .common import device, load_data
 
 
-def optimal_random(params, dataset: str, ipc: int, prepared: Path, out: Path) -> None:
+def optimal_random(job: OptimalRandomJob, prepared: Path, out: Path) -> None:
     """N random coresets, each trained on by fresh models with the evaluation protocol, ranked by their mean TEST
     accuracy as the paper does ("selected by ranking their performance"; no validation split is mentioned), so
     the Top-k rows are an oracle's pick, an upper bound on random selection, not a method one could deploy.
     Resumes from the scores of finished coresets."""
-    dev = device(params)
-    d = load_data(params, prepared, dev)
-    spec = params["coresets"]["optimal_random"]
-    n, m = spec["coresets"], spec.get("models_per_coreset", 1)
-    cfg = train_config(params, dataset, ipc)
-    model = evaluation_model_for(params, "random")
-    seed = derive_seed(params["seed"], "optimal_random", dataset, ipc)
+    dataset, ipc, model, seed, cfg = job.dataset, job.ipc, job.model, job.seed, job.cfg
+    n, m = job.coresets, job.models_per_coreset
+    dev = device(job.env)
+    d = load_data(job.env, prepared, dev)
     partial = resumable(out, {"seed": seed, "model": model, "train_config": cfg.__dict__, "models": m,
                               "n_train_images": len(d.y_train)})
     scores = partial.done[:n]
-    bar = Progress(n, f"optimal random {dataset} ipc{ipc}", runtime(params).log_every)
+    bar = Progress(n, f"optimal random {dataset} ipc{ipc}", job.env.log_every)
     t0 = time.perf_counter()
     for j in range(len(scores), n):
         idx = random_select(d.y_train.cpu(), ipc, d.num_classes, derive_seed(seed, "coreset", j)).to(dev)

@@ -9,15 +9,15 @@ import torch
 from ..coreset import EVIDENCE, SELECTORS
 from ..errors import ArtifactError, ParamsError
 from ..io import provenance, read_npz, write_json, write_npz
-from .common import load_data, seed_of_set
+from ..jobs import SetJob
+from .common import load_data
 
 
-def select_coreset(params, dataset: str, ipc: int, method: str, index: int, prepared: Path, out: Path,
-                   evidence: Path | None = None) -> None:
+def select_coreset(job: SetJob, prepared: Path, out: Path, evidence: Path | None = None) -> None:
     """Herding and k-center read the whole-set model's features, forgetting its counts (`evidence`); herding
     and k-center are deterministic given the features (the seed is recorded but unused)."""
-    d = load_data(params, prepared, "cpu")
-    seed = seed_of_set(params, dataset, ipc, method, index)
+    method, ipc, seed = job.method, job.ipc, job.seed
+    d = load_data(job.env, prepared, "cpu")
     kwargs = {}
     if method in EVIDENCE:
         if evidence is None:
@@ -29,7 +29,7 @@ def select_coreset(params, dataset: str, ipc: int, method: str, index: int, prep
         kwargs[EVIDENCE[method]] = values
     idx = SELECTORS[method](d.y_train, ipc, d.num_classes, seed, **kwargs)
     write_npz(out, indices=idx.numpy(), labels=d.y_train[idx].numpy())
-    write_json(str(out) + ".json", {"kind": "coreset", "method": method, "dataset": dataset, "ipc": ipc,
-                                    "set": index, "seed": seed, "evidence": str(evidence) if evidence else None,
+    write_json(str(out) + ".json", {"kind": "coreset", "method": method, "dataset": job.dataset, "ipc": ipc,
+                                    "set": job.index, "seed": seed, "evidence": str(evidence) if evidence else None,
                                     "deterministic_given_evidence": method in ("herding", "kcenter"),
                                     "provenance": provenance()})

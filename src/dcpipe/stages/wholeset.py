@@ -11,28 +11,25 @@ import numpy as np
 import torch
 from safetensors.torch import save_file
 
-from ..config import wholeset_config
 from ..coreset import CorrectnessTrace, forgetting_counts, penultimate_features
 from ..io import atomic_path, provenance, read_npz, write_json, write_npz
 from ..runtime import Progress
-from ..seeding import derive_seed
 from ..train import test_accuracy, trained_model
+from ..jobs import WholesetJob
 from .common import device, load_data
 
 log = logging.getLogger("dcpipe")
 
 
-def wholeset(params, dataset: str, model: str, prepared: Path, weights_out: Path, features_out: Path,
-             forgetting_out: Path, result_out: Path) -> None:
+def wholeset(job: WholesetJob, prepared: Path, weights_out: Path, features_out: Path, forgetting_out: Path,
+             result_out: Path) -> None:
     """Train `coresets.whole_models` networks on the whole training set with the one training loop. Model 0's
     weights, its penultimate features of every training image (herding, k-center) and its forgetting counts
     (from the correctness trace of its own training) are saved; the test accuracies of all models give the
     whole-dataset upper bound (DC Table 1, last column)."""
-    dev = device(params)
-    d = load_data(params, prepared, dev)
-    cfg = wholeset_config(params, dataset)
-    n_models = params["coresets"]["whole_models"]
-    seed = derive_seed(params["seed"], "wholeset", dataset, model)
+    dataset, model, cfg, n_models, seed = job.dataset, job.model, job.cfg, job.models, job.seed
+    dev = device(job.env)
+    d = load_data(job.env, prepared, dev)
     bar = Progress(cfg.epochs, f"wholeset {dataset} {model} model0", 1)
     trace = CorrectnessTrace(d.y_train, on_epoch=lambda e, acc: bar(e - 1, acc))  # logs the training accuracy
     accs, seconds, train_seconds = [], [], []

@@ -1,0 +1,201 @@
+"""The typed job of each stage, built once from the validated parameters: a stage reads its job and never the
+params dict (the dict's keys are read in config.settings and here, nowhere below the stages)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .condense import CondenseConfig
+from .config import (augment_datasets, batched, condense_config, continual_config, evaluation_model_for,
+                     models_per_set, nas_train_config, nas_whole_config, proxy_train_config, runtime, score_config,
+                     train_config, wholeset_config)
+from .continual import ContinualConfig, Setting
+from .score import ScoreConfig
+from .data import mirror_dirs
+from .nas import Arch
+from .plan import nas_shard
+from .seeding import derive_seed
+from .train import TrainConfig
+
+
+@dataclass(frozen=True)
+class Env:
+    device: str                # runtime.device: auto | cpu | cuda
+    log_every: int             # a plain progress line every this many steps (off a terminal)
+    train_subset: int | None   # data.train_subset: the first n training images per class (smoke runs)
+
+
+def env(params) -> Env:
+    r = runtime(params)
+    return Env(r.device, r.log_every, params["data"].get("train_subset"))
+
+
+@dataclass(frozen=True)
+class SetJob:
+    """One set of a (dataset, ipc, method) cell: its condensation, selection or evaluation."""
+    env: Env
+    dataset: str
+    ipc: int
+    method: str
+    index: int
+    seed: int                  # the set's own seed: its condensation or selection
+
+    @property
+    def name(self) -> str:
+        return f"{self.dataset} ipc{self.ipc} {self.method} set{self.index}"
+
+
+def set_job(params, dataset: str, ipc: int, method: str, index: int) -> SetJob:
+    return SetJob(env(params), dataset, ipc, method, index, derive_seed(params["seed"], dataset, ipc, method, index))
+
+
+@dataclass(frozen=True)
+class CondenseJob:
+    set: SetJob
+    cfg: CondenseConfig
+
+
+def condense_job(params, dataset: str, ipc: int, method: str, index: int) -> CondenseJob:
+    return CondenseJob(set_job(params, dataset, ipc, method, index), condense_config(params, ipc, method))
+
+
+@dataclass(frozen=True)
+class EvaluateJob:
+    set: SetJob
+    cfg: TrainConfig           # the evaluation protocol (epochs, optimiser, augmentation, test pass)
+    models: int                # fresh models trained on the set
+    model: str                 # their architecture
+    seed: int                  # the models' seed (model i depends on (seed, i) alone)
+    batched: str               # evaluate.batched: on | off | auto
+
+
+def evaluate_job(params, dataset: str, ipc: int, method: str, index: int, model: str | None = None) -> EvaluateJob:
+    """The set's own evaluation network, or (a cross study's evaluate_cross) the evaluation network `model`."""
+    seed = derive_seed(params["seed"], "evaluate", dataset, ipc, method, index)
+    if model is None:
+        model = evaluation_model_for(params, method)
+    else:
+        seed = derive_seed(seed, "on", model)  # each evaluation network of a set draws its own models
+    return EvaluateJob(set_job(params, dataset, ipc, method, index), train_config(params, dataset, ipc, method),
+                       models_per_set(params, method), model, seed, batched(params))
+
+
+@dataclass(frozen=True)
+class WholesetJob:
+    env: Env
+    dataset: str
+    model: str
+    seed: int
+    cfg: TrainConfig
+    models: int                # coresets.whole_models: networks behind the whole-dataset bound
+
+
+def wholeset_job(params, dataset: str, model: str) -> WholesetJob:
+    return WholesetJob(env(params), dataset, model, derive_seed(params["seed"], "wholeset", dataset, model),
+                       wholeset_config(params, dataset), params["coresets"]["whole_models"])
+
+
+@dataclass(frozen=True)
+class OptimalRandomJob:
+    env: Env
+    dataset: str
+    ipc: int
+    model: str
+    seed: int
+    cfg: TrainConfig
+    coresets: int              # random coresets ranked
+    models_per_coreset: int
+
+
+def optimal_random_job(params, dataset: str, ipc: int) -> OptimalRandomJob:
+    spec = params["coresets"]["optimal_random"]
+    return OptimalRandomJob(env(params), dataset, ipc, evaluation_model_for(params, "random"),
+                            derive_seed(params["seed"], "optimal_random", dataset, ipc), train_config(params, dataset, ipc),
+                            spec["coresets"], spec.get("models_per_coreset", 1))
+
+
+@dataclass(frozen=True)
+class ContinualJob:
+    env: Env
+    run: int
+    seed: int
+    cfg: ContinualConfig
+    settings: tuple[Setting, ...]
+    tasks: tuple[str, ...]
+
+
+def continual_job(params, run: int) -> ContinualJob:
+    cfg, settings = continual_config(params)
+    return ContinualJob(env(params), run, derive_seed(params["seed"], "continual", run), cfg, tuple(settings),
+                        tuple(params["continual"]["tasks"]))
+
+
+@dataclass(frozen=True)
+class NasJob:
+    """One NAS stage's job (the split, a proxy shard or a ground-truth shard)."""
+    env: Env
+    dataset: str
+    base_seed: int
+    validation: int            # held-out training images
+    ipc: int                   # proxy images per class
+    proxies: tuple[str, ...]
+    repeats: int               # runs per architecture and proxy
+    whole_repeats: int         # ground-truth runs per architecture
+    best_repeats: int          # runs of each proxy's best-ranked architecture
+    top: int                   # the top k of each proxy that the ground truth trains
+    shards: int
+    ground_truth_shards: int
+    batched: bool
+    architectures: tuple[int, ...]  # a proxy shard's architectures (space indices); () for the other stages
+    proxy: TrainConfig         # proxy training (proxy_config: early stopping's steps)
+    whole: TrainConfig         # ground-truth training
+    # nas, evaluate and seed as written: a checkpoint is reused only while these are unchanged (io.resumable)
+    fingerprint: dict = field(compare=False)
+
+    def arch_seed(self, proxy: str, arch: Arch) -> int:
+        """The seed of an architecture's networks trained on a proxy (or "whole": the ground truth)."""
+        return derive_seed(self.base_seed, "nas", self.dataset, proxy, arch.name)
+
+    def proxy_config(self, proxy: str, n_proxy_images: int) -> TrainConfig:
+        return proxy_train_config(self.proxy, proxy, n_proxy_images)
+
+    @property
+    def validation_seed(self) -> int:
+        return derive_seed(self.base_seed, "nas", self.dataset, "validation")
+
+
+def nas_job(params, shard: int | None = None) -> NasJob:
+    n = params["nas"]
+    return NasJob(env(params), n["dataset"], params["seed"], n["validation"], n["ipc"], tuple(n["proxies"]),
+                  n["repeats"], n["whole_repeats"], n["best_repeats"], n["top"], n["shards"], n["ground_truth_shards"],
+                  n["batched"], tuple(nas_shard(params, shard)) if shard is not None else (),
+                  nas_train_config(params, "", 0), nas_whole_config(params),
+                  {"nas": n, "evaluate": params["evaluate"], "seed": params["seed"]})
+
+
+@dataclass(frozen=True)
+class PrepareJob:
+    dataset: str
+    mirrors: tuple  # the local mirror folders searched, in order ($DCPIPE_DATA_MIRRORS first)
+
+
+def prepare_job(params, dataset: str) -> PrepareJob:
+    return PrepareJob(dataset, tuple(mirror_dirs(params["data"]["mirrors"])))
+
+
+@dataclass(frozen=True)
+class ScoreJob:
+    """`dcpipe score` of one external set (and the score rule's job): the fixed protocol for its dataset."""
+    env: Env
+    dataset: str
+    seed: int                  # the protocol's networks: base seed and dataset only, the same for every file
+    cfg: ScoreConfig
+
+
+def score_job(params, dataset: str) -> ScoreJob:
+    return ScoreJob(env(params), dataset, derive_seed(params["seed"], "score", dataset), score_config(params, dataset))
+
+
+__all__ = ["ContinualJob", "CondenseJob", "Env", "EvaluateJob", "NasJob", "OptimalRandomJob", "PrepareJob", "ScoreJob",
+           "SetJob", "WholesetJob", "augment_datasets", "condense_job", "continual_job", "env", "evaluate_job", "nas_job",
+           "optimal_random_job", "prepare_job", "score_job", "set_job", "wholeset_job"]
