@@ -8,16 +8,20 @@ import os
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from click.testing import CliRunner
 from safetensors.numpy import save_file
 
+from dcpipe import artifacts
 from dcpipe.cli import main
 from dcpipe.data import load
 from dcpipe.errors import ArtifactError
 from dcpipe.io import write_json, write_npz
 from dcpipe.jobs import score_job
+from dcpipe.report.collect import Inputs, summarise
+from dcpipe.report.sections.score import score_section
 from dcpipe.score import checked, load_set, stats
 from dcpipe.stages.score import score_file
 
@@ -123,3 +127,18 @@ def test_the_interval_is_a_t_interval_of_the_mean():
 def test_an_unknown_format_names_the_valid_ones(tmp_path):
     with pytest.raises(Exception, match=r"valid: \.npz, \.safetensors, \.pt, \.pth"):
         load_set(tmp_path / "set.pkl")
+
+
+def test_the_report_shows_a_scored_file_with_its_interval_and_gap(tmp_path, monkeypatch):
+    """A made-up score result (no training) read back by the report's score section."""
+    monkeypatch.chdir(tmp_path)
+    params = {"seed": 0, "experiment": {"methods": ["DC"]}, "evaluate": {},
+              "score": {"files": [{"name": "theirs", "path": "x.pt", "dataset": "FashionMNIST"}]}}
+    out = artifacts.SCORE.format(name="theirs")
+    write_json(out, {"set": {"mean": 70.0, "std": 1.0, "n": 5, "ci95": [68.8, 71.2]}, "images_per_class": [1] * 10,
+                     "random_real": {"mean": 50.0, "std": 2.0, "n": 5, "ci95": None}, "gap_to_random": 20.0,
+                     "wall_seconds": 12.0, "protocol": {"model": "ConvNet", "models": 5,
+                                                        "train": {"epochs": 300, "dsa": None, "augment": False}}})
+    section = score_section(Inputs(params, {"score": [out]}), summarise(pd.DataFrame()))
+    assert section.rows == [["theirs", "FashionMNIST", "1", "70.0 ± 1.0", "[68.8, 71.2]", "50.0 ± 2.0", "+20.0", "12"]]
+    assert "no epoch picked on the test set" in section.note and section.metrics["theirs"]["gap_to_random"] == 20.0
