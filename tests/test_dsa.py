@@ -5,8 +5,11 @@ import pytest
 import torch
 
 from dcpipe import dsa
+from dcpipe.condense import CondenseConfig, condense
+from dcpipe.data import Data
 from dcpipe.errors import ParamsError
 from dcpipe.seeding import generator
+from dcpipe.train import TrainConfig, train_models, train_models_batched
 
 
 def _draw_of(group, n, seed=0, side=8):
@@ -87,3 +90,28 @@ def test_the_authors_strategies_drop_the_flip_for_digits():
 def test_an_unknown_group_is_refused_with_the_valid_names():
     with pytest.raises(ParamsError, match="groups: color, crop, cutout, flip, scale, rotate"):
         dsa.strategy_for("color_zoom", "MNIST")
+
+
+def _fake_data():
+    """Random 1x8x8 "images", 3 classes x 8 (unit-test stand-in, NOT a real dataset)."""
+    g = torch.Generator().manual_seed(0)
+    y = torch.arange(24) % 3
+    x = torch.randn(24, 1, 8, 8, generator=g) + y.view(-1, 1, 1, 1).float()
+    return Data("fake", x, y, x[:6].clone(), y[:6].clone(), 3, (0.5,), (0.25,))
+
+
+def test_dsa_condensation_is_reproducible_and_differs_from_plain_dc():
+    cfg = dict(model="ConvNetW32", ipc=1, iterations=2, batch_real=4, init="real")
+    dc = condense(_fake_data(), CondenseConfig(**cfg), seed=0)
+    a = condense(_fake_data(), CondenseConfig(**cfg, dsa="auto"), seed=0)
+    b = condense(_fake_data(), CondenseConfig(**cfg, dsa="auto"), seed=0)
+    assert torch.equal(a.images, b.images) and a.losses == b.losses
+    assert not torch.equal(a.images, dc.images)
+
+
+def test_dsa_evaluation_trains_the_same_models_one_by_one_and_batched():
+    d = _fake_data()
+    cfg = TrainConfig(epochs=3, batch=8, dsa="color_crop_flip")
+    one = train_models("ConvNetW32", 2, d.x_train, d.y_train, d.x_test, d.y_test, 3, cfg, seed=0)
+    batched = train_models_batched("ConvNetW32", 2, d.x_train, d.y_train, d.x_test, d.y_test, 3, cfg, seed=0)
+    assert one == pytest.approx(batched, abs=1e-6)
