@@ -26,6 +26,7 @@ include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/continual.smk"
 include: "workflow/rules/nas.smk"
 include: "workflow/rules/cross.smk"
+include: "workflow/rules/score.smk"
 include: "workflow/rules/report.smk"
 
 

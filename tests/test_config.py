@@ -23,7 +23,7 @@ BAD = [
     ("experiment.ipcs", [1, 7], "condense.loops: IPC 7 has no outer/inner loop schedule"),
     ("experiment.ipcs", ["one"], "experiment.ipcs.0: 'one' is not of type 'integer'"),
     ("experiment.sets", 0, "experiment.sets: 0 is less than the minimum of 1"),
-    ("experiment.methods", ["DC", "herd"], "experiment.methods[1]: unknown name 'herd'; valid: DC, M, MD, MDO, MDA, random"),
+    ("experiment.methods", ["DC", "herd"], "experiment.methods[1]: unknown name 'herd'; valid: DC, M, MD, MDO, MDA, DSA, DM, random"),
     ("experiment.colour", "blue", "experiment: Additional properties are not allowed ('colour' was unexpected)"),
     ("condense.model", "ConvNot", "condense.model: unknown name 'ConvNot'; valid: ConvNet"),
     ("condense.distance", "l2", "condense.distance: unknown name 'l2'; valid: ours, improved, d1, d2"),

@@ -11,10 +11,18 @@ from dcpipe.methods import (CORESET_PATTERN, CORESETS, CROSS_PATTERN, CROSS_STUD
                             cell_name, parse)
 
 
-def test_the_main_methods_are_the_named_variants_then_the_coresets():
-    assert MAIN == ("DC", "M", "MD", "MDO", "MDA", "random", "herding", "kcenter", "forgetting")
+def test_the_main_methods_are_the_named_variants_the_successors_then_the_coresets():
+    assert MAIN == ("DC", "M", "MD", "MDO", "MDA", "DSA", "DM", "random", "herding", "kcenter", "forgetting")
     assert all(parse(m).synthetic and parse(m).study is None for m in VARIANTS)
     assert all(parse(m).kind == "coreset" and not parse(m).settings for m in CORESETS)
+
+
+def test_dsa_is_dc_plus_siamese_augmentation_and_dm_matches_distributions():
+    dsa, dm = parse("DSA"), parse("DM")
+    assert dsa.synthetic and dsa.settings == {**VARIANTS["DC"], "dsa": "auto", "init": "real"}
+    assert dm.synthetic and dm.settings["objective"] == "distribution" and dm.settings["dsa"] == "auto"
+    assert dm.settings["lr_img"] == 1.0 and dm.settings["init"] == "real"  # the DM paper's defaults
+    assert re.fullmatch(SYNTHETIC_PATTERN, "DSA") and re.fullmatch(SYNTHETIC_PATTERN, "DM")
 
 
 def test_a_coreset_names_the_whole_set_evidence_it_selects_from():

@@ -432,7 +432,7 @@ BAD_INPUTS = [
         names_params=True),
     Bad("unknown-distance", ("condense.distance: unknown name 'l2'; valid: ours, improved",),
         edit={"condense.distance": "l2"}, names_params=True),
-    Bad("unknown-method", ("experiment.methods[1]: unknown name 'herd'; valid: DC, M, MD, MDO, MDA, random, herding, "
+    Bad("unknown-method", ("experiment.methods[1]: unknown name 'herd'; valid: DC, M, MD, MDO, MDA, DSA, DM, random, herding, "
                            "kcenter, forgetting",),
         edit={"experiment.methods": ["DC", "herd"]}, names_params=True),
     Bad("coreset-method-without-whole-set", ("coresets: methods herding select from a model trained on the whole set",),

@@ -21,6 +21,8 @@ OPTIMAL_RANDOM = "data/optimal_random/{dataset}/ipc{ipc}.json"
 # Neural architecture search (DC section 3.2): proxy results per shard, whole-training-set ground truth.
 NAS_SHARD = "data/nas/{dataset}/shard{shard}.json"
 NAS_GROUND_TRUTH = "data/nas/{dataset}/ground_truth{shard}.json"
+# `dcpipe score` of an external set named in params score.files
+SCORE = "data/score/{name}.json"
 
 # The whole-set artifact of each kind of evidence a coreset method selects from (methods.Method.evidence).
 EVIDENCE = {"features": WHOLESET_FEATURES, "counts": WHOLESET_FORGETTING}

@@ -7,13 +7,16 @@ from pathlib import Path
 
 import click
 
-from . import bench as bench_mod, config, data
+from . import artifacts, bench as bench_mod, config, data
 from .config import ParamsError, load_params
 from .dvcgen import render
+from .jobs import score_job
 from .io import atomic_path, provenance, write_json
 from .plan import missing_data_message, missing_datasets
-from .runtime import device_problem, pick_device, setup
+from .runtime import device_problem, pick_device, setup, stage_errors
+from .score import PIXELS, summary_line
 from .stages.common import training_set
+from .stages.score import score_file
 from .train import TrainConfig, compare_test_precision
 
 
@@ -127,6 +130,31 @@ def bench(params_file, prepared, models, threads, out):
                    f"{e['one_by_one_seconds_per_model']:.2f} one by one, {e['batched_seconds_per_model']:.2f} batched")
         click.echo(f"condense IPC {i}: {res[f'condense_ipc{i}']['seconds_per_iteration']:.2f} s per outer iteration")
     click.echo(f"-> {out}")
+
+
+@main.command("score")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--dataset", required=True, help="the prepared dataset the set is for (its shape, classes, test set)")
+@click.option("--params", "params_file", default="params.yaml", show_default=True, help="its score: section is the protocol")
+@click.option("--prepared", type=click.Path(path_type=Path), default=None, help="default: data/prepared/<dataset>.npz")
+@click.option("--entry", default=-1, show_default=True, help="which [images, labels] pair of a res_*.pt")
+@click.option("--pixels", type=click.Choice(PIXELS), default="normalised", show_default=True,
+              help="normalised: the dataset's mean/std already applied; unit: [0, 1]; uint8: 0-255")
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="default: <path>.score.json")
+def score(path, dataset, params_file, prepared, entry, pixels, out):
+    """Score a distilled set (.npz, .safetensors or the authors' res_*.pt) under a fixed protocol: mean ± std,
+    95% CI, the gap to random real images of the same size, and the wall time (printed and written as JSON)."""
+
+    with stage_errors():
+        params = load_params(params_file)
+        setup(config.runtime(params).threads)
+        prepared = prepared or Path(artifacts.PREPARED.format(dataset=dataset))
+        if not prepared.is_file():
+            raise ParamsError(f"{prepared}: prepared {dataset} not found; make it first: "
+                              f"snakemake --cores 1 {artifacts.PREPARED.format(dataset=dataset)}")
+        out = out or Path(str(path) + ".score.json")
+        result = score_file(score_job(params, dataset), path, prepared, out, entry, pixels)
+        click.echo(f"{path}: {summary_line(result)} -> {out}")
 
 
 if __name__ == "__main__":

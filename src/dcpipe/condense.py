@@ -24,6 +24,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch.func import functional_call, grad, vmap
 
+from . import dsa
 from .data import Data, sample_class
 from .errors import ArtifactError, NonFiniteError
 from .io import atomic_path
@@ -70,6 +71,11 @@ class CondenseConfig:
     # "bf16": autocast the real-gradient pass (forward + backward of the 256-image real batches, the bulk of an
     # IPC-1 iteration); synthetic gradients and the matching loss stay fp32, so only the target is rounded.
     real_precision: str = "fp32"
+    # The authors' successors (methods.SUCCESSORS): a DSA strategy (dsa.strategy_for: "auto" = theirs for the
+    # dataset) applied siamese to each class's real and synthetic batch, and what is matched: "gradients" (DC,
+    # this loop) or "distribution" (DM: mean embeddings, dcpipe.dm).
+    dsa: str | None = None
+    objective: str = "gradients"
 
     def loops(self) -> tuple[int, int]:
         return (self.outer_loop, self.inner_loop) if self.outer_loop else loops_for(self.ipc)
@@ -195,10 +201,11 @@ def condense(data: Data, cfg: CondenseConfig, seed: int, checkpoint: Path | None
     net_updates: list[int] = []
     start = 0
     if checkpoint is not None and checkpoint.exists():
-        start, losses, net_updates = _load_checkpoint(checkpoint, syn, opt_img, cfg, seed)
+        start, losses, net_updates = load_checkpoint(checkpoint, syn, opt_img, cfg, seed)
         log.info("resuming from %s at iteration %d", checkpoint, start)
     class_idx = data.class_indices()
     syn_idx = [torch.nonzero(labels == c).flatten() for c in range(data.num_classes)]
+    strategy = dsa.strategy_for(cfg.dsa, data.name) if cfg.dsa else None
 
     for it in range(start, cfg.iterations):
         with torch_seeded(derive_seed(seed, "net", it)):
@@ -209,13 +216,17 @@ def condense(data: Data, cfg: CondenseConfig, seed: int, checkpoint: Path | None
         bn = has_batchnorm(net)
         vectorise = cfg.vectorise_classes == "on" or (cfg.vectorise_classes == "auto" and dev.type == "cuda")
         total, updates = 0.0, 0
+        aug_gen = generator(derive_seed(seed, "dsa", it))  # its own stream: DC without DSA draws exactly as before
         for t in range(outer):
             if bn:
                 _freeze_bn_on_real(net, data, class_idx, cfg.bn_real_per_class, gen)
-            real = torch.stack([data.x_train[sample_class(ix, cfg.batch_real, gen)] for ix in class_idx])
-            gw_real_c = class_gradients(net, real, vectorised=vectorise, precision=cfg.real_precision)
-            gw_syn_c = [torch.autograd.grad(F.cross_entropy(net(syn[ix]), labels[ix]), params, create_graph=True)
-                        for ix in syn_idx]
+            real = [data.x_train[sample_class(ix, cfg.batch_real, gen)] for ix in class_idx]
+            syn_c = [syn[ix] for ix in syn_idx]
+            if strategy:  # DSA: one draw per class and step, shared by its real and synthetic batch
+                real, syn_c = zip(*(dsa.siamese([r, s], strategy, aug_gen) for r, s in zip(real, syn_c)))
+            gw_real_c = class_gradients(net, torch.stack(real), vectorised=vectorise, precision=cfg.real_precision)
+            gw_syn_c = [torch.autograd.grad(F.cross_entropy(net(s), labels[ix]), params, create_graph=True)
+                        for s, ix in zip(syn_c, syn_idx)]
             level = cfg.level if cfg.level != "interleaved" else ("intra", "inter")[it % 2]
             loss = syn.new_zeros(())
             if level in ("intra", "multilevel"):
@@ -239,7 +250,9 @@ def condense(data: Data, cfg: CondenseConfig, seed: int, checkpoint: Path | None
                 perm = torch.randperm(len(labels), generator=gen).to(dev)
                 for i in range(0, len(labels), cfg.batch_train):
                     b = perm[i:i + cfg.batch_train]
-                    l_net = F.cross_entropy(net(x_syn[b]), labels[b])
+                    # DSA trains the network on augmented synthetic images too (per image, as the authors' code)
+                    xb = dsa.augment(x_syn[b], strategy, aug_gen) if strategy else x_syn[b]
+                    l_net = F.cross_entropy(net(xb), labels[b])
                     opt_net.zero_grad(set_to_none=True)
                     l_net.backward()
                     opt_net.step()
@@ -265,7 +278,7 @@ def condense(data: Data, cfg: CondenseConfig, seed: int, checkpoint: Path | None
         if progress:
             progress(it, losses[-1])
         if checkpoint is not None and ((it + 1) % cfg.checkpoint_every == 0 or it + 1 == cfg.iterations):
-            _save_checkpoint(checkpoint, syn, opt_img, it + 1, losses, net_updates, cfg, seed)
+            save_checkpoint(checkpoint, syn, opt_img, it + 1, losses, net_updates, cfg, seed)
     return Condensed(syn.detach(), labels, losses, net_updates)
 
 
@@ -273,7 +286,7 @@ def _fingerprint(cfg: CondenseConfig, seed: int) -> str:
     return repr(sorted(asdict(cfg).items()) + [("seed", seed)])
 
 
-def _save_checkpoint(path: Path, syn, opt_img, next_it, losses, net_updates, cfg, seed):
+def save_checkpoint(path: Path, syn, opt_img, next_it, losses, net_updates, cfg, seed):
     buf = opt_img.state[syn].get("momentum_buffer")
     tensors = {"syn": syn.detach().contiguous(), "losses": torch.tensor(losses, dtype=torch.float64),
                "net_updates": torch.tensor(net_updates, dtype=torch.int64)}
@@ -283,7 +296,7 @@ def _save_checkpoint(path: Path, syn, opt_img, next_it, losses, net_updates, cfg
         save_file(tensors, str(tmp), metadata={"next_iteration": str(next_it), "fingerprint": _fingerprint(cfg, seed)})
 
 
-def _load_checkpoint(path: Path, syn, opt_img, cfg, seed):
+def load_checkpoint(path: Path, syn, opt_img, cfg, seed):
     try:
         with safe_open(str(path), "pt") as f:
             meta = f.metadata() or {}

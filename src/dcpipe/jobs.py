@@ -7,8 +7,10 @@ from dataclasses import dataclass, field
 
 from .condense import CondenseConfig
 from .config import (augment_datasets, batched, condense_config, continual_config, evaluation_model_for,
-                     models_per_set, nas_train_config, nas_whole_config, proxy_train_config, runtime, train_config, wholeset_config)
+                     models_per_set, nas_train_config, nas_whole_config, proxy_train_config, runtime, score_config,
+                     train_config, wholeset_config)
 from .continual import ContinualConfig, Setting
+from .score import ScoreConfig
 from .data import mirror_dirs
 from .nas import Arch
 from .plan import nas_shard
@@ -182,6 +184,19 @@ def prepare_job(params, dataset: str) -> PrepareJob:
     return PrepareJob(dataset, tuple(mirror_dirs(params["data"]["mirrors"])))
 
 
-__all__ = ["ContinualJob", "CondenseJob", "Env", "EvaluateJob", "NasJob", "OptimalRandomJob", "PrepareJob", "SetJob",
-           "WholesetJob", "augment_datasets", "condense_job", "continual_job", "env", "evaluate_job", "nas_job",
-           "optimal_random_job", "prepare_job", "set_job", "wholeset_job"]
+@dataclass(frozen=True)
+class ScoreJob:
+    """`dcpipe score` of one external set (and the score rule's job): the fixed protocol for its dataset."""
+    env: Env
+    dataset: str
+    seed: int                  # the protocol's networks: base seed and dataset only, the same for every file
+    cfg: ScoreConfig
+
+
+def score_job(params, dataset: str) -> ScoreJob:
+    return ScoreJob(env(params), dataset, derive_seed(params["seed"], "score", dataset), score_config(params, dataset))
+
+
+__all__ = ["ContinualJob", "CondenseJob", "Env", "EvaluateJob", "NasJob", "OptimalRandomJob", "PrepareJob", "ScoreJob",
+           "SetJob", "WholesetJob", "augment_datasets", "condense_job", "continual_job", "env", "evaluate_job", "nas_job",
+           "optimal_random_job", "prepare_job", "score_job", "set_job", "wholeset_job"]

@@ -1,6 +1,7 @@
 """The grammar of method names: every name a table cell, an artifact path and a rule's wildcard carry.
 
     DC | M | MD | MDO | MDA            a named variant of condensation (follow-up Table 3)
+    DSA | DM                           the authors' successors: siamese augmentation, distribution matching
     random | herding | kcenter | forgetting    a coreset of real images (DC Table 1)
     L-<level>                          levels study (follow-up Table 1), multi-level options at d1, fixed steps
     D-<distance>                       distances study (follow-up Table 2), multi-level loss
@@ -23,8 +24,16 @@ from .matching import is_distance
 from .models import evaluation_model, is_model_name
 
 CORESETS = tuple(SELECTORS)
-# The main experiment's methods: synthetic-set variants, then coresets.
-MAIN = tuple(VARIANTS) + CORESETS
+# The DC authors' successors, as settings of the one condense stage (condense.CondenseConfig):
+# DSA (ICML 2021) is DC plus differentiable siamese augmentation; DM (WACV 2023) matches mean embeddings under
+# random networks (dcpipe.dm), with DSA on and its lr_img 1.0. Both start from real images: the authors' readme
+# runs DSA with `--init real`, and real initialisation is DM's default.
+SUCCESSORS = {
+    "DSA": {**VARIANTS["DC"], "dsa": "auto", "init": "real"},
+    "DM": {"objective": "distribution", "dsa": "auto", "lr_img": 1.0, "init": "real"},
+}
+# The main experiment's methods: synthetic-set variants, the successors, then coresets.
+MAIN = tuple(VARIANTS) + tuple(SUCCESSORS) + CORESETS
 # Ablation studies: each value becomes a cell named "<prefix>-<value>[-<model>]".
 ABLATION_STUDIES = {"levels": "L", "distances": "D", "traditional": "T", "variants": "V", "resources": "R"}
 # Cross studies: condense with each of `models`, train each of `eval_models` on every set; cells
@@ -44,7 +53,7 @@ _VALUE = r"[A-Za-z0-9_.+\-]+"
 # Wildcard patterns of the rules (Snakemake regexes): synthetic sets (condense), coresets (select_coreset) and
 # the cross studies' sets (evaluate_cross).
 CROSS_PATTERN = "(?:" + "|".join(sorted(CROSS_STUDIES.values(), key=len, reverse=True)) + f")-{_NAME}"
-SYNTHETIC_PATTERN = "|".join(VARIANTS) + f"|[{''.join(ABLATION_STUDIES.values())}]-{_VALUE}|{CROSS_PATTERN}"
+SYNTHETIC_PATTERN = "|".join((*VARIANTS, *SUCCESSORS)) + f"|[{''.join(ABLATION_STUDIES.values())}]-{_VALUE}|{CROSS_PATTERN}"
 CORESET_PATTERN = "|".join(CORESETS)
 
 
@@ -98,6 +107,8 @@ def parse(name: str) -> Method:
     """The method a name spells; a ParamsError listing the grammar for anything else."""
     if name in VARIANTS:
         return Method(name, "synthetic", None, dict(VARIANTS[name]), name)
+    if name in SUCCESSORS:
+        return Method(name, "synthetic", None, dict(SUCCESSORS[name]))
     if name in CORESETS:
         return Method(name, "coreset", None, {}, None, EVIDENCE.get(name))
     prefix, _, rest = name.partition("-")

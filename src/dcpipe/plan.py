@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 
 from . import artifacts
-from .config import condensed_memory_sets, continual_config, ipc_sweep_methods, methods, nas_widths, study_of
+from .config import condensed_memory_sets, continual_config, ipc_sweep_methods, methods, nas_widths, score_files, study_of
 from .data import missing_sources, rgb32_name
 from .errors import ParamsError
 from .methods import CROSS_STUDIES, cell_name, parse
@@ -109,6 +109,15 @@ def plan(params) -> list[dict]:
     return out
 
 
+def score_jobs(params) -> list[dict]:
+    """The external sets of score.files, one job each (name, path, dataset, entry, pixels)."""
+    return score_files(params)
+
+
+def score_outputs(params) -> list[str]:
+    return [artifacts.SCORE.format(name=f["name"]) for f in score_jobs(params)]
+
+
 def continual_datasets(params) -> list[str]:
     """The prepared datasets of the continual tasks, in the shared 32x32 RGB format (data.rgb32_name)."""
     return [rgb32_name(t) for t in params.get("continual", {}).get("tasks", [])]
@@ -196,7 +205,7 @@ def prepared_datasets(params) -> list[str]:
     and optimal-random stages, the continual tasks and the NAS dataset (whose search split nas_split makes from
     it). missing_datasets checks their source files before any work."""
     names = {j["dataset"] for j in set_jobs(params) + wholeset_jobs(params) + optimal_random_jobs(params)}
-    names |= set(continual_datasets(params))
+    names |= set(continual_datasets(params)) | {f["dataset"] for f in score_jobs(params)}
     if params.get("nas"):
         names.discard(artifacts.search_dataset(params["nas"]["dataset"]))
         names.add(params["nas"]["dataset"])
@@ -281,6 +290,7 @@ def report_inputs(params) -> dict[str, list[str]]:
         "cross_sets_meta": [s + ".json" for s in cross_sets],
         "wholeset": [artifacts.WHOLESET_RESULT.format(**j) for j in wholeset_jobs(params)],
         "optimal_random": [artifacts.OPTIMAL_RANDOM.format(**j) for j in optimal_random_jobs(params)],
+        "score": score_outputs(params),
         "records": list(RECORDS.values()),
         "optional_records": [p for p in OPTIONAL_RECORDS.values() if Path(p).exists()],
     }
@@ -305,6 +315,8 @@ def section_keys(params) -> list[str]:
         keys.append("continual")
     if params.get("nas"):
         keys.append("nas")
+    if score_jobs(params):
+        keys.append("score")
     keys += [f"cross_{study}_{d}_ipc{i}" for study, spec in studies.items() if study in CROSS_STUDIES
              for d in spec["datasets"] for i in spec["ipcs"]]
     keys += [f"speed_{name}" for name in (*RECORDS, *OPTIONAL_RECORDS)]

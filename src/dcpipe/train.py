@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch.func import functional_call, grad, stack_module_state, vmap
 
+from . import dsa
 from .models import build_model, has_batchnorm
 from .seeding import derive_seed, generator, torch_seeded
 
@@ -35,6 +36,16 @@ class TrainConfig:
     # Stop after this many SGD steps instead of `epochs` epochs, the lr drop moving to steps // 2: the NAS
     # "early-stopping" baseline (DC section 3.2), the whole training set for as many iterations as a proxy set.
     steps: int | None = None
+    # DSA evaluation (the DSA and DM papers): a DSA strategy (dsa.GROUPS joined by "_"), one random draw per
+    # image; it replaces `augment`, as in the authors' code, and they train 1,000 epochs with it.
+    dsa: str | None = None
+
+
+def augmented(x: torch.Tensor, cfg: TrainConfig, gen: torch.Generator) -> torch.Tensor:
+    """A training mini-batch as the protocol augments it: DSA, crop/scale/rotate, or not at all."""
+    if cfg.dsa:
+        return dsa.augment(x, cfg.dsa, gen)
+    return augment_crop_scale_rotate(x, gen) if cfg.augment else x
 
 
 def schedule(cfg: TrainConfig, n: int) -> tuple[int, int, int]:
@@ -91,7 +102,7 @@ def train_model(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: Tra
                     group["lr"] = cfg.lr * 0.1
             step += 1
             idx = perm[i:i + cfg.batch]
-            xb = augment_crop_scale_rotate(x[idx], gen) if cfg.augment else x[idx]
+            xb = augmented(x[idx], cfg, gen)
             logits = net(xb)
             loss = F.cross_entropy(logits, y[idx])
             if observe is not None:
@@ -212,8 +223,8 @@ def train_stacked(model: str, n_models: int, x, y, num_classes: int, cfg: TrainC
             step += 1
             idx = perms[:, i:i + cfg.batch]
             xb = x[idx]
-            if cfg.augment:
-                xb = torch.stack([augment_crop_scale_rotate(xb[m], gens[m]) for m in range(n_models)])
+            if cfg.augment or cfg.dsa:
+                xb = torch.stack([augmented(xb[m], cfg, gens[m]) for m in range(n_models)])
             grads = grads_of(params, buffers, xb, y[idx])
             with torch.no_grad():
                 for k, p in params.items():

@@ -13,7 +13,7 @@ from ..matching import DISTANCES, is_distance
 from ..methods import CROSS_STUDIES, MAIN, parse
 from ..models import MODEL_NAMES, build_model, is_model_name
 from ..nas import EARLY_STOPPING, subspace
-from .settings import augment_datasets, continual_config, ipc_sweep_methods, methods, nas_widths
+from .settings import augment_datasets, continual_config, dsa_methods, ipc_sweep_methods, methods, nas_widths
 
 
 def _unknown(key, value, valid, ok=None) -> list[str]:
@@ -105,6 +105,19 @@ def budgets_per_ipc(params) -> list[str]:
             problems += _missing_ipcs(key, table, [ipc])
         if augment_datasets(params):
             problems += _missing_ipcs("evaluate.epochs_augmented", ev.get("epochs_augmented", {}), [ipc])
+        if dsa_methods(params):
+            problems += _missing_ipcs("evaluate.epochs_dsa", ev.get("epochs_dsa", {}), [ipc])
+    return problems
+
+
+def successors(params) -> list[str]:
+    """condense.method_iterations and evaluate.dsa_methods name synthetic methods, with a K for every IPC."""
+    problems = []
+    synthetic = [m for m in MAIN if parse(m).synthetic]
+    for method, table in params["condense"].get("method_iterations", {}).items():
+        problems += _unknown("condense.method_iterations", method, synthetic)
+        problems += _missing_ipcs(f"condense.method_iterations.{method}", table, sorted(all_ipcs(params)))
+    problems += _each("evaluate.dsa_methods", dsa_methods(params), synthetic)
     return problems
 
 
@@ -196,4 +209,17 @@ def continual(params) -> list[str]:
     return problems
 
 
-CHECKS = (names, cross_studies, ablation_studies, budgets_per_ipc, nas, coresets, train_subset, continual)
+def score(params) -> list[str]:
+    """The score section's model, datasets and file names (one job each: names must differ)."""
+    s = params.get("score")
+    if not s:
+        return []
+    problems = _unknown("score.model", s.get("model", "ConvNet"), MODEL_NAMES, is_model_name)
+    files = s.get("files", [])
+    problems += _each("score.files[].dataset", [f["dataset"] for f in files], DATASETS)
+    names = [f["name"] for f in files]
+    problems += [f"  score.files: name {n!r} is used twice" for n in sorted({n for n in names if names.count(n) > 1})]
+    return problems
+
+
+CHECKS = (names, cross_studies, ablation_studies, budgets_per_ipc, successors, score, nas, coresets, train_subset, continual)

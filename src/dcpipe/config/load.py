@@ -83,7 +83,7 @@ def load_params(path: str | Path) -> dict:
 
 
 IPC_MAPS = (("condense", "iterations"), ("condense", "loops"), ("condense", "init"), ("evaluate", "epochs"),
-            ("evaluate", "epochs_augmented"))
+            ("evaluate", "epochs_augmented"), ("evaluate", "epochs_dsa"))
 
 
 def _normalise(params):
@@ -92,7 +92,7 @@ def _normalise(params):
     studies = params.get("studies")
     tables += list(studies.values()) if isinstance(studies, dict) else []
     for table in tables:
-        for key in ("iterations", "loops", "init", "epochs", "epochs_augmented"):
+        for key in ("iterations", "loops", "init", "epochs", "epochs_augmented", "epochs_dsa"):
             if isinstance(table, dict) and isinstance(table.get(key), dict):
                 table[key] = {str(k): v for k, v in table[key].items()}
     by_dataset = (params.get("condense") or {}).get("variant_distance") if isinstance(params.get("condense"), dict) else None
@@ -100,6 +100,10 @@ def _normalise(params):
         for d, by_ipc in by_dataset.items():
             if isinstance(by_ipc, dict):
                 by_dataset[d] = {str(k): v for k, v in by_ipc.items()}
+    per_method = params["condense"].get("method_iterations") if isinstance(params.get("condense"), dict) else None
+    for method, table in (per_method.items() if isinstance(per_method, dict) else []):
+        if isinstance(table, dict):
+            per_method[method] = {str(k): v for k, v in table.items()}
 
 
 def validate_params(params, where: str = "params") -> None:

@@ -9,8 +9,10 @@ from dataclasses import dataclass, replace
 from ..artifacts import search_dataset
 from ..condense import CondenseConfig
 from ..continual import ContinualConfig, Setting
+from ..dsa import AUTO, strategy_for
 from ..methods import MAIN, parse
 from ..nas import EARLY_STOPPING, WIDTHS
+from ..score import ScoreConfig
 from ..train import TrainConfig
 
 
@@ -57,7 +59,7 @@ def condense_config(params, ipc: int, method: str = "DC", dataset: str | None = 
     """The condensation of one cell. With `dataset`: the D variants' distance of that dataset and IPC, and the
     NAS DC proxy's own K (nas.condense_iterations) on the NAS search split."""
     c, study = params["condense"], study_of(params, method)
-    keys = {k: v for k, v in c.items() if k not in ("iterations", "loops", "variant_distance")}
+    keys = {k: v for k, v in c.items() if k not in ("iterations", "loops", "variant_distance", "method_iterations")}
     if isinstance(keys.get("init"), dict):
         keys["init"] = keys["init"][str(ipc)]
     keys.update(parse(method).settings)
@@ -66,7 +68,8 @@ def condense_config(params, ipc: int, method: str = "DC", dataset: str | None = 
     if "init" in study:  # a cross study on a few iterations starts from real images
         keys["init"] = study["init"]
     outer, inner = c["loops"][str(ipc)]
-    iterations = study.get("iterations", c["iterations"])[str(ipc)]
+    # a method's own K (DM: 20,000 in its paper), else the condense section's
+    iterations = study.get("iterations", c.get("method_iterations", {}).get(method, c["iterations"]))[str(ipc)]
     nas = params.get("nas", {})
     if dataset is not None and nas and dataset == search_dataset(nas["dataset"]) and "condense_iterations" in nas:
         iterations = nas["condense_iterations"]  # DC section 3.2: the proxy set is condensed with K = 500
@@ -92,10 +95,19 @@ def train_config(params, dataset: str, ipc: int | None, method: str | None = Non
     cross study may set its own `epochs` (CPU budget), which then holds with and without augmentation."""
     e = params["evaluate"]
     aug = dataset in augment_datasets(params)
-    epochs = epochs or (e["epochs_augmented"] if aug else e["epochs"])[str(ipc)]
+    dsa = method in dsa_methods(params)
+    table = e["epochs_dsa"] if dsa else e["epochs_augmented"] if aug else e["epochs"]
+    epochs = epochs or table[str(ipc)]
     if method is not None and "epochs" in study_of(params, method):
         epochs = study_of(params, method)["epochs"][str(ipc)]
+    if dsa:  # DSA augmentation replaces crop/scale/rotate, as in the authors' code
+        return TrainConfig(epochs=epochs, dsa=strategy_for(AUTO, dataset), **_optimiser(params))
     return TrainConfig(epochs=epochs, augment=aug, **_optimiser(params))
+
+
+def dsa_methods(params) -> list[str]:
+    """The methods whose sets train with DSA augmentation at evaluation (the DSA and DM papers: their own)."""
+    return params["evaluate"].get("dsa_methods", [])
 
 
 def wholeset_config(params, dataset: str) -> TrainConfig:
@@ -151,3 +163,19 @@ def nas_widths(params) -> tuple[int, ...]:
 
 def nas_whole_config(params) -> TrainConfig:
     return TrainConfig(epochs=params["nas"]["whole_epochs"], **_optimiser(params))
+
+
+def score_config(params, dataset: str) -> ScoreConfig:
+    """The fixed protocol of `dcpipe score` (the `score:` section): its own model, models, epochs and augmentation
+    (none | crop_scale_rotate | dsa), the evaluation's optimiser and lr schedule (x0.1 half-way)."""
+    s = params.get("score", {})
+    augment = s.get("augment", "none")
+    train = TrainConfig(epochs=s.get("epochs", 300), augment=augment == "crop_scale_rotate",
+                        dsa=strategy_for(AUTO, dataset) if augment == "dsa" else None, **_optimiser(params))
+    return ScoreConfig(model=s.get("model", "ConvNet"), models=s.get("models", 5), train=train,
+                       random_baseline=s.get("random_baseline", True))
+
+
+def score_files(params) -> list[dict]:
+    """The external sets the pipeline scores as jobs: {name, path, dataset, entry, pixels} each."""
+    return [{"entry": -1, "pixels": "normalised", **f} for f in params.get("score", {}).get("files", [])]

@@ -27,6 +27,7 @@ from .sections.cross import condense_seconds, cross_sections, summarise_cross
 from .sections.figures import matching_loss_section, seeds_section, synthetic_images_section
 from .sections.main import cost_section, main_section
 from .sections.nas import nas_section
+from .sections.score import score_section
 from .sections.speed import speed_sections
 from .sections.studies import study_section, t11_section
 from .sections.sweep import ipc_sweep_section, resources_section
@@ -60,6 +61,8 @@ def build_sections(inputs: Inputs, fig_dir: Path, evals: pd.DataFrame, summary: 
         sections.append(continual_section(inputs, fig_dir))
     if "nas" in keys:
         sections.append(nas_section(inputs, fig_dir))
+    if "score" in keys:
+        sections.append(score_section(inputs, summary))
     sections += cross_sections(cross, params, condense_seconds(inputs), fig_dir)
     sections += speed_sections(inputs)
     if "synthetic_images" in keys:

@@ -61,12 +61,13 @@ def summary_section(sections: list[Section]) -> Section:
                    [[c.table, c.cell, c.ours, c.paper, c.status] for c in rows], metrics={"cells": counts})
 
 
-def protocol_budget(dataset: str, synthetic: bool, followup: bool = False) -> Budget:
-    """The budget a cell of DC Table 1 / Table 2 ran at in the DC paper, or (followup) a cell of the follow-up's
-    Tables 1-3 in that paper (2 sets x 50 networks)."""
+def protocol_budget(dataset: str, synthetic: bool, method: str | None = None, followup: bool = False) -> Budget:
+    """The budget a cell of DC Table 1 / Table 2 ran at in the DC paper, (followup) a cell of the follow-up's
+    Tables 1-3 in that paper (2 sets x 50 networks), or (method DSA, DM) the successors' own K and epochs."""
     p = paper.FOLLOWUP_PROTOCOL if followup else paper.PROTOCOL
-    return Budget(iterations=p["iterations"] if synthetic else None, sets=p["sets"], models=p["models_per_set"],
-                  epochs=paper.protocol_epochs(dataset))
+    own = paper.SUCCESSOR_PROTOCOL.get(method, {})
+    return Budget(iterations=own.get("iterations", p["iterations"]) if synthetic else None, sets=p["sets"],
+                  models=p["models_per_set"], epochs=own.get("epochs", paper.protocol_epochs(dataset)))
 
 
 def compare(table: str, label: str, dataset: str, row: dict | None, paper_ref, protocol: Budget) -> Comparison:

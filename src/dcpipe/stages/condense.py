@@ -1,4 +1,4 @@
-"""Stage condense: one synthetic set by gradient matching (resumes from its checkpoint if killed)."""
+"""Stage condense: one synthetic set by gradient or distribution matching (resumes from its checkpoint if killed)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..condense import condense as condense_set
+from ..dm import synthesise
 from ..jobs import CondenseJob
 from ..io import atomic_path, provenance, remove_stale_temps, write_json, write_npz
 from ..runtime import Progress, peak_memory, reset_peak_memory
@@ -36,7 +36,7 @@ def condense(job: CondenseJob, prepared: Path, out: Path, loss_csv: Path) -> Non
 
     reset_peak_memory(dev)
     t0 = time.perf_counter()
-    images, labels, losses, net_updates = condense_set(d, cfg, seed, checkpoint=ckpt, progress=progress)
+    images, labels, losses, net_updates = synthesise(d, cfg, seed, checkpoint=ckpt, progress=progress)
     bar.close()
     wall = time.perf_counter() - t0
     with atomic_path(loss_csv) as tmp, open(tmp, "w", newline="") as f:

@@ -13,9 +13,14 @@ from ..section import Budget, Section, budget_note, number, ours_paper, ref, sta
 from ..summary import compare, not_run, protocol_budget
 
 VARIANT_METHODS = ("M", "MD", "MDO", "MDA")
+SUCCESSORS_NOTE = ("DSA's reference: the authors' readme Table 2; DM's: the DM paper's Table 1, which has MNIST and "
+                   "CIFAR-10 only (elsewhere '–'); both means only. Their cells are judged at their own protocol "
+                   "(DM: K = 20,000; both: 1,000 epochs with DSA augmentation). ")
 
 
 def source_table(method: str) -> str:
+    if method in paper.SUCCESSOR_TABLES:
+        return paper.SUCCESSOR_TABLES[method][0]
     return "Follow-up Table 3" if method.removeprefix("V-") in VARIANT_METHODS else "DC Table 1"
 
 
@@ -49,16 +54,20 @@ def main_section(summary: pd.DataFrame, params) -> Section:
                 row.append(ours_paper("–" if c is None else stat(c["mean"], c["std"], c["n_models"]), ref(published)))
                 if published is not None:
                     comparisons.append(compare(source_table(m), f"{d}, IPC {i}, {m}", d, c, published,
-                                               protocol_budget(d, parse(m).synthetic,
-                                                               followup=source_table(m) != "DC Table 1")))
+                                               protocol_budget(d, parse(m).synthetic, m,
+                                                               followup=source_table(m) == "Follow-up Table 3")))
             rows.append(row)
     ran = {(d, int(i)) for d in e["datasets"] for i in e["ipcs"]}
     comparisons += not_run("DC Table 1", paper.TABLE1, ran)
     if set(methods) & set(VARIANT_METHODS):
         comparisons += not_run("Follow-up Table 3", paper.TABLE3, ran)
+    for m in [m for m in methods if m in paper.SUCCESSOR_TABLES]:
+        table, published = paper.SUCCESSOR_TABLES[m]
+        comparisons += not_run(table, {d: {i: {m: v} for i, v in by_ipc.items()} for d, by_ipc in published.items()},
+                               ran)
     note = ("Each cell: ours / paper, mean ± std over all models of all sets (DC paper Table 1; M / MD / MDO / MDA: "
             "the follow-up's Table 3; n/a: O and A change nothing at 1 img/cls). "
-            + budget_note(cell_budgets(summary, params, methods)))
+            + (SUCCESSORS_NOTE if set(methods) & set(paper.SUCCESSOR_TABLES) else "") + budget_note(cell_budgets(summary, params, methods)))
     metrics = {f"{r.dataset}_ipc{r.ipc}_{r.method}": {"mean": round(r.mean, 2), "std": round(r.std, 2),
                                                        "n_models": int(r.n_models)}
                for r in summary.itertuples() if r.method in methods}
