@@ -197,9 +197,9 @@ def cuda_tests(root: Path = ROOT) -> dict:
             "output_tail": "" if ok else (res.stdout + res.stderr)[-4000:]}
 
 
-def load_dataset(prepared: Path | None, mirrors: list[str], cache: Path, dev) -> tuple[data_mod.Data, str]:
-    """FashionMNIST from a prepared .npz (the pipeline's data/prepared/ one if there is one), else prepared once
-    from a mirror ($DCPIPE_DATA_MIRRORS, then `mirrors`) into `cache`."""
+def prepared_dataset(prepared: Path | None, mirrors: list[str], cache: Path) -> Path:
+    """FashionMNIST's prepared .npz: `prepared`, else the pipeline's data/prepared/ copy if there is one, else one
+    prepared once from a mirror ($DCPIPE_DATA_MIRRORS, then `mirrors`) into `cache`. No CUDA is touched."""
     if prepared is not None and not prepared.is_file():
         raise ParamsError(f"--prepared {prepared}: no such file (a FashionMNIST .npz written by prepare_data)")
     if prepared is None:
@@ -207,7 +207,7 @@ def load_dataset(prepared: Path | None, mirrors: list[str], cache: Path, dev) ->
         prepared = pipeline_copy if pipeline_copy.exists() else cache / f"{DATASET}.npz"
         if not prepared.exists():
             data_mod.prepare(DATASET, prepared, data_mod.mirror_dirs(mirrors), cache / "raw")
-    return data_mod.load(prepared, dev), str(prepared)
+    return prepared
 
 
 def _stats(accuracies: list[float]) -> dict:
@@ -302,10 +302,14 @@ def run(device: str = "auto", budget: str = "auto", prepared: Path | None = None
     out = {"what": "make gpu-check: the CUDA road (lease, CUDA tests, FashionMNIST IPC-1 DC, IPC-10 timing)",
            "budget": {**asdict(b), "test_images": b.test_images or "all"}, **environment(dev, threads)}
     t0 = time.perf_counter()
-    d, out["prepared"] = load_dataset(prepared, list(mirrors), cache, dev)  # first: missing data stops it at once
-    out["data_seconds"] = time.perf_counter() - t0
+    path = prepared_dataset(prepared, list(mirrors), cache)  # first: missing data stops the check at once
+    prepare_seconds = time.perf_counter() - t0
+    # the lease's jobs and the tests' process get the GPU before this process holds memory on it
     out["lease"] = lease_check(cache / "locks", dev.type == "cuda")
     out["cuda_tests"] = cuda_tests()
+    t0 = time.perf_counter()
+    d = data_mod.load(path, dev)
+    out["prepared"], out["data_seconds"] = str(path), prepare_seconds + time.perf_counter() - t0
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats(dev)
     out["ipc1"] = condense_and_evaluate(d, b, log_every)
