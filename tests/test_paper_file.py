@@ -153,3 +153,11 @@ def test_the_t15_section_shows_minutes_and_peak_memory_per_condensation(tmp_path
 def test_peak_memory_is_measured_in_megabytes_and_says_what_it_measured():
     m = peak_memory("cpu")
     assert m["mb"] > 1 and "resident" in m["measure"]
+
+
+def test_the_condense_stage_gets_the_cells_dataset_specific_settings_through_its_job(paper_file):
+    """The stage reads its typed job: built with the dataset, so footnote 5's distance and the proxy's K arrive."""
+    from dcpipe.jobs import condense_job
+
+    assert condense_job(paper_file, "CIFAR10", 50, "V-MD", 0).cfg.distance == "d1+0.1d2"
+    assert condense_job(paper_file, "CIFAR10_nas", 10, "DC", 0).cfg.iterations == 500
