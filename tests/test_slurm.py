@@ -69,7 +69,7 @@ def gpu_rules() -> list[str]:
 def profile_args(cluster, gpu: bool) -> list[str]:
     """The project's profile, plus what this test cluster needs: squeue as the status command (no slurmdbd), quick
     status checks, and (gpu=False) gpu=0 for the GPU rules. --set-resources on the command line replaces the
-    profile's, so the profile's own entries are repeated."""
+    profile's, so the profile's own entries are repeated. It takes every word after it: targets go before these."""
     prof = yaml.safe_load((PROFILE / "config.yaml").read_text())
     sets = {rule: dict(res) for rule, res in prof.get("set-resources", {}).items()}
     if not gpu:
@@ -123,7 +123,7 @@ def slurm_run(cluster, smoke_run, tmp_path_factory):
     wd = copy_workflow(tmp_path_factory.mktemp("slurm_pipeline"))
     r = {"wd": wd, "t0": time.perf_counter()}
     if not cluster.gpus:
-        rc, text = snakemake(cluster, wd, profile_args(cluster, gpu=True) + [CANCELLED_TARGET], wd / "gpu_request.log")
+        rc, text = snakemake(cluster, wd, [CANCELLED_TARGET] + profile_args(cluster, gpu=True), wd / "gpu_request.log")
         r["gpu_request"] = (rc, text)
     rc, text = snakemake(cluster, wd, profile_args(cluster, gpu=bool(cluster.gpus)), wd / "snakemake.log")
     r["seconds"] = time.perf_counter() - r["t0"]
@@ -279,7 +279,7 @@ def test_a_job_cancelled_mid_way_is_resubmitted_and_resumes_from_its_checkpoint(
 
     log = tmp_path / "cancel.log"
     with open(log, "w") as out:
-        smk = subprocess.Popen(["snakemake", *profile_args(cluster, gpu=bool(cluster.gpus)), CANCELLED_TARGET],
+        smk = subprocess.Popen(["snakemake", CANCELLED_TARGET, *profile_args(cluster, gpu=bool(cluster.gpus))],
                                cwd=wd, env=cluster.env, stdout=out, stderr=subprocess.STDOUT)
     ckpt = wd / (CANCELLED_TARGET + ".ckpt.safetensors")
     cancelled, at = None, None

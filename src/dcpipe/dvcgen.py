@@ -91,12 +91,11 @@ def dvc_stages(jobs, params_file: str) -> dict:
             stage["params"] = job["dvc_params"] if params_file == "params.yaml" else [{params_file: job["dvc_params"]}]
         outs, metrics = [], []
         for o in job["output"]:
-            if o.startswith("reports/"):  # small, human-read files, rebuilt in seconds: not worth the DVC cache
-                # the plot CSVs are plain outputs: the top-level `plots:` (PLOTS) draw them with their own templates,
-                # and a stage-level plot entry would add a second, meaningless drawing (row number on x) of each
-                (metrics if is_metrics_file(o) else outs).append({o: {"cache": False}})
-            else:
-                outs.append(o)
+            # Every output is cached, the report's too: git ignores reports/ (a fresh clone must plan the whole job),
+            # so the DVC cache and its remotes are the only way a report travels to a clone (`dvc pull`).
+            # The plot CSVs are plain outputs: the top-level `plots:` (PLOTS) draw them with their own templates,
+            # and a stage-level plot entry would add a second, meaningless drawing (row number on x) of each.
+            (metrics if is_metrics_file(o) else outs).append(o)
         for key, val in (("outs", outs), ("metrics", metrics)):
             if val:
                 stage[key] = val
