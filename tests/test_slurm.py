@@ -6,7 +6,7 @@ log per job under logs/slurm/), that the outputs equal the local smoke run's (te
 for bit, that `resources: gpu=1` becomes a GPU request, and that a job cancelled with `scancel` mid-way is
 resubmitted by Snakemake and resumes from its checkpoint. Needs root (slurmd); it skips without, except under
 CI=true. A failure prints Snakemake's output (the plugin's messages), the failing jobs' SLURM logs and the
-daemons' logs. `make test-cluster` runs it; .ci/run does too.
+daemons' logs. `make test-cluster` runs it (not yet .ci/run).
 
 The cluster has no slurmdbd, so the plugin's status command is `squeue` (--slurm-status-command squeue), and no
 accounts. Where the node has no GPU, the GPU rules run with gpu=0 (no --gpus), after a first run shows that
