@@ -186,6 +186,32 @@ def init_synthetic(data: Data, cfg: CondenseConfig, seed: int) -> tuple[torch.Te
     return x, labels
 
 
+class LoopStart(NamedTuple):
+    """What both condensation loops (gradient matching here, distribution matching in dm.py) start from."""
+    syn: torch.Tensor              # the synthetic images, learnable
+    labels: torch.Tensor
+    opt_img: torch.optim.Optimizer
+    start: int                     # the first iteration to run (> 0 when resumed from the checkpoint)
+    losses: list[float]
+    net_updates: list[int]
+    class_idx: list[torch.Tensor]  # real training images of each class
+    syn_idx: list[torch.Tensor]    # synthetic images of each class
+    strategy: object               # the DSA strategy, or None
+
+
+def start_loop(data: Data, cfg: CondenseConfig, seed: int, checkpoint: Path | None) -> LoopStart:
+    syn, labels = init_synthetic(data, cfg, seed)
+    syn.requires_grad_(True)
+    opt_img = torch.optim.SGD([syn], lr=cfg.lr_img, momentum=cfg.momentum_img)
+    start, losses, net_updates = 0, [], []
+    if checkpoint is not None and checkpoint.exists():
+        start, losses, net_updates = load_checkpoint(checkpoint, syn, opt_img, cfg, seed)
+        log.info("resuming from %s at iteration %d", checkpoint, start)
+    syn_idx = [torch.nonzero(labels == c).flatten() for c in range(data.num_classes)]
+    strategy = dsa.strategy_for(cfg.dsa, data.name) if cfg.dsa else None
+    return LoopStart(syn, labels, opt_img, start, losses, net_updates, data.class_indices(), syn_idx, strategy)
+
+
 def condense(data: Data, cfg: CondenseConfig, seed: int, checkpoint: Path | None = None, progress=None):
     """Learn cfg.ipc synthetic images per class. Returns Condensed(images, labels, losses, net_updates).
 
@@ -194,18 +220,8 @@ def condense(data: Data, cfg: CondenseConfig, seed: int, checkpoint: Path | None
     """
     outer, inner = cfg.loops()
     dev = data.x_train.device
-    syn, labels = init_synthetic(data, cfg, seed)
-    syn.requires_grad_(True)
-    opt_img = torch.optim.SGD([syn], lr=cfg.lr_img, momentum=cfg.momentum_img)
-    losses: list[float] = []
-    net_updates: list[int] = []
-    start = 0
-    if checkpoint is not None and checkpoint.exists():
-        start, losses, net_updates = load_checkpoint(checkpoint, syn, opt_img, cfg, seed)
-        log.info("resuming from %s at iteration %d", checkpoint, start)
-    class_idx = data.class_indices()
-    syn_idx = [torch.nonzero(labels == c).flatten() for c in range(data.num_classes)]
-    strategy = dsa.strategy_for(cfg.dsa, data.name) if cfg.dsa else None
+    syn, labels, opt_img, start, losses, net_updates, class_idx, syn_idx, strategy = start_loop(data, cfg, seed,
+                                                                                              checkpoint)
 
     for it in range(start, cfg.iterations):
         with torch_seeded(derive_seed(seed, "net", it)):

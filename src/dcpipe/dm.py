@@ -13,19 +13,16 @@ initialisation and seeding are condense.py's, so a resumed run is bit-identical 
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import torch
 
 from . import dsa
-from .condense import CondenseConfig, Condensed, condense, init_synthetic, load_checkpoint, save_checkpoint
+from .condense import CondenseConfig, Condensed, condense, save_checkpoint, start_loop
 from .data import Data, sample_class
 from .errors import NonFiniteError, ParamsError
 from .models import build_model
 from .seeding import derive_seed, generator, torch_seeded
-
-log = logging.getLogger(__name__)
 
 
 def embed(net: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -46,17 +43,7 @@ def distribution_match(data: Data, cfg: CondenseConfig, seed: int, checkpoint: P
     """Learn cfg.ipc synthetic images per class by distribution matching; returns condense's Condensed (the
     network updates are 0: the networks are never trained)."""
     dev = data.x_train.device
-    syn, labels = init_synthetic(data, cfg, seed)
-    syn.requires_grad_(True)
-    opt_img = torch.optim.SGD([syn], lr=cfg.lr_img, momentum=cfg.momentum_img)
-    losses: list[float] = []
-    start = 0
-    if checkpoint is not None and checkpoint.exists():
-        start, losses, _ = load_checkpoint(checkpoint, syn, opt_img, cfg, seed)
-        log.info("resuming from %s at iteration %d", checkpoint, start)
-    class_idx = data.class_indices()
-    syn_idx = [torch.nonzero(labels == c).flatten() for c in range(data.num_classes)]
-    strategy = dsa.strategy_for(cfg.dsa, data.name) if cfg.dsa else None
+    syn, labels, opt_img, start, losses, _, class_idx, syn_idx, strategy = start_loop(data, cfg, seed, checkpoint)
     for it in range(start, cfg.iterations):
         with torch_seeded(derive_seed(seed, "net", it)):
             net = build_model(cfg.model, data.channels, data.num_classes, data.im_size).to(dev)
