@@ -147,7 +147,7 @@ def score(path, dataset, params_file, prepared, entry, pixels, out):
 
     with stage_errors():
         params = load_params(params_file)
-        setup(config.runtime(params).threads)
+        setup(config.runtime(params).threads, fused=config.runtime(params).fused)
         prepared = prepared or Path(artifacts.PREPARED.format(dataset=dataset))
         if not prepared.is_file():
             raise ParamsError(f"{prepared}: prepared {dataset} not found; make it first: "

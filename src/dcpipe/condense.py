@@ -31,6 +31,7 @@ from .io import atomic_path
 from .matching import match_loss
 from .models import build_model, has_batchnorm
 from .seeding import derive_seed, generator, torch_seeded
+from .train import autocast
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,7 @@ class CondenseConfig:
     # "bf16": autocast the real-gradient pass (forward + backward of the 256-image real batches, the bulk of an
     # IPC-1 iteration); synthetic gradients and the matching loss stay fp32, so only the target is rounded.
     real_precision: str = "fp32"
+    inner_precision: str = "fp32"  # "bf16": autocast the network's inner updates on the synthetic set (ς_θ steps)
     # The authors' successors (methods.SUCCESSORS): a DSA strategy (dsa.strategy_for: "auto" = theirs for the
     # dataset) applied siamese to each class's real and synthetic batch, and what is matched: "gradients" (DC,
     # this loop) or "distribution" (DM: mean embeddings, dcpipe.dm).
@@ -268,7 +270,8 @@ def condense(data: Data, cfg: CondenseConfig, seed: int, checkpoint: Path | None
                     b = perm[i:i + cfg.batch_train]
                     # DSA trains the network on augmented synthetic images too (per image, as the authors' code)
                     xb = dsa.augment(x_syn[b], strategy, aug_gen) if strategy else x_syn[b]
-                    l_net = F.cross_entropy(net(xb), labels[b])
+                    with autocast(dev, cfg.inner_precision):
+                        l_net = F.cross_entropy(net(xb), labels[b])
                     opt_net.zero_grad(set_to_none=True)
                     l_net.backward()
                     opt_net.step()

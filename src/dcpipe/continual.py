@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from .coreset import herding_order
 from .models import build_model
 from .seeding import derive_seed, generator, torch_seeded
-from .train import test_accuracy
+from .train import autocast, test_accuracy
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +59,7 @@ class ContinualConfig:
     test_per_task: int = 2000
     herding_candidates: int | None = None  # images per class herding looks at (None: all of them)
     test_batch: int = 1000
+    precision: str = "fp32"        # "bf16": autocast each training step's forward and losses (weights stay fp32)
 
 
 @dataclass(frozen=True)
@@ -137,12 +138,13 @@ def fit(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, iterations: int,
     for idx in _batches(len(y), cfg.batch, iterations, gen):
         idx = idx.to(x.device)
         xb = x[idx]
-        logits = net(xb)
-        loss = F.cross_entropy(logits, y[idx])
-        if teacher is not None:
-            with torch.no_grad():
-                target = teacher(xb)
-            loss = loss + cfg.kd_weight * distillation_loss(logits, target, cfg.kd_temperature)
+        with autocast(x.device, cfg.precision):
+            logits = net(xb)
+            loss = F.cross_entropy(logits, y[idx])
+            if teacher is not None:
+                with torch.no_grad():
+                    target = teacher(xb)
+                loss = loss + cfg.kd_weight * distillation_loss(logits.float(), target.float(), cfg.kd_temperature)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

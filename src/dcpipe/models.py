@@ -13,6 +13,8 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
+from .fused import norm_relu_avgpool
+
 NORMS = ("none", "batch", "layer", "instance", "group")
 ACTS = ("sigmoid", "relu", "leakyrelu")
 POOLS = ("none", "max", "avg")
@@ -46,6 +48,24 @@ def make_pool(pool: str) -> nn.Module:
     return pools[pool]()
 
 
+class ConvBlocks(nn.Sequential):
+    """depth x [conv, norm, act, pool] (an nn.Sequential, so parameter names are those of the plain chain): a block
+    with instance norm, ReLU and 2x2 average pooling runs its last three through dcpipe.fused.norm_relu_avgpool."""
+
+    def forward(self, x):
+        mods = list(self)
+        for i in range(0, len(mods), 4):
+            conv, norm, act, pool = mods[i:i + 4]
+            x = conv(x)
+            if (isinstance(norm, nn.GroupNorm) and norm.num_groups == norm.num_channels and norm.affine
+                    and type(act) is nn.ReLU and isinstance(pool, nn.AvgPool2d) and pool.kernel_size == 2
+                    and pool.stride == 2 and pool.padding == 0):
+                x = norm_relu_avgpool(x, norm.weight, norm.bias, norm.eps)
+            else:
+                x = pool(act(norm(x)))
+        return x
+
+
 class ConvNet(nn.Module):
     """depth x [conv3x3(width) - norm - act - pool], then one linear layer (the paper's default: 128/3/IN/ReLU/avg)."""
 
@@ -59,7 +79,7 @@ class ConvNet(nn.Module):
             c = width
             if pool != "none":
                 hw = (hw[0] // 2, hw[1] // 2)
-        self.features = nn.Sequential(*layers)
+        self.features = ConvBlocks(*layers)
         self.classifier = nn.Linear(width * hw[0] * hw[1], num_classes)
 
     def forward(self, x):

@@ -12,6 +12,7 @@ import torch
 from tqdm import tqdm
 
 from .errors import ArtifactError, DataError, NonFiniteError, ParamsError
+from .fused import set_enabled as set_fused
 
 
 def keep_freed_memory(keep: bool = True) -> bool:
@@ -31,8 +32,10 @@ def keep_freed_memory(keep: bool = True) -> bool:
         libc.mallopt(M_TRIM_THRESHOLD, 2**31 - 1 if keep else 128 * 1024))
 
 
-def setup(threads: int = 1, level=logging.INFO):
+def setup(threads: int = 1, level=logging.INFO, fused: bool = True):
+    """Every process's start: allocator, logging, torch threads, and the fused-chain switch (runtime.fused)."""
     keep_freed_memory()  # before torch allocates anything big
+    set_fused(fused)
     logging.basicConfig(level=level, stream=sys.stderr, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     torch.set_num_threads(threads)
     try:

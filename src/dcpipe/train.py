@@ -33,12 +33,23 @@ class TrainConfig:
     augment: bool = False  # crop/scale/rotate, one op per image (DC appendix A, MNIST only)
     test_batch: int = 1000
     test_precision: str = "fp32"  # "bf16": autocast the test pass (measured in reports/records/precision_check.json)
+    train_precision: str = "fp32"  # "bf16": autocast each training step's forward and loss (weights, SGD stay fp32)
     # Stop after this many SGD steps instead of `epochs` epochs, the lr drop moving to steps // 2: the NAS
     # "early-stopping" baseline (DC section 3.2), the whole training set for as many iterations as a proxy set.
     steps: int | None = None
     # DSA evaluation (the DSA and DM papers): a DSA strategy (dsa.GROUPS joined by "_"), one random draw per
     # image; it replaces `augment`, as in the authors' code, and they train 1,000 epochs with it.
     dsa: str | None = None
+
+
+def autocast(device: torch.device, precision: str):
+    """The one precision switch of a pass: bf16 autocast or fp32 as is (rejects anything else)."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; valid: {', '.join(PRECISIONS)}")
+    return torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
+PRECISIONS = ("fp32", "bf16")
 
 
 def augmented(x: torch.Tensor, cfg: TrainConfig, gen: torch.Generator) -> torch.Tensor:
@@ -103,8 +114,9 @@ def train_model(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: Tra
             step += 1
             idx = perm[i:i + cfg.batch]
             xb = augmented(x[idx], cfg, gen)
-            logits = net(xb)
-            loss = F.cross_entropy(logits, y[idx])
+            with autocast(x.device, cfg.train_precision):
+                logits = net(xb)
+                loss = F.cross_entropy(logits, y[idx])
             if observe is not None:
                 observe(idx, logits.detach())
             opt.zero_grad(set_to_none=True)
@@ -117,7 +129,7 @@ def train_model(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: Tra
 def test_accuracy(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 1000,
                   precision: str = "fp32") -> float:
     net.eval()
-    with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+    with autocast(x.device, precision):
         correct = sum((net(x[i:i + batch]).argmax(1) == y[i:i + batch]).sum().item() for i in range(0, len(y), batch))
     return correct / len(y)
 
@@ -184,7 +196,7 @@ def stacked_accuracies(params, buffers, base, x_test, y_test, cfg: TrainConfig) 
     n_models = next(iter(params.values())).shape[0]
     forward = vmap(lambda p, b, xb: functional_call(base, (p, b), (xb,)), in_dims=(0, 0, None))
     correct = torch.zeros(n_models, dtype=torch.long, device=x_test.device)
-    with torch.no_grad(), torch.autocast(x_test.device.type, dtype=torch.bfloat16, enabled=cfg.test_precision == "bf16"):
+    with torch.no_grad(), autocast(x_test.device, cfg.test_precision):
         for i in range(0, len(y_test), cfg.test_batch):
             logits = forward(params, buffers, x_test[i:i + cfg.test_batch])
             correct += (logits.argmax(-1) == y_test[i:i + cfg.test_batch]).sum(1)
@@ -205,7 +217,8 @@ def train_stacked(model: str, n_models: int, x, y, num_classes: int, cfg: TrainC
     base = nets[0]
 
     def loss(p, b, xb, yb):
-        return F.cross_entropy(functional_call(base, (p, b), (xb,)), yb)
+        with autocast(xb.device, cfg.train_precision):
+            return F.cross_entropy(functional_call(base, (p, b), (xb,)), yb)
 
     grads_of = vmap(grad(loss))
     momentum = {k: torch.zeros_like(v) for k, v in params.items()}

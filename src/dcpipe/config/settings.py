@@ -21,6 +21,7 @@ class Runtime:
     threads: int = 1         # torch threads per job
     device: str = "auto"     # auto | cpu | cuda
     log_every: int = 10      # a plain progress line every this many steps (off a terminal)
+    fused: bool = True       # ConvNet's instance norm -> ReLU -> avg pool as one op (dcpipe.fused)
 
 
 def runtime(params) -> Runtime:
@@ -82,7 +83,7 @@ def augment_datasets(params) -> list[str]:
 
 
 # evaluate's keys that are TrainConfig's (its optimiser, batches and test pass); the epochs are per IPC.
-_TRAIN_KEYS = ("lr", "momentum", "weight_decay", "batch", "test_batch", "test_precision")
+_TRAIN_KEYS = ("lr", "momentum", "weight_decay", "batch", "test_batch", "test_precision", "train_precision")
 
 
 def _optimiser(params) -> dict:

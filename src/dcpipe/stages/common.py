@@ -29,7 +29,7 @@ def start_stage(params_file: str, gpu: bool = False, **job) -> dict:
     global _LEASE
     params = load_params(params_file)
     check_job(params, params_file, **job)
-    setup(runtime(params).threads)
+    setup(runtime(params).threads, fused=runtime(params).fused)
     if gpu:
         _LEASE = GpuLease()
         dev = _LEASE.acquire()
