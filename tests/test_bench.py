@@ -41,3 +41,25 @@ def test_the_report_shows_the_headline_run_with_the_papers_band():
     # 2 sets, not the paper's 5: its budget is the status, not the band
     [c] = s.comparisons
     assert c.status == "reduced budget: K = 1000, 2 sets × 20 models, 300 epochs"
+
+
+def test_the_baseline_mode_times_both_code_paths_at_equal_work_and_restores_the_switch():
+    # fake tensors: only the benchmark's plumbing is under test
+    from dcpipe import fused
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(40, 1, 28, 28, generator=g)
+    y = torch.arange(10).repeat(4)
+    switches = {"fused": True, "real_precision": "bf16", "inner_precision": "bf16", "train_precision": "bf16",
+                "test_precision": "bf16"}
+    cfgs = {1: CondenseConfig(ipc=1, batch_real=4), 10: CondenseConfig(ipc=1, batch_real=4, outer_loop=2, inner_loop=2)}
+    before = fused.enabled()
+    res = bench.baseline(Data("fake", x, y, x, y, 10, (0.0,), (1.0,)), switches, n_models=1, condense_cfgs=cfgs,
+                         epochs={1: 2})
+    assert fused.enabled() == before
+    assert res["modes"]["baseline"]["switches"] == bench.BASELINE and res["modes"]["default"]["switches"] == switches
+    assert set(res["speedup"]) == {"condense_ipc1_per_iteration", "condense_ipc10_per_iteration", "evaluate_ipc1_per_model"}
+    assert all(v > 0 for v in res["speedup"].values())
+    for mode in res["modes"].values():
+        assert 0 < mode["training_step_batch256"]["fraction_of_conv_microbenchmark"]
+    assert res["settings"]["loops"] == {1: [1, 1], 10: [2, 2]}

@@ -195,3 +195,34 @@ def test_the_plan_skips_O_and_A_at_one_image_per_class_and_shares_equal_cells():
             p["studies"][study].pop(key)
     methods = {j["method"] for j in plan.plan(p)}
     assert not methods & {"L-intra", "L-multilevel", "D-d1", "D-d1+d2", "V-DC", "V-MDA"}
+
+
+def test_every_speed_switch_can_be_turned_off(tmp_path):
+    """The speed issue's switches (fusion, bf16 of each pass) are named parameters: all off is the fp32 eager code."""
+    from dcpipe import fused
+    from dcpipe.config import continual_config, runtime
+    from dcpipe.runtime import setup
+
+    doc = yaml.safe_load((ROOT / "params.yaml").read_text())
+    assert doc["runtime"]["fused"] is True and doc["evaluate"]["train_precision"] == "bf16"  # the CPU default
+    doc["runtime"]["fused"] = False
+    doc["condense"].update(real_precision="fp32", inner_precision="fp32")
+    doc["evaluate"].update(train_precision="fp32", test_precision="fp32")
+    doc["continual"]["precision"] = "fp32"
+    f = tmp_path / "p.yaml"
+    f.write_text(yaml.safe_dump(doc))
+    params = load_params(f)
+    before = fused.enabled()
+    try:
+        setup(runtime(params).threads, fused=runtime(params).fused)
+        assert not fused.enabled()
+    finally:
+        fused.set_enabled(before)
+    c = condense_config(params, 1)
+    t = train_config(params, "FashionMNIST", 1)
+    assert (c.real_precision, c.inner_precision, t.train_precision, t.test_precision) == ("fp32",) * 4
+    assert continual_config(params)[0].precision == "fp32"
+    doc["evaluate"]["train_precision"] = "fp16"
+    f.write_text(yaml.safe_dump(doc))
+    with pytest.raises(ParamsError, match="train_precision"):
+        load_params(f)

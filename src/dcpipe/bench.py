@@ -9,7 +9,11 @@
   setting of runtime.keep_freed_memory (restored afterwards);
 - the real gradients of all classes: one vmapped pass against the per-class loop (condense.class_gradients);
 - evaluating n models at IPC 1 and IPC 10: one by one (train_models) against a stacked batch (train_models_batched);
-- one outer iteration of condensation at IPC 1 and IPC 10 with the given condensation settings.
+- one outer iteration of condensation at IPC 1 and IPC 10 with the given condensation settings;
+- `baseline`: the speed issue's equal-work comparison, at the paper's settings (batch_real 256, loops [1, 1] and
+  [10, 50], 300 evaluation epochs): BASELINE (no fusion, fp32 everywhere, per-class loop) against the switches of
+  the params file, per outer iteration and per evaluated model, with each one's fraction of the conv
+  microbenchmark of its precision.
 FLOPs are counted with torch.utils.flop_counter; timings are the median of repeats after a warm-up.
 """
 
@@ -23,11 +27,17 @@ import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
+from . import fused
 from .condense import CondenseConfig, class_gradients, condense
 from .data import Data
 from .models import build_model
 from .runtime import keep_freed_memory
 from .train import TrainConfig, train_models, train_models_batched
+
+# Today's code path before the speed issue: the baseline of `dcpipe bench --baseline`.
+BASELINE = {"fused": False, "real_precision": "fp32", "inner_precision": "fp32", "train_precision": "fp32",
+            "test_precision": "fp32"}
+SWITCHES = tuple(BASELINE)
 
 
 def _time(fn, repeats=3) -> float:
@@ -133,4 +143,74 @@ def run(data: Data, n_models: int = 20, batch_real: int = 256, epochs: dict | No
                                      "batch_real": cfg.batch_real, "loops": list(cfg.loops()),
                                      "vectorise_classes": cfg.vectorise_classes,
                                      "real_precision": cfg.real_precision}
+    return out
+
+
+def _step_rate(data: Data, precision: str, batch: int = 256) -> dict:
+    """GFLOP/s of one ConvNet training step (forward, backward, SGD) at `batch`, under the current fusion switch."""
+    dev = data.x_train.device
+    net = build_model("ConvNet", data.channels, data.num_classes, data.im_size).to(dev)
+    opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
+    xb, yb = data.x_train[:batch], data.y_train[:batch]
+
+    def step():
+        with _precision(dev, precision):
+            loss = F.cross_entropy(net(xb), yb)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return _rate(step)
+
+
+def baseline(data: Data, switches: dict, n_models: int = 2, condense_cfgs: dict | None = None,
+             epochs: dict | None = None) -> dict:
+    """Equal work, two code paths, one run: BASELINE against `switches` (the keys of SWITCHES). condense_cfgs:
+    {ipc: CondenseConfig} at the paper's settings (default: IPC 1 loops [1, 1] and IPC 10 loops [10, 50],
+    batch_real 256); epochs: {ipc: evaluation epochs} (default 300 for both). Each mode's conv microbenchmark
+    rate is measured in the same run, per precision."""
+    dev = data.x_train.device
+    condense_cfgs = condense_cfgs or {1: CondenseConfig(ipc=1, batch_real=256),
+                                      10: CondenseConfig(ipc=10, batch_real=256, init="real")}
+    epochs = epochs or {1: 300, 10: 300}
+    conv = torch.nn.Conv2d(128, 128, 3, padding=1).to(dev)
+    xin = torch.randn(256, 128, 16, 16, device=dev, requires_grad=True)
+    micro = {}
+    for precision in ("fp32", "bf16"):
+        def conv_pass():
+            with _precision(dev, precision):
+                conv(xin).sum().backward()
+        micro[precision] = _rate(conv_pass)["gflop_per_s"]
+    out = {"settings": {"batch_real": 256, "loops": {i: list(c.loops()) for i, c in condense_cfgs.items()},
+                        "evaluation_epochs": epochs, "models": n_models},
+           "conv_microbenchmark_gflop_per_s": micro, "modes": {}}
+    before = fused.enabled()
+    try:
+        for mode, sw in (("baseline", BASELINE), ("default", {k: switches[k] for k in SWITCHES})):
+            fused.set_enabled(sw["fused"])
+            m = {"switches": sw}
+            step = _step_rate(data, sw["train_precision"])
+            m["training_step_batch256"] = {**step, "fraction_of_conv_microbenchmark":
+                                           step["gflop_per_s"] / micro[sw["train_precision"]]}
+            for ipc, cfg in condense_cfgs.items():
+                cfg = dataclasses.replace(cfg, iterations=1, checkpoint_every=10**9, vectorise_classes="off",
+                                          real_precision=sw["real_precision"], inner_precision=sw["inner_precision"])
+                condense(data, dataclasses.replace(cfg, outer_loop=1, inner_loop=1), seed=0)  # warm-up
+                t0 = time.perf_counter()
+                condense(data, cfg, seed=0)
+                m[f"condense_ipc{ipc}_seconds_per_iteration"] = time.perf_counter() - t0
+            for ipc, n_epochs in epochs.items():
+                idx = torch.cat([torch.nonzero(data.y_train == c).flatten()[:ipc] for c in range(data.num_classes)])
+                cfg = TrainConfig(epochs=n_epochs, train_precision=sw["train_precision"],
+                                  test_precision=sw["test_precision"])
+                t0 = time.perf_counter()
+                accs = train_models("ConvNet", n_models, data.x_train[idx], data.y_train[idx], data.x_test,
+                                    data.y_test, data.num_classes, cfg, seed=0)
+                m[f"evaluate_ipc{ipc}_seconds_per_model"] = (time.perf_counter() - t0) / n_models
+                m[f"evaluate_ipc{ipc}_accuracies"] = accs
+            out["modes"][mode] = m
+    finally:
+        fused.set_enabled(before)
+    b, d = out["modes"]["baseline"], out["modes"]["default"]
+    out["speedup"] = {k.replace("_seconds_per_iteration", "_per_iteration").replace("_seconds_per_model", "_per_model"):
+                      b[k] / d[k] for k in b if k.endswith(("_seconds_per_iteration", "_seconds_per_model"))}
     return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from .runtime import device_problem, pick_device, setup, stage_errors
 from .score import PIXELS, summary_line
 from .stages.common import training_set
 from .stages.score import score_file
-from .train import TrainConfig, compare_test_precision
+from .train import TrainConfig, compare_test_precision, compare_train_precision
 
 
 @click.group()
@@ -76,23 +77,33 @@ def dvc_yaml(params_file, out, check):
 
 @main.command("check-precision")
 @click.option("--prepared", required=True, type=click.Path(exists=True, path_type=Path))
-@click.option("--train-set", required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--train-set", required=True, help="a set's .npz, or 'whole' for the whole training split")
 @click.option("--models", default=3, show_default=True)
 @click.option("--epochs", default=300, show_default=True)
-@click.option("--out", type=click.Path(path_type=Path), default=Path("reports/records/precision_check.json"), show_default=True)
-def check_precision(prepared, train_set, models, epochs, out):
-    """Measure what bf16 autocast of the test pass changes: same trained networks tested in fp32 and bf16."""
-
-    setup(threads=2)
+@click.option("--pass", "which", type=click.Choice(["test", "train"]), default="test", show_default=True,
+              help="test: the same networks tested in fp32 and bf16; train: the same seeds trained in fp32 and bf16")
+@click.option("--threads", default=2, show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="default: reports/records/precision_check.json (test), precision_check_train.json (train)")
+def check_precision(prepared, train_set, models, epochs, which, threads, out):
+    """Measure what bf16 autocast changes, for the test pass or for training (evaluate.test_precision,
+    evaluate.train_precision); the fused chain is on, as in the pipeline."""
+    setup(threads=threads)
     d = data.load(prepared)
-    x, y = training_set(train_set, d)
-    res = compare_test_precision("ConvNet", models, x, y, d.x_test, d.y_test, d.num_classes,
-                                 TrainConfig(epochs=epochs), seed=0)
+    x, y = (d.x_train, d.y_train) if train_set == "whole" else training_set(Path(train_set), d)
+    compare = compare_test_precision if which == "test" else compare_train_precision
+    res = compare("ConvNet", models, x, y, d.x_test, d.y_test, d.num_classes, TrainConfig(epochs=epochs), seed=0)
+    out = out or Path("reports/records") / ("precision_check.json" if which == "test" else "precision_check_train.json")
     res.update(prepared=str(prepared), train_set=str(train_set), epochs=epochs, provenance=provenance(),
                command=" ".join(["dcpipe"] + sys.argv[1:]))
     write_json(out, res)
-    click.echo(f"max |fp32 - bf16| = {res['max_abs_diff_points']:.2f} points over {models} models; "
-               f"test pass {res['speedup']:.2f}x faster in bf16 -> {out}")
+    if which == "test":
+        click.echo(f"max |fp32 - bf16| = {res['max_abs_diff_points']:.2f} points over {models} models; "
+                   f"test pass {res['speedup']:.2f}x faster in bf16 -> {out}")
+    else:
+        click.echo(f"fp32 {res['fp32']['mean']:.2f} ± {res['fp32']['std']:.2f}, bf16 {res['bf16']['mean']:.2f} ± "
+                   f"{res['bf16']['std']:.2f} over {models} models each; training {res['speedup']:.2f}x faster in "
+                   f"bf16 -> {out}")
 
 
 @main.command("bench")
@@ -102,14 +113,32 @@ def check_precision(prepared, train_set, models, epochs, out):
               type=click.Path(exists=True, path_type=Path))
 @click.option("--models", default=20, show_default=True, help="evaluation models per IPC, one by one vs batched")
 @click.option("--threads", default=2, show_default=True)
-@click.option("--out", type=click.Path(path_type=Path), default=Path("reports/records/bench.json"), show_default=True)
-def bench(params_file, prepared, models, threads, out):
+@click.option("--baseline", is_flag=True, help="only the speed issue's equal-work comparison: no fusion and fp32 "
+              "against the params file's switches, at the paper's settings (-> reports/records/bench_baseline.json)")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="default: reports/records/bench.json (bench_baseline.json with --baseline)")
+def bench(params_file, prepared, models, threads, baseline, out):
     """Measure where the time goes (JSON): conv microbenchmark, real-gradient and test passes, the allocator,
     vectorised class gradients, batched evaluation and condensation iterations at IPC 1 and 10."""
 
     setup(threads=threads)
     params = config.load_params(params_file)
     d = data.load(prepared, pick_device())
+    if baseline:
+        out = out or Path("reports/records/bench_baseline.json")
+        switches = {"fused": config.runtime(params).fused, **{k: v for k, v in dataclasses.asdict(
+            config.condense_config(params, 1, "DC")).items() if k in ("real_precision", "inner_precision")},
+            **{k: getattr(config.train_config(params, d.name, 1), k) for k in ("train_precision", "test_precision")}}
+        res = bench_mod.baseline(d, switches, n_models=models)
+        res.update(prepared=str(prepared), params_file=str(params_file), provenance=provenance(),
+                   command=" ".join(["dcpipe"] + sys.argv[1:]))
+        write_json(out, res)
+        for k, v in res["speedup"].items():
+            click.echo(f"{k:32s} {v:5.2f}x  (baseline {res['modes']['baseline'][k.replace('_per_', '_seconds_per_')]:.2f} s, "
+                       f"default {res['modes']['default'][k.replace('_per_', '_seconds_per_')]:.2f} s)")
+        click.echo(f"-> {out}")
+        return
+    out = out or Path("reports/records/bench.json")
     ipcs = (1, 10)
     epochs = {i: config.train_config(params, d.name, i).epochs for i in ipcs}
     cfgs = {i: config.condense_config(params, i, "DC") for i in ipcs}

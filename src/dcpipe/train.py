@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -176,6 +176,24 @@ def compare_test_precision(model: str, n_models: int, x, y, x_test, y_test, num_
     diffs = [abs(r["fp32"] - r["bf16"]) * 100 for r in rows]
     return {"models": rows, "max_abs_diff_points": max(diffs), "mean_abs_diff_points": sum(diffs) / len(diffs),
             "speedup": sum(r["fp32_seconds"] for r in rows) / sum(r["bf16_seconds"] for r in rows)}
+
+
+def compare_train_precision(model: str, n_models: int, x, y, x_test, y_test, num_classes: int, cfg: TrainConfig,
+                            seed: int) -> dict:
+    """Train the same n_models (same seeds, batches, initialisations) once in fp32 and once under bf16 autocast,
+    and test all of them alike: the accuracy check behind `train_precision: bf16`. The difference of the means
+    is the precision's effect plus whatever rounding does to each trajectory, so compare it with the spread."""
+    out = {}
+    for precision in ("fp32", "bf16"):
+        t0 = time.perf_counter()
+        accs = train_models(model, n_models, x, y, x_test, y_test, num_classes,
+                            replace(cfg, train_precision=precision), seed)
+        t = torch.tensor(accs, dtype=torch.float64) * 100
+        out[precision] = {"accuracies": accs, "mean": t.mean().item(),
+                          "std": t.std().item() if n_models > 1 else 0.0, "seconds": time.perf_counter() - t0}
+    out["mean_difference_points"] = out["bf16"]["mean"] - out["fp32"]["mean"]
+    out["speedup"] = out["fp32"]["seconds"] / out["bf16"]["seconds"]
+    return out
 
 
 def train_models_batched(model: str, n_models: int, x: torch.Tensor, y: torch.Tensor, x_test: torch.Tensor,

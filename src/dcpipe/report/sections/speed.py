@@ -143,6 +143,62 @@ def gpu_section(g: dict | None) -> Section:
                    comparisons=[comparison])
 
 
+BASELINE_HEADER = ["measurement", "baseline s", "default s", "speed-up"]
+
+
+def baseline_section(b: dict | None) -> Section:
+    """`dcpipe bench --baseline`: the same work on the pre-speed-issue code path and on the params file's switches."""
+    if b is None:
+        return Section("speed_bench_baseline", "Speed: the same work, before and after the speed switches",
+                       "Not recorded: run dcpipe bench --baseline (minutes) and commit reports/records/"
+                       "bench_baseline.json.", BASELINE_HEADER, [])
+    base, new = b["modes"]["baseline"], b["modes"]["default"]
+    rows = []
+    for k, v in b["speedup"].items():
+        seconds = k.replace("_per_", "_seconds_per_")
+        what = k.replace("condense_ipc", "condense IPC ").replace("evaluate_ipc", "evaluate IPC ").replace("_per_",
+                                                                                                         ": s per ")
+        rows.append([what, f"{base[seconds]:.2f}", f"{new[seconds]:.2f}", f"{v:.2f}×"])
+    for mode, m in (("baseline", base), ("default", new)):
+        step, precision = m["training_step_batch256"], m["switches"]["train_precision"]
+        seconds = f"{step['seconds']:.3f}"
+        rows.append([f"{mode}: ConvNet training step at batch 256, {step['gflop_per_s']:.0f} GFLOP/s = "
+                     f"{step['fraction_of_conv_microbenchmark']:.2f} of the {precision} conv microbenchmark",
+                     seconds if mode == "baseline" else "", seconds if mode == "default" else "", ""])
+    st = b["settings"]
+    switches = ", ".join(f"{k} {v}" for k, v in new["switches"].items())
+    commit = (b.get("provenance", {}).get("git_commit") or "unknown")[:8]
+    note = (f"{b.get('command', 'dcpipe bench --baseline')}, commit {commit}: the paper's settings (real batch "
+            f"{st['batch_real']}/class, loops {st['loops']}, {st['evaluation_epochs']} evaluation epochs, "
+            f"{st['models']} models), one process. Baseline: no fusion, fp32 everywhere, per-class loop. Default: "
+            f"{switches}. An evaluated model is its training plus the 10,000-image test pass.")
+    return Section("speed_bench_baseline", "Speed: the same work, before and after the speed switches", note,
+                   BASELINE_HEADER, rows, metrics={k: round(v, 3) for k, v in b["speedup"].items()})
+
+
+PRECISION_HEADER = ["set", "epochs", "fp32 accuracy %", "bf16 accuracy %", "bf16 − fp32", "speed-up"]
+
+
+def precision_train_section(p: dict | None) -> Section:
+    """`dcpipe check-precision --pass train`: the same seeds trained in fp32 and under bf16 autocast."""
+    title = "Speed: bf16 training, the accuracy check"
+    if p is None:
+        return Section("speed_precision_train", title, "Not recorded: run dcpipe check-precision --pass train and "
+                       "commit reports/records/precision_check_train.json.", PRECISION_HEADER, [])
+    checks = p.get("checks", [p])
+    rows = [[c["train_set"], str(c["epochs"]), stat(c["fp32"]["mean"], c["fp32"]["std"], len(c["fp32"]["accuracies"])),
+             stat(c["bf16"]["mean"], c["bf16"]["std"], len(c["bf16"]["accuracies"])),
+             f"{c['mean_difference_points']:+.2f}", f"{c['speedup']:.2f}×"] for c in checks]
+    note = ("Each row trains the same networks (seeds, initialisations, batches) twice, in fp32 and under bf16 "
+            "autocast (evaluate.train_precision), and tests both alike; commands and commits in "
+            "reports/records/precision_check_train.json.")
+    return Section("speed_precision_train", title, note, PRECISION_HEADER, rows,
+                   metrics={"max_abs_mean_difference_points": round(max(abs(c["mean_difference_points"])
+                                                                        for c in checks), 2)})
+
+
 def speed_sections(inputs: Inputs) -> list[Section]:
     return [bench_section(inputs.record("bench")), run_section(inputs.record("run")),
-            headline_section(inputs.record("headline")), gpu_section(inputs.optional_record("gpu"))]
+            headline_section(inputs.record("headline")), gpu_section(inputs.optional_record("gpu")),
+            baseline_section(inputs.optional_record("bench_baseline")),
+            precision_train_section(inputs.optional_record("precision_train"))]
