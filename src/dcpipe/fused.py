@@ -2,8 +2,8 @@
 
 On this CPU the chain took ~40% of a ConvNet training step in eager PyTorch (bf16 autocast: its average pool alone
 ~28%), each op reading and writing the full-size activation. csrc/norm_relu_avgpool.cpp does forward and backward
-in one pass per (image, channel) plane. It is built once per machine by torch's C++ extension loader (g++, ~1 min;
-cached under $TORCH_EXTENSIONS_DIR, default ~/.cache/torch_extensions, so later jobs load it in well under a second).
+in one pass per (image, channel) plane. It is built on first use by torch's C++ extension loader (g++, ~25 s here;
+cached in the Python environment (build_directory), so later jobs load it in well under a second).
 
 Where it is not used, the eager chain runs, with the same numbers to float rounding: the switch is off
 (runtime.fused), the tensor is on a GPU, under a torch.func transform (vmap/grad), the block is not instance
@@ -15,6 +15,8 @@ backward is exact.
 from __future__ import annotations
 
 import logging
+import os
+import sys
 from pathlib import Path
 
 import torch
@@ -36,6 +38,16 @@ def enabled() -> bool:
     return _ENABLED
 
 
+def build_directory() -> Path:
+    """Where the op is built and cached: $TORCH_EXTENSIONS_DIR if set, else inside the Python environment (one
+    build per venv, so two checkouts' environments never rebuild over each other's copy)."""
+    root = Path(os.environ["TORCH_EXTENSIONS_DIR"]) if os.environ.get("TORCH_EXTENSIONS_DIR") else (
+        Path(sys.prefix) / "var" / "dcpipe-torch-extensions")
+    path = root / "dcpipe_norm_relu_avgpool"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def extension():
     """The compiled op, built on first use (None when it cannot be built here)."""
     global _EXTENSION
@@ -43,7 +55,8 @@ def extension():
         try:
             from torch.utils.cpp_extension import load  # imports setuptools: only in processes that fuse
             src = Path(__file__).with_name("csrc") / "norm_relu_avgpool.cpp"
-            _EXTENSION = load("dcpipe_norm_relu_avgpool", [str(src)], extra_cflags=["-O3", "-fopenmp-simd"], verbose=False)
+            _EXTENSION = load("dcpipe_norm_relu_avgpool", [str(src)], extra_cflags=["-O3", "-fopenmp-simd"],
+                              build_directory=str(build_directory()), verbose=False)
         except Exception as e:  # no compiler, headers or ninja: the eager chain, said once
             log.warning("fused norm-ReLU-pool unavailable (%s: %s); using the eager chain", type(e).__name__,
                         str(e)[-400:])
