@@ -63,3 +63,26 @@ def test_the_baseline_mode_times_both_code_paths_at_equal_work_and_restores_the_
     for mode in res["modes"].values():
         assert 0 < mode["training_step_batch256"]["fraction_of_conv_microbenchmark"]
     assert res["settings"]["loops"] == {1: [1, 1], 10: [2, 2]}
+
+
+def test_the_report_shows_the_equal_work_bench_and_the_training_precision_check():
+    from dcpipe.report.sections.speed import baseline_section, precision_train_section
+
+    # hand-written records: only the report's reading of them is under test
+    mode = lambda sec, prec: {"switches": {"fused": prec == "bf16", "train_precision": prec},  # noqa: E731
+                              "training_step_batch256": {"seconds": sec, "gflop_per_s": 100 / sec,
+                                                         "fraction_of_conv_microbenchmark": 0.3},
+                              "condense_ipc1_seconds_per_iteration": 4 * sec, "evaluate_ipc1_seconds_per_model": sec}
+    b = {"settings": {"batch_real": 256, "loops": {"1": [1, 1]}, "evaluation_epochs": {"1": 300}, "models": 2},
+         "modes": {"baseline": mode(1.0, "fp32"), "default": mode(0.5, "bf16")},
+         "speedup": {"condense_ipc1_per_iteration": 2.0, "evaluate_ipc1_per_model": 2.0}}
+    s = baseline_section(b)
+    assert s.rows[0] == ["condense IPC 1: s per iteration", "4.00", "2.00", "2.00×"]
+    assert s.rows[1] == ["evaluate IPC 1: s per model", "1.00", "0.50", "2.00×"]
+    assert "fused on" in s.note and "real batch 256/class" in s.note and "1 × 1 (IPC 1)" in s.note
+    assert "Not recorded" in baseline_section(None).note
+    check = {"train_set": "a.npz", "epochs": 300, "fp32": {"mean": 70.0, "std": 0.5, "accuracies": [0.7] * 3},
+             "bf16": {"mean": 70.25, "std": 0.4, "accuracies": [0.7] * 3}, "mean_difference_points": 0.25}
+    p = precision_train_section({"checks": [check]})
+    assert p.rows == [["a.npz", "300", "70.0 ± 0.5", "70.2 ± 0.4", "+0.25"]] and p.metrics == {
+        "max_abs_mean_difference_points": 0.25}

@@ -166,17 +166,19 @@ def baseline_section(b: dict | None) -> Section:
                      f"{step['fraction_of_conv_microbenchmark']:.2f} of the {precision} conv microbenchmark",
                      seconds if mode == "baseline" else "", seconds if mode == "default" else "", ""])
     st = b["settings"]
-    switches = ", ".join(f"{k} {v}" for k, v in new["switches"].items())
+    switches = ", ".join(f"{k} {('on' if v else 'off') if isinstance(v, bool) else v}" for k, v in new["switches"].items())
+    loops = ", ".join(f"{t} × {s} (IPC {i})" for i, (t, s) in st["loops"].items())
+    epochs = ", ".join(f"{e} (IPC {i})" for i, e in st["evaluation_epochs"].items())
     commit = (b.get("provenance", {}).get("git_commit") or "unknown")[:8]
     note = (f"{b.get('command', 'dcpipe bench --baseline')}, commit {commit}: the paper's settings (real batch "
-            f"{st['batch_real']}/class, loops {st['loops']}, {st['evaluation_epochs']} evaluation epochs, "
+            f"{st['batch_real']}/class, loops T × ς_θ {loops}, evaluation epochs {epochs}, "
             f"{st['models']} models), one process. Baseline: no fusion, fp32 everywhere, per-class loop. Default: "
             f"{switches}. An evaluated model is its training plus the 10,000-image test pass.")
     return Section("speed_bench_baseline", "Speed: the same work, before and after the speed switches", note,
                    BASELINE_HEADER, rows, metrics={k: round(v, 3) for k, v in b["speedup"].items()})
 
 
-PRECISION_HEADER = ["set", "epochs", "fp32 accuracy %", "bf16 accuracy %", "bf16 − fp32", "speed-up"]
+PRECISION_HEADER = ["set", "epochs", "fp32 accuracy %", "bf16 accuracy %", "bf16 − fp32 (points)"]
 
 
 def precision_train_section(p: dict | None) -> Section:
@@ -188,10 +190,10 @@ def precision_train_section(p: dict | None) -> Section:
     checks = p.get("checks", [p])
     rows = [[c["train_set"], str(c["epochs"]), stat(c["fp32"]["mean"], c["fp32"]["std"], len(c["fp32"]["accuracies"])),
              stat(c["bf16"]["mean"], c["bf16"]["std"], len(c["bf16"]["accuracies"])),
-             f"{c['mean_difference_points']:+.2f}", f"{c['speedup']:.2f}×"] for c in checks]
+             f"{c['mean_difference_points']:+.2f}"] for c in checks]
     note = ("Each row trains the same networks (seeds, initialisations, batches) twice, in fp32 and under bf16 "
             "autocast (evaluate.train_precision), and tests both alike; commands and commits in "
-            "reports/records/precision_check_train.json.")
+            "reports/records/precision_check_train.json. Its speed is measured by dcpipe bench --baseline.")
     return Section("speed_precision_train", title, note, PRECISION_HEADER, rows,
                    metrics={"max_abs_mean_difference_points": round(max(abs(c["mean_difference_points"])
                                                                         for c in checks), 2)})
