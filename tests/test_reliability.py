@@ -397,7 +397,7 @@ BAD_INPUTS = [
     Bad("typo-condense-key", ("condense: Additional properties are not allowed ('iteratons' was unexpected)",
                               "valid keys:", "iterations"), edit={"condense.iteratons": 5}, names_params=True),
     Bad("typo-runtime-key", ("runtime: Additional properties are not allowed ('thread' was unexpected)",
-                             "valid keys: device, log_every, threads"), edit={"runtime.thread": 1}, names_params=True),
+                             "valid keys: device, fused, log_every, threads"), edit={"runtime.thread": 1}, names_params=True),
     Bad("unknown-top-level-key", ("(top level): Additional properties are not allowed ('seeed' was unexpected)",),
         edit={"seeed": 0}, names_params=True),
     Bad("missing-section", ("(top level): 'evaluate' is a required property",), edit={"evaluate": _DELETE},
