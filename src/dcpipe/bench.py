@@ -32,7 +32,7 @@ from .condense import CondenseConfig, class_gradients, condense
 from .data import Data
 from .models import build_model
 from .runtime import keep_freed_memory
-from .train import TrainConfig, train_models, train_models_batched
+from .train import TrainConfig, autocast, train_models, train_models_batched
 
 # Today's code path before the speed issue: the baseline of `dcpipe bench --baseline`.
 BASELINE = {"fused": False, "real_precision": "fp32", "inner_precision": "fp32", "train_precision": "fp32",
@@ -59,11 +59,6 @@ def _flops(fn) -> int:
 def _rate(fn, repeats=3) -> dict:
     flops, sec = _flops(fn), _time(fn, repeats)
     return {"seconds": sec, "gflop": flops / 1e9, "gflop_per_s": flops / 1e9 / sec}
-
-
-def _precision(dev: torch.device, precision: str):
-    """The autocast context of a measured pass: fp32 as is, bf16 under autocast (as the pipeline's switches)."""
-    return torch.autocast(dev.type, dtype=torch.bfloat16, enabled=precision == "bf16")
 
 
 def _evaluation(data: Data, ipc: int, n_models: int, epochs: int, test_precision: str) -> dict:
@@ -95,7 +90,7 @@ def run(data: Data, n_models: int = 20, batch_real: int = 256, epochs: dict | No
     xin = torch.randn(batch_real, 128, 16, 16, device=dev, requires_grad=True)
     for precision in ("fp32", "bf16"):  # each pass is compared with the microbenchmark of its own precision
         def conv_pass():
-            with _precision(dev, precision):
+            with autocast(dev, precision):
                 conv(xin).sum().backward()
         out[f"conv_microbenchmark_{precision}"] = _rate(conv_pass)
     net = build_model("ConvNet", data.channels, data.num_classes, data.im_size).to(dev)
@@ -104,12 +99,12 @@ def run(data: Data, n_models: int = 20, batch_real: int = 256, epochs: dict | No
     y = torch.zeros(batch_real, dtype=torch.long, device=dev)
     for precision in ("fp32", "bf16"):
         def real_pass():
-            with _precision(dev, precision):
+            with autocast(dev, precision):
                 torch.autograd.grad(F.cross_entropy(net(real), y), params)
         out[f"real_gradient_pass_{precision}"] = _rate(real_pass)
     for precision in ("fp32", "bf16"):
         def test_pass():
-            with torch.no_grad(), _precision(dev, precision):
+            with torch.no_grad(), autocast(dev, precision):
                 for i in range(0, len(data.y_test), 1000):
                     net(data.x_test[i:i + 1000])
         out[f"test_pass_{precision}"] = _rate(test_pass, repeats=1)
@@ -154,7 +149,7 @@ def _step_rate(data: Data, precision: str, batch: int = 256) -> dict:
     xb, yb = data.x_train[:batch], data.y_train[:batch]
 
     def step():
-        with _precision(dev, precision):
+        with autocast(dev, precision):
             loss = F.cross_entropy(net(xb), yb)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -177,7 +172,7 @@ def baseline(data: Data, switches: dict, n_models: int = 2, condense_cfgs: dict 
     micro = {}
     for precision in ("fp32", "bf16"):
         def conv_pass():
-            with _precision(dev, precision):
+            with autocast(dev, precision):
                 conv(xin).sum().backward()
         micro[precision] = _rate(conv_pass)["gflop_per_s"]
     out = {"settings": {"batch_real": 256, "loops": {i: list(c.loops()) for i, c in condense_cfgs.items()},

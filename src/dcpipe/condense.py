@@ -136,9 +136,7 @@ def class_gradients(net: torch.nn.Module, real: torch.Tensor, vectorised: bool =
     this 2-core CPU the loop wins, since each class's batch already fills the cores and vmap adds copies. BatchNorm
     must be frozen (eval mode) so that no statistic mixes classes (DC appendix A freezes it on real data anyway).
     precision "bf16" runs the passes under bf16 autocast; the gradients come back in the parameters' fp32."""
-    if precision not in ("fp32", "bf16"):
-        raise ValueError(f"unknown precision {precision!r}; valid: fp32, bf16")
-    with torch.autocast(real.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+    with autocast(real.device, precision):
         return _class_gradients(net, real, vectorised)
 
 

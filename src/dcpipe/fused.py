@@ -88,7 +88,7 @@ class _NormReluAvgPool(torch.autograd.Function):
             return (*grads, None)
         dx, dweight, dbias = extension().backward(grad_out, x.contiguous(), weight.contiguous(), bias.contiguous(),
                                                   mean, rstd)
-        return dx, dweight.to(weight.dtype), dbias.to(bias.dtype), None
+        return dx, dweight, dbias, None
 
 
 def _fusable(x, weight) -> bool:

@@ -52,18 +52,23 @@ class ConvBlocks(nn.Sequential):
     """depth x [conv, norm, act, pool] (an nn.Sequential, so parameter names are those of the plain chain): a block
     with instance norm, ReLU and 2x2 average pooling runs its last three through dcpipe.fused.norm_relu_avgpool."""
 
+    def __init__(self, *layers):
+        super().__init__(*layers)
+        self.blocks = [(conv, norm, act, pool, _fusable_block(norm, act, pool))
+                       for conv, norm, act, pool in zip(*[iter(layers)] * 4)]
+
     def forward(self, x):
-        mods = list(self)
-        for i in range(0, len(mods), 4):
-            conv, norm, act, pool = mods[i:i + 4]
+        for conv, norm, act, pool, fusable in self.blocks:
             x = conv(x)
-            if (isinstance(norm, nn.GroupNorm) and norm.num_groups == norm.num_channels and norm.affine
-                    and type(act) is nn.ReLU and isinstance(pool, nn.AvgPool2d) and pool.kernel_size == 2
-                    and pool.stride == 2 and pool.padding == 0):
-                x = norm_relu_avgpool(x, norm.weight, norm.bias, norm.eps)
-            else:
-                x = pool(act(norm(x)))
+            x = norm_relu_avgpool(x, norm.weight, norm.bias, norm.eps) if fusable else pool(act(norm(x)))
         return x
+
+
+def _fusable_block(norm, act, pool) -> bool:
+    """Instance norm (affine), ReLU and a 2x2 stride-2 average pool: the chain dcpipe.fused implements."""
+    return (isinstance(norm, nn.GroupNorm) and norm.num_groups == norm.num_channels and norm.affine
+            and type(act) is nn.ReLU and isinstance(pool, nn.AvgPool2d) and pool.kernel_size == 2
+            and pool.stride == 2 and pool.padding == 0)
 
 
 class ConvNet(nn.Module):
