@@ -14,6 +14,7 @@ from .dvcgen import render
 from .jobs import score_job
 from .io import atomic_path, provenance, write_json
 from .plan import missing_data_message, missing_datasets
+from .report.protocol import protocol_record
 from .runtime import device_problem, pick_device, setup, stage_errors
 from .score import PIXELS, summary_line
 from .stages.common import training_set
@@ -184,6 +185,37 @@ def score(path, dataset, params_file, prepared, entry, pixels, out):
         out = out or Path(str(path) + ".score.json")
         result = score_file(score_job(params, dataset), path, prepared, out, entry, pixels)
         click.echo(f"{path}: {summary_line(result)} -> {out}")
+
+
+@main.command("record-protocol")
+@click.option("--params", "params_file", required=True, help="the config/ file the run used, relative to CHECKOUT")
+@click.option("--checkout", type=click.Path(exists=True, file_okay=False, path_type=Path), default=Path("."),
+              show_default=True, help="the checkout the run wrote its data/ in")
+@click.option("--name", required=True, help="the record's name: reports/records/protocol/<name>.json")
+@click.option("--command", "command_line", required=True, help="the exact command that ran it")
+@click.option("--wall", "wall_clock", required=True, help="its wall time, H:MM:SS")
+@click.option("--machine", required=True, help="what it ran on, and what else ran beside it")
+@click.option("--departure", multiple=True, metavar="KEY=TEXT", help="one departure from the paper (repeatable)")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="default: reports/records/protocol/<name>.json here")
+def record_protocol(params_file, checkout, name, command_line, wall_clock, machine, departure, out):
+    """Record a finished protocol run (every cell's networks, costs, command, wall time, departures) for the
+    report's "Protocol runs" section."""
+    with stage_errors():
+        bad = [d for d in departure if "=" not in d]
+        if bad:
+            raise ParamsError(f"--departure {bad[0]!r}: write KEY=TEXT, e.g. 'condense.batch_real=64 (paper 256)'")
+        params = load_params(checkout / params_file)
+        record = protocol_record(params, checkout, name=name, params_file=params_file, command=command_line,
+                                 wall_clock=wall_clock, machine=machine,
+                                 departures=dict(d.split("=", 1) for d in departure))
+        out = out or Path("reports/records/protocol") / f"{name}.json"
+        write_json(out, record)
+        for c in record["cells"]:
+            accs = [a for s in c["sets"] for a in s["accuracies"]]
+            click.echo(f"{c['dataset']} IPC {c['ipc']} {c['method']}: {sum(accs) / len(accs):.2f} over "
+                       f"{len(accs)} networks")
+        click.echo(f"-> {out}")
 
 
 if __name__ == "__main__":

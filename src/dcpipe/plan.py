@@ -3,6 +3,7 @@ the check of one job. Imported by the Snakefile: nothing here trains or plots.""
 
 from __future__ import annotations
 
+import glob
 import math
 from pathlib import Path
 
@@ -268,6 +269,8 @@ RECORDS = {name: f"reports/records/{name}.json" for name in ("bench", "run", "he
 # `dcpipe check-precision --pass train`): minutes each, run by hand, shown when committed.
 OPTIONAL_RECORDS = {"gpu": "reports/records/gpu.json", "bench_baseline": "reports/records/bench_baseline.json",
                     "precision_train": "reports/records/precision_check_train.json"}
+# Protocol runs (dcpipe.report.protocol): one record per config/ file run end to end in its own checkout.
+PROTOCOL_RECORDS = "reports/records/protocol/*.json"
 OUT_DIR = "reports"
 # Tidy long-format CSVs for `dvc plots` (one row per observation, named columns).
 PLOTS = ("matching_loss", "accuracy_vs_ipc", "model_accuracies")
@@ -296,6 +299,7 @@ def report_inputs(params) -> dict[str, list[str]]:
         "score": score_outputs(params),
         "records": list(RECORDS.values()),
         "optional_records": [p for p in OPTIONAL_RECORDS.values() if Path(p).exists()],
+        "protocol_records": sorted(glob.glob(PROTOCOL_RECORDS)),
     }
 
 
@@ -322,6 +326,7 @@ def section_keys(params) -> list[str]:
         keys.append("score")
     keys += [f"cross_{study}_{d}_ipc{i}" for study, spec in studies.items() if study in CROSS_STUDIES
              for d in spec["datasets"] for i in spec["ipcs"]]
+    keys.append("protocol_runs")
     keys += [f"speed_{name}" for name in (*RECORDS, *OPTIONAL_RECORDS)]
     if "DC" in main:
         keys += ["synthetic_images", "matching_loss"]

@@ -28,6 +28,7 @@ from .sections.figures import matching_loss_section, seeds_section, synthetic_im
 from .sections.main import cost_section, main_section
 from .sections.nas import nas_section
 from .sections.score import score_section
+from .sections.protocol import protocol_sections
 from .sections.speed import speed_sections
 from .sections.studies import study_section, t11_section
 from .sections.sweep import ipc_sweep_section, resources_section
@@ -64,6 +65,7 @@ def build_sections(inputs: Inputs, fig_dir: Path, evals: pd.DataFrame, summary: 
     if "score" in keys:
         sections.append(score_section(inputs, summary))
     sections += cross_sections(cross, params, condense_seconds(inputs), fig_dir)
+    sections += protocol_sections(inputs)
     sections += speed_sections(inputs)
     if "synthetic_images" in keys:
         sections += [synthetic_images_section(inputs, fig_dir),
