@@ -17,7 +17,7 @@ test: setup browser cluster-packages  ## the test suite (unit tests + an end-to-
 	pytest -m 'not cluster' $(PYTEST_ARGS)
 
 # The smoke configuration through a real one-node SLURM cluster (tests/cluster/slurm.sh), with its own smoke run to
-# compare with: minutes of its own, so not in `make test`'s time budget; .ci/run is to call it once all of it has passed a run (job submission and bit-for-bit have).
+# compare with: minutes of its own, so not in `make test`'s time budget; .ci/run runs both.
 test-cluster: setup cluster-packages  ## the SLURM test (tests/test_slurm.py; root)
 	pytest -m cluster $(PYTEST_ARGS) tests/test_slurm.py
 

@@ -6,7 +6,7 @@ log per job under logs/slurm/), that the outputs equal the local smoke run's (te
 for bit, that `resources: gpu=1` becomes a GPU request, and that a job cancelled with `scancel` mid-way is
 resubmitted by Snakemake and resumes from its checkpoint. Needs root (slurmd); it skips without, except under
 CI=true. A failure prints Snakemake's output (the plugin's messages), the failing jobs' SLURM logs and the
-daemons' logs. `make test-cluster` runs it (not yet .ci/run).
+daemons' logs. `make test-cluster` runs it; .ci/run does too.
 
 The cluster has no slurmdbd, so the plugin's status command is `squeue` (--slurm-status-command squeue), and no
 accounts. Where the node has no GPU, the GPU rules run with gpu=0 (no --gpus), after a first run shows that
@@ -171,7 +171,9 @@ def test_a_gpu_rule_asks_slurm_for_a_gpu(slurm_run, cluster):
 
 
 # ----------------------------------------------------------------------------------------- bit for bit, local run
-TIMING = re.compile(r"seconds|wall|_utc$|elapsed")  # wall times, CPU times, run dates: differ between any two runs
+# measurements of the run itself, which differ between any two runs: wall and CPU times, run dates, and the
+# condensation's peak resident memory (condense records it for DC Table T15)
+TIMING = re.compile(r"seconds|wall|_utc$|elapsed|peak_memory")
 NOT_COMPARED = {".png", ".svg", ".html", ".md"}  # rendered pages and figures: they embed run times; made from the above
 
 
