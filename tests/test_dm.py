@@ -53,6 +53,17 @@ def test_a_synthetic_set_that_already_holds_every_real_image_does_not_move():
     assert torch.allclose(images, start, atol=1e-5) and torch.equal(labels, data.y_train)
 
 
+def test_the_real_pass_follows_real_precision_and_fp32_stays_exact():
+    """condense.real_precision bf16 autocasts DM's real embedding as it does DC's real gradients: the same set as
+    the real batch then loses 0 in fp32 and only rounding under bf16."""
+    data = fake_data()
+    order = torch.cat([torch.nonzero(data.y_train == c).flatten() for c in range(3)])
+    data = Data("fake", data.x_train[order], data.y_train[order], data.x_test, data.y_test, 3, (0.5,), (0.25,))
+    fp32 = distribution_match(data, dm_cfg(ipc=10, iterations=1, real_precision="fp32"), seed=0).losses
+    bf16 = distribution_match(data, dm_cfg(ipc=10, iterations=1, real_precision="bf16"), seed=0).losses
+    assert fp32[0] < 1e-10 < bf16[0] < 1e-2
+
+
 def test_dm_moves_the_synthetic_images_and_lowers_its_loss():
     data = fake_data()
     first = distribution_match(data, dm_cfg(iterations=0), seed=0).images
