@@ -17,7 +17,8 @@ from ..io import read_json
 def _set_record(r: dict) -> dict:
     meta = r["train_set_meta"]
     out = {"set": r["set"], "accuracies": [100 * a for a in r["accuracies"]], "epochs": r["train_config"]["epochs"],
-           "evaluate_wall_seconds": r["wall_seconds"], "commit": r["provenance"]["git_commit"]}
+           "evaluate_wall_seconds": r["wall_seconds"], "commit": r.get("provenance", {}).get("git_commit"),
+           "git_dirty": r.get("provenance", {}).get("git_dirty")}
     if meta.get("kind") == "synthetic":
         out.update(iterations=meta["config"]["iterations"], condense_wall_seconds=meta["wall_seconds"],
                    condense_seconds_per_iteration=meta["seconds_per_iteration"])
@@ -34,9 +35,11 @@ def protocol_record(params, checkout: Path, *, name: str, params_file: str, comm
             raise FileNotFoundError(f"{path}: the run of {params_file} has not finished this evaluation; record it "
                                     "once snakemake has built every job")
         cells.setdefault((job["dataset"], job["ipc"], job["method"]), []).append(_set_record(read_json(path)))
-    commits = sorted({s["commit"] for sets in cells.values() for s in sets})
+    commits = sorted({s["commit"] or "unknown" for sets in cells.values() for s in sets})
     return {"name": name, "params_file": params_file, "command": command, "wall_clock": wall_clock,
-            "machine": machine, "commits": commits, "departures_from_paper": departures,
+            "machine": machine, "commits": commits,
+            "uncommitted_changes": any(s["git_dirty"] for sets in cells.values() for s in sets),
+            "departures_from_paper": departures,
             "cells": [{"dataset": d, "ipc": i, "method": m, "sets": sorted(sets, key=lambda s: s["set"])}
                       for (d, i, m), sets in cells.items()]}
 

@@ -41,7 +41,9 @@ def protocol_section(records: list[dict]) -> Section:
                                                        "n_models": s["n_models"]}
         departures = "; ".join(f"{k}: {v}" for k, v in r["departures_from_paper"].items()) or "none"
         notes.append(f"{r['name']}: {r['command']} ({r['params_file']}, commit "
-                     f"{', '.join(x[:8] for x in r['commits'])}, {r['machine']}); departures: {departures}.")
+                     f"{', '.join(x[:8] for x in r['commits'])}"
+                     + (" with uncommitted changes" if r.get("uncommitted_changes") else "")
+                     + f", {r['machine']}); departures: {departures}.")
     note = ("Each run is one parameter file of config/ run end to end in its own checkout (its header names every "
             "reduction); ours pools every network of every set. " + " ".join(notes))
     return Section("protocol_runs", title, note, HEADER, rows, metrics=metrics, comparisons=comparisons)
