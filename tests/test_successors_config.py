@@ -56,3 +56,18 @@ def test_dm_cells_are_judged_at_k_20000_and_1000_epochs():
     assert protocol_budget("CIFAR10", True, "DM").iterations == 20000
     assert protocol_budget("FashionMNIST", True, "DSA").epochs == 1000
     assert protocol_budget("FashionMNIST", True, "DC").epochs == 300
+
+
+def test_a_methods_own_K_is_a_param_of_its_own_condense_jobs_only(monkeypatch):
+    """Both runners rerun a job whose params changed (and Snakemake deletes its outputs first): DM's K must be a
+    param of the DM sets alone, so that changing it keeps the DSA sets."""
+    from dcpipe.dvcgen import snakemake_jobs
+
+    root = PAPER.parent.parent
+    monkeypatch.chdir(root)
+    jobs = snakemake_jobs(root / "Snakefile", "config/protocol_fmnist_successors.yaml")
+    condense = {j["wildcards"]["method"]: set(j["dvc_params"]) for j in jobs if j["rule"] == "condense"}
+    assert set(condense) == {"DSA", "DM"}
+    assert "condense.method_iterations.DM" in condense["DM"]
+    assert not any("method_iterations" in k for k in condense["DSA"])
+    assert {"condense.iterations", "condense.lr_img", "condense.batch_real", "seed"} <= condense["DSA"] & condense["DM"]

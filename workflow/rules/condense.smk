@@ -1,12 +1,17 @@
-CONDENSE_PARAMS = ["seed", "data.train_subset", "condense", "runtime.device"]
+CONDENSE_PARAMS = ["seed", "data.train_subset", "runtime.device"]
 
 
 def condense_keys(wc):
-    """A study cell's budget (iterations) is in its studies entry; the NAS DC proxy's K in nas.condense_iterations
-    (listed only where the file has it: DVC refuses a listed key that the file lacks)."""
+    """The condense section key by key, with condense.method_iterations narrowed to the job's own method: a change
+    of DM's K must not make Snakemake rerun (and first delete) the DC or DSA sets. A study cell's budget
+    (iterations) is in its studies entry; the NAS DC proxy's K in nas.condense_iterations (listed only where the
+    file has it: DVC refuses a listed key that the file lacks)."""
+    c = P["condense"]
+    section = [f"condense.{k}" for k in c if k != "method_iterations"]
+    section += [f"condense.method_iterations.{wc.method}"] if wc.method in c.get("method_iterations", {}) else []
     nas = P.get("nas", {})
     proxy = "condense_iterations" in nas and wc.dataset == artifacts.search_dataset(nas["dataset"])
-    return with_study(CONDENSE_PARAMS)(wc) + (["nas.condense_iterations"] if proxy else [])
+    return with_study(CONDENSE_PARAMS + section)(wc) + (["nas.condense_iterations"] if proxy else [])
 
 
 rule condense:
