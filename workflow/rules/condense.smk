@@ -7,7 +7,7 @@ def condense_keys(wc):
     (iterations) is in its studies entry; the NAS DC proxy's K in nas.condense_iterations (listed only where the
     file has it: DVC refuses a listed key that the file lacks)."""
     c = P["condense"]
-    section = [f"condense.{k}" for k in c if k != "method_iterations"]
+    section = [f"condense.{k}" for k in sorted(c) if k != "method_iterations"]  # sorted: not the file's key order
     section += [f"condense.method_iterations.{wc.method}"] if wc.method in c.get("method_iterations", {}) else []
     nas = P.get("nas", {})
     proxy = "condense_iterations" in nas and wc.dataset == artifacts.search_dataset(nas["dataset"])
