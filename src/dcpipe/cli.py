@@ -14,7 +14,7 @@ from .dvcgen import render
 from .jobs import score_job
 from .io import atomic_path, provenance, write_json
 from .plan import missing_data_message, missing_datasets
-from .report.protocol import protocol_record
+from .report.protocol import cell_stats, protocol_record
 from .runtime import device_problem, pick_device, setup, stage_errors
 from .score import PIXELS, summary_line
 from .stages.common import training_set
@@ -212,9 +212,8 @@ def record_protocol(params_file, checkout, name, command_line, wall_clock, machi
         out = out or Path("reports/records/protocol") / f"{name}.json"
         write_json(out, record)
         for c in record["cells"]:
-            accs = [a for s in c["sets"] for a in s["accuracies"]]
-            click.echo(f"{c['dataset']} IPC {c['ipc']} {c['method']}: {sum(accs) / len(accs):.2f} over "
-                       f"{len(accs)} networks")
+            s = cell_stats(c)
+            click.echo(f"{c['dataset']} IPC {c['ipc']} {c['method']}: {s['mean']:.2f} over {s['n_models']} networks")
         click.echo(f"-> {out}")
 
 

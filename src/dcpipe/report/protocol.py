@@ -8,6 +8,7 @@ status from it with the same functions as its own cells."""
 
 from __future__ import annotations
 
+import statistics
 from pathlib import Path
 
 from .. import artifacts, plan
@@ -48,8 +49,7 @@ def cell_stats(cell: dict) -> dict:
     """Mean and population std (the papers') over every network of every set of a recorded cell, and its budget
     as Budget's fields (models, epochs, K: None where they differ between sets or do not apply)."""
     accs = [a for s in cell["sets"] for a in s["accuracies"]]
-    mean = sum(accs) / len(accs)
-    std = (sum((a - mean) ** 2 for a in accs) / len(accs)) ** 0.5
+    mean, std = statistics.fmean(accs), statistics.pstdev(accs)
 
     def same(values):
         values = set(values)
