@@ -204,7 +204,7 @@ def test_every_speed_switch_can_be_turned_off(tmp_path):
     from dcpipe.runtime import setup
 
     doc = yaml.safe_load((ROOT / "params.yaml").read_text())
-    assert doc["runtime"]["fused"] is True and doc["evaluate"]["train_precision"] == "bf16"  # the CPU default
+    assert doc["runtime"]["fused"] is True and doc["evaluate"]["train_precision"] == "auto"  # bf16 where native
     doc["runtime"]["fused"] = False
     doc["condense"].update(real_precision="fp32", inner_precision="fp32")
     doc["evaluate"].update(train_precision="fp32", test_precision="fp32")

@@ -10,7 +10,8 @@ from torch.func import functional_call, grad, stack_module_state, vmap
 
 from dcpipe import fused
 from dcpipe.models import build_model
-from dcpipe.train import TrainConfig, autocast, train_model
+from dcpipe.precision import autocast
+from dcpipe.train import TrainConfig, train_model
 
 
 @pytest.fixture

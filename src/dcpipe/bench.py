@@ -32,7 +32,8 @@ from .condense import CondenseConfig, class_gradients, condense
 from .data import Data
 from .models import build_model
 from .runtime import keep_freed_memory
-from .train import TrainConfig, autocast, train_models, train_models_batched
+from .precision import autocast
+from .train import TrainConfig, train_models, train_models_batched
 
 # Today's code path before the speed issue: the baseline of `dcpipe bench --baseline`.
 BASELINE = {"fused": False, "real_precision": "fp32", "inner_precision": "fp32", "train_precision": "fp32",

@@ -31,7 +31,7 @@ from .io import atomic_path
 from .matching import match_loss
 from .models import build_model, has_batchnorm
 from .seeding import derive_seed, generator, torch_seeded
-from .train import autocast
+from .precision import autocast
 
 log = logging.getLogger(__name__)
 

@@ -36,7 +36,8 @@ import torch.nn.functional as F
 from .coreset import herding_order
 from .models import build_model
 from .seeding import derive_seed, generator, torch_seeded
-from .train import autocast, test_accuracy
+from .precision import autocast
+from .train import test_accuracy
 
 log = logging.getLogger(__name__)
 

@@ -9,6 +9,7 @@ import math
 
 import torch
 
+from .precision import autocast
 from .seeding import derive_seed, generator
 
 
@@ -136,7 +137,7 @@ def penultimate_features(net: torch.nn.Module, x: torch.Tensor, batch: int = 100
     hook = last.register_forward_hook(lambda mod, inp, _: out.append(inp[0].float().cpu()))
     try:
         net.eval()
-        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+        with autocast(x.device, precision):
             for i in range(0, len(x), batch):
                 net(x[i:i + batch])
     finally:

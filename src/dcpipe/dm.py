@@ -25,7 +25,7 @@ from .data import Data, sample_class
 from .errors import NonFiniteError, ParamsError
 from .models import build_model
 from .seeding import derive_seed, generator, torch_seeded
-from .train import autocast
+from .precision import autocast
 
 
 def embed(net: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:

@@ -17,6 +17,7 @@ import torch
 
 from . import __version__
 from .errors import ArtifactError
+from .precision import native_bf16
 
 
 @contextlib.contextmanager
@@ -122,6 +123,8 @@ def provenance() -> dict:
         "numpy": np.__version__,
         "python": platform.python_version(),
         "device": "cuda" if torch.cuda.is_available() else "cpu",
+        # what each `auto` precision switch ran in (dcpipe.precision): bf16 where true, fp32 where false
+        "bf16_native": native_bf16("cuda" if torch.cuda.is_available() else "cpu"),
     }
 
 

@@ -18,6 +18,7 @@ from torch.func import functional_call, grad, stack_module_state, vmap
 
 from . import dsa
 from .models import build_model, has_batchnorm
+from .precision import autocast
 from .seeding import derive_seed, generator, torch_seeded
 
 log = logging.getLogger(__name__)
@@ -40,16 +41,6 @@ class TrainConfig:
     # DSA evaluation (the DSA and DM papers): a DSA strategy (dsa.GROUPS joined by "_"), one random draw per
     # image; it replaces `augment`, as in the authors' code, and they train 1,000 epochs with it.
     dsa: str | None = None
-
-
-def autocast(device: torch.device, precision: str):
-    """The one precision switch of a pass: bf16 autocast or fp32 as is (rejects anything else)."""
-    if precision not in PRECISIONS:
-        raise ValueError(f"unknown precision {precision!r}; valid: {', '.join(PRECISIONS)}")
-    return torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=precision == "bf16")
-
-
-PRECISIONS = ("fp32", "bf16")
 
 
 def augmented(x: torch.Tensor, cfg: TrainConfig, gen: torch.Generator) -> torch.Tensor:
