@@ -50,8 +50,8 @@ def test_the_baseline_mode_times_both_code_paths_at_equal_work_and_restores_the_
     g = torch.Generator().manual_seed(0)
     x = torch.randn(40, 1, 28, 28, generator=g)
     y = torch.arange(10).repeat(4)
-    switches = {"fused": True, "real_precision": "bf16", "inner_precision": "bf16", "train_precision": "bf16",
-                "test_precision": "bf16"}
+    switches = {"fused": True, "real_precision": "auto", "inner_precision": "auto", "train_precision": "auto",
+                "test_precision": "auto"}  # params.yaml's
     cfgs = {1: CondenseConfig(ipc=1, batch_real=4), 10: CondenseConfig(ipc=1, batch_real=4, outer_loop=2, inner_loop=2)}
     before = fused.enabled()
     res = bench.baseline(Data("fake", x, y, x, y, 10, (0.0,), (1.0,)), switches, n_models=1, condense_cfgs=cfgs,

@@ -32,7 +32,7 @@ from .condense import CondenseConfig, class_gradients, condense
 from .data import Data
 from .models import build_model
 from .runtime import keep_freed_memory
-from .precision import autocast
+from .precision import autocast, effective_precision
 from .train import TrainConfig, train_models, train_models_batched
 
 # Today's code path before the speed issue: the baseline of `dcpipe bench --baseline`.
@@ -82,7 +82,7 @@ def _evaluation(data: Data, ipc: int, n_models: int, epochs: int, test_precision
 
 
 def run(data: Data, n_models: int = 20, batch_real: int = 256, epochs: dict | None = None,
-        condense_cfgs: dict | None = None, test_precision: str = "bf16") -> dict:
+        condense_cfgs: dict | None = None, test_precision: str = "auto") -> dict:
     """epochs: {ipc: training epochs} of the evaluations to time ({1: 300} by default); condense_cfgs:
     {ipc: CondenseConfig} of the condensations to time one outer iteration of (the paper's IPC 1 by default)."""
     dev = data.x_train.device
@@ -186,7 +186,7 @@ def baseline(data: Data, switches: dict, n_models: int = 2, condense_cfgs: dict 
             m = {"switches": sw}
             step = _step_rate(data, sw["train_precision"])
             m["training_step_batch256"] = {**step, "fraction_of_conv_microbenchmark":
-                                           step["gflop_per_s"] / micro[sw["train_precision"]]}
+                                           step["gflop_per_s"] / micro[effective_precision(dev, sw["train_precision"])]}
             for ipc, cfg in condense_cfgs.items():
                 cfg = dataclasses.replace(cfg, iterations=1, checkpoint_every=10**9, vectorise_classes="off",
                                           real_precision=sw["real_precision"], inner_precision=sw["inner_precision"])
