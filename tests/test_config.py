@@ -226,3 +226,11 @@ def test_every_speed_switch_can_be_turned_off(tmp_path):
     f.write_text(yaml.safe_dump(doc))
     with pytest.raises(ParamsError, match="train_precision"):
         load_params(f)
+
+
+@pytest.mark.parametrize("path", sorted(str(p.relative_to(ROOT)) for p in (ROOT / "config").glob("*.yaml")))
+def test_every_parameter_file_of_config_validates(path):
+    """The protocol files are run by hand in their own checkouts, hours after they were written: each one must
+    pass the schema and the cross-field checks here, before anyone spends that time."""
+    params = load_params(ROOT / path)
+    assert params["experiment"]["datasets"] and params["experiment"]["methods"]
