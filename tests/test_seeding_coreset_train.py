@@ -12,7 +12,8 @@ from torch import nn
 
 from dcpipe.coreset import random_select
 from dcpipe.seeding import derive_seed, generator, torch_seeded
-from dcpipe.train import TrainConfig, augment_crop_scale_rotate, test_accuracy as accuracy_of, train_models
+from dcpipe.train import (TrainConfig, augment_crop_scale_rotate, crop_scale_rotate_theta, test_accuracy as accuracy_of,
+                          train_models)
 
 
 
@@ -94,6 +95,23 @@ def test_augmentation_keeps_shape_and_is_deterministic_for_a_seeded_generator():
     assert torch.isfinite(a).all()
     assert not torch.equal(a, x)  # something was done
     assert not torch.equal(a, augment_crop_scale_rotate(x, generator(1)))
+
+
+def test_augmentation_gives_each_image_one_shift_scale_or_rotation_of_dc_appendix_a():
+    theta = crop_scale_rotate_theta(3000, (28, 28), generator(0), "cpu")
+    linear, shift = theta[:, :, :2], theta[:, :, 2]
+    eye = torch.eye(2).expand_as(linear)
+    crop = torch.all(linear == eye, dim=(1, 2))
+    pixels = -shift[crop] * 28 / 2
+    assert torch.allclose(pixels, pixels.round(), atol=1e-5) and pixels.min() >= -4 and pixels.max() <= 3
+    scale = ~crop & (linear[:, 0, 1] == 0) & (linear[:, 1, 0] == 0)
+    s = 1 / torch.diagonal(linear[scale], dim1=1, dim2=2)
+    assert s.min() >= 0.8 - 1e-6 and s.max() <= 1.2 + 1e-6 and torch.all(shift[scale] == 0)
+    rot = ~crop & ~scale
+    angle = torch.rad2deg(torch.atan2(linear[rot, 1, 0], linear[rot, 0, 0]))
+    assert angle.abs().max() <= 45 + 1e-4 and torch.all(shift[rot] == 0)
+    assert torch.allclose(linear[rot, 0, 0], linear[rot, 1, 1]) and torch.allclose(linear[rot, 0, 1], -linear[rot, 1, 0])
+    assert all(abs(int(k.sum()) - 1000) < 150 for k in (crop, scale, rot))  # the three ops equally likely
 
 
 def test_augmentation_keeps_colour_images_shape():
