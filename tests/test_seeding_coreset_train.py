@@ -98,7 +98,7 @@ def test_augmentation_keeps_shape_and_is_deterministic_for_a_seeded_generator():
 
 
 def test_augmentation_gives_each_image_one_shift_scale_or_rotation_of_dc_appendix_a():
-    theta = crop_scale_rotate_theta(3000, (28, 28), generator(0), "cpu")
+    theta = crop_scale_rotate_theta(3000, (28, 28), generator(0))
     linear, shift = theta[:, :, :2], theta[:, :, 2]
     eye = torch.eye(2).expand_as(linear)
     crop = torch.all(linear == eye, dim=(1, 2))

@@ -63,23 +63,28 @@ def augment_crop_scale_rotate(x: torch.Tensor, gen: torch.Generator) -> torch.Te
     or rotation by -45..45 degrees. One batched affine warp instead of the reference's per-image Python loop;
     bilinear sampling with zero padding (= the dataset mean after normalisation) replaces its nearest/spline
     interpolation and batch-mean padding."""
-    grid = F.affine_grid(crop_scale_rotate_theta(x.shape[0], x.shape[-2:], gen, x.device), list(x.shape),
-                         align_corners=False)
+    return warp(x, crop_scale_rotate_theta(x.shape[0], x.shape[-2:], gen).to(x.device))
+
+
+def warp(x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+    """x warped by the affine matrices theta (one per image), bilinear, zero padding."""
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
-def crop_scale_rotate_theta(n: int, size, gen: torch.Generator, dev) -> torch.Tensor:
-    """The (n, 2, 3) affine matrices of augment_crop_scale_rotate. Built with torch.where, not masked assignment:
-    a boolean-mask write waits for the GPU to count the mask, and MNIST's evaluation does this once per model and
-    step (20 models x 1000 steps per set)."""
+def crop_scale_rotate_theta(n: int, size, gen: torch.Generator) -> torch.Tensor:
+    """The (n, 2, 3) affine matrices of augment_crop_scale_rotate, on the generator's device (the CPU's for every
+    training generator): a few dozen scalars, built where they are drawn and moved once, with torch.where rather
+    than boolean-mask writes. On a GPU each mask write and each small copy waits for the device, and MNIST's
+    evaluation builds these once per model and step (20 models x 1000 steps per set)."""
     h, w = size
-    u = lambda *s: torch.rand(*s, generator=gen, device=gen.device).to(dev)  # noqa: E731
+    u = lambda *s: torch.rand(*s, generator=gen, device=gen.device)  # noqa: E731
     op = (u(n) * 3).long()
     shift = torch.floor(u(n, 2) * 8) - 4  # pixels
     s = 0.8 + 0.4 * u(n, 2)
     a = (u(n) * 90 - 45) * math.pi / 180
     crop, scale, rot = op == 0, op == 1, op == 2
-    zero, one = torch.zeros(n, device=dev), torch.ones(n, device=dev)
+    zero, one = torch.zeros(n, device=gen.device), torch.ones(n, device=gen.device)
     cos, sin = torch.cos(a), torch.sin(a)
     return torch.stack([torch.where(scale, 1 / s[:, 0], torch.where(rot, cos, one)),
                         torch.where(rot, -sin, zero),
@@ -249,8 +254,11 @@ def train_stacked(model: str, n_models: int, x, y, num_classes: int, cfg: TrainC
             step += 1
             idx = perms[:, i:i + cfg.batch]
             xb = x[idx]
-            if cfg.augment or cfg.dsa:
+            if cfg.dsa:
                 xb = torch.stack([augmented(xb[m], cfg, gens[m]) for m in range(n_models)])
+            elif cfg.augment:  # every model's matrices from its own generator, then one warp for the stack
+                theta = torch.cat([crop_scale_rotate_theta(xb.shape[1], xb.shape[-2:], g) for g in gens])
+                xb = warp(xb.flatten(0, 1), theta.to(xb.device)).view_as(xb)
             grads = grads_of(params, buffers, xb, y[idx])
             with torch.no_grad():
                 for k, p in params.items():
