@@ -59,9 +59,19 @@ class ConvBlocks(nn.Sequential):
 
     def forward(self, x):
         for conv, norm, act, pool, fusable in self.blocks:
-            x = conv(x)
+            x = one_channel_conv_fp32(conv, x) if conv.in_channels == 1 else conv(x)
             x = norm_relu_avgpool(x, norm.weight, norm.bias, norm.eps) if fusable else pool(act(norm(x)))
         return x
+
+
+def one_channel_conv_fp32(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
+    """A one-channel convolution in fp32 where CPU autocast would run it in bf16: oneDNN's bf16 weight gradient for
+    one input channel runs at ~9 GFLOP/s (MNIST's first ConvNet layer at batch 256: 122 ms forward + backward against
+    69 ms in fp32 on a Zen 4 core), so fp32 is both faster and exact. Three channels (CIFAR) are faster in bf16."""
+    if x.device.type != "cpu" or not torch.is_autocast_enabled("cpu"):
+        return conv(x)
+    with torch.autocast("cpu", enabled=False):
+        return conv(x.float())
 
 
 def _fusable_block(norm, act, pool) -> bool:
