@@ -1,5 +1,6 @@
 """The fused instance norm -> ReLU -> 2x2 average pool (dcpipe.fused, the speed issue's memory-bound chain) is the
-eager chain, to float rounding: values, gradients, double backward, inside the ConvNet, and off when switched off."""
+eager chain, to float rounding: values, gradients, double backward, inside the ConvNet, and off when switched off.
+So is the fused first block (conv -> norm -> ReLU -> pool) on gray images that need no gradient."""
 
 from __future__ import annotations
 
@@ -83,6 +84,73 @@ def test_the_convnet_with_the_fused_chain_is_the_eager_convnet(on):
     torch.testing.assert_close(outs[True][0], outs[False][0], rtol=1e-4, atol=1e-5)
     for a, e in zip(outs[True][1], outs[False][1]):
         torch.testing.assert_close(a, e, rtol=1e-3, atol=1e-5)
+
+
+def first_block(hw=28, padding=3, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    conv = torch.nn.Conv2d(1, 6, 3, padding=padding)
+    with torch.no_grad():
+        conv.weight.copy_(torch.randn(conv.weight.shape, generator=g))
+        conv.bias.copy_(torch.randn(6, generator=g))
+    w = (torch.rand(6, generator=g) + 0.5).requires_grad_()
+    b = (torch.randn(6, generator=g) * 0.5).requires_grad_()
+    x = torch.randn(4, 1, hw, hw, generator=g)
+    return x, conv, w, b
+
+
+@pytest.mark.parametrize("hw,padding", [(28, 3), (8, 1), (10, 0)])
+def test_the_fused_first_block_equals_the_eager_conv_norm_relu_pool_in_values_and_parameter_gradients(on, hw, padding):
+    x, conv, w, b = first_block(hw, padding)
+    assert fused.conv_fusable(x, conv, w)
+    out = fused.conv_norm_relu_avgpool(x, conv, w, b)
+    assert "ConvNormReluAvgPool" in type(out.grad_fn).__name__
+    ref = fused.eager_conv_norm_relu_avgpool(x, conv.weight, conv.bias, padding, w, b)
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
+    go = torch.randn(out.shape, generator=torch.Generator().manual_seed(1))
+    params = (conv.weight, conv.bias, w, b)
+    got, want = torch.autograd.grad(out, params, go), torch.autograd.grad(ref, params, go)
+    for a, e in zip(got, want):
+        torch.testing.assert_close(a, e, rtol=1e-4, atol=1e-4)
+    # the norm takes away the conv bias's shift of the whole plane: its gradient is 0 (eagerly, 0 to rounding)
+    assert torch.equal(got[1], torch.zeros(6))
+
+
+def test_the_fused_first_block_under_bf16_autocast_is_the_fp32_block(on):
+    """Under CPU bf16 a one-channel first conv runs in fp32 (models.one_channel_conv_fp32), and so does the block."""
+    x, conv, w, b = first_block()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = fused.conv_norm_relu_avgpool(x, conv, w, b)
+    assert out.dtype == torch.float32
+    torch.testing.assert_close(out, fused.eager_conv_norm_relu_avgpool(x, conv.weight, conv.bias, 3, w, b),
+                               rtol=1e-5, atol=1e-5)
+
+
+def test_the_fused_first_block_double_backward_is_the_eager_one(on):
+    """The inner training differentiates through nothing, but a create_graph backward must still be exact."""
+    x, conv, w, b = first_block(8, 1)
+
+    def second_order(block):
+        gw, = torch.autograd.grad((block() * 1.5).sum(), (conv.weight,), create_graph=True)
+        return torch.autograd.grad((gw ** 2).sum(), (w, b))
+
+    got = second_order(lambda: fused.conv_norm_relu_avgpool(x, conv, w, b))
+    want = second_order(lambda: fused.eager_conv_norm_relu_avgpool(x, conv.weight, conv.bias, 1, w, b))
+    for a, e in zip(got, want):
+        torch.testing.assert_close(a, e, rtol=1e-4, atol=1e-4)
+
+
+def test_the_first_block_is_fused_only_where_its_input_needs_no_gradient_and_is_gray(on):
+    """The synthetic images' pass needs the input gradient: it runs the eager chain, as does colour input (oneDNN's
+    bf16 conv is faster there) and any other conv shape."""
+    x, conv, w, b = first_block()
+    assert fused.conv_fusable(x, conv, w)
+    assert not fused.conv_fusable(x.clone().requires_grad_(), conv, w)
+    assert not fused.conv_fusable(torch.randn(4, 3, 28, 28), torch.nn.Conv2d(3, 6, 3, padding=3), w)
+    assert not fused.conv_fusable(x, torch.nn.Conv2d(1, 6, 3, padding=3, stride=2), w)
+    assert not fused.conv_fusable(x, torch.nn.Conv2d(1, 6, 3, padding=3, dilation=2), w)
+    assert not fused.conv_fusable(torch.randn(4, 1, 27, 27), conv, w)  # an odd output: the pool would drop a row
+    fused.set_enabled(False)
+    assert not fused.conv_fusable(x, conv, w)
 
 
 def test_switched_off_or_under_vmap_the_eager_chain_runs(on):

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from .fused import norm_relu_avgpool
+from .fused import conv_fusable, conv_norm_relu_avgpool, norm_relu_avgpool
 
 NORMS = ("none", "batch", "layer", "instance", "group")
 ACTS = ("sigmoid", "relu", "leakyrelu")
@@ -59,6 +59,9 @@ class ConvBlocks(nn.Sequential):
 
     def forward(self, x):
         for conv, norm, act, pool, fusable in self.blocks:
+            if fusable and conv_fusable(x, conv, norm.weight):
+                x = conv_norm_relu_avgpool(x, conv, norm.weight, norm.bias, norm.eps)
+                continue
             x = one_channel_conv_fp32(conv, x) if conv.in_channels == 1 else conv(x)
             x = norm_relu_avgpool(x, norm.weight, norm.bias, norm.eps) if fusable else pool(act(norm(x)))
         return x
