@@ -155,7 +155,14 @@ def _step_rate(data: Data, precision: str, batch: int = 256) -> dict:
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-    return _rate(step)
+    before = fused.enabled()
+    fused.set_enabled(False)  # the counter does not see inside the fused ops: count the same step's eager ops
+    try:
+        flops = _flops(step)
+    finally:
+        fused.set_enabled(before)
+    sec = _time(step)
+    return {"seconds": sec, "gflop": flops / 1e9, "gflop_per_s": flops / 1e9 / sec}
 
 
 def baseline(data: Data, switches: dict, n_models: int = 2, condense_cfgs: dict | None = None,
