@@ -44,7 +44,7 @@ def test_every_artifact_records_whether_its_auto_switches_ran_in_bf16():
 def test_under_cpu_bf16_a_one_channel_first_conv_runs_in_fp32_and_equals_the_fp32_conv():
     """oneDNN's bf16 weight gradient for one input channel is slower than fp32 (models.one_channel_conv_fp32), so the
     ConvNet keeps a gray image's first conv in fp32 under autocast: exactly the fp32 conv, values and gradients."""
-    from dcpipe.models import build_model, one_channel_conv_fp32
+    from dcpipe.models import one_channel_conv_fp32
     conv = torch.nn.Conv2d(1, 4, 3, padding=1)
     x = torch.randn(2, 1, 8, 8)
     with torch.autocast("cpu", dtype=torch.bfloat16):
@@ -55,7 +55,19 @@ def test_under_cpu_bf16_a_one_channel_first_conv_runs_in_fp32_and_equals_the_fp3
     torch.testing.assert_close(out, ref, rtol=0, atol=0)
     assert all(torch.equal(a, e) for a, e in zip(torch.autograd.grad(out.sum(), conv.parameters()),
                                                  torch.autograd.grad(ref.sum(), conv.parameters())))
+    from dcpipe import fused
+    before = fused.enabled()
+    fused.set_enabled(False)  # the unfused path: the fused first block (tests/test_fused.py) never calls the conv module
     seen = {}
+    try:
+        _first_conv_dtypes(seen)
+    finally:
+        fused.set_enabled(before)
+    assert seen == {1: torch.float32, 3: torch.bfloat16}  # colour input keeps bf16: it is faster there
+
+
+def _first_conv_dtypes(seen):
+    from dcpipe.models import build_model
     for channels in (1, 3):
         net = build_model("ConvNet", channels=channels, num_classes=10, im_size=(28, 28) if channels == 1 else (32, 32))
         first = next(m for m in net.modules() if isinstance(m, torch.nn.Conv2d))
@@ -64,4 +76,3 @@ def test_under_cpu_bf16_a_one_channel_first_conv_runs_in_fp32_and_equals_the_fp3
             logits = net(torch.randn(2, channels, *((28, 28) if channels == 1 else (32, 32))))
         logits.float().sum().backward()  # and the mixed-precision chain still backpropagates
         assert first.weight.grad is not None and torch.isfinite(first.weight.grad).all()
-    assert seen == {1: torch.float32, 3: torch.bfloat16}  # colour input keeps bf16: it is faster there
