@@ -84,6 +84,10 @@ def test_the_report_shows_the_equal_work_bench_and_the_training_precision_check(
     assert s.rows[1] == ["evaluate IPC 1: s per model", "1.00", "0.50", "2.00×"]
     assert "fused on" in s.note and "real batch 256/class" in s.note and "1 × 1 (IPC 1)" in s.note
     assert "Not recorded" in baseline_section(None).note
+    # a record names the machine that timed it; older records, made before provenance named one, say nothing
+    assert " on " not in s.note.split(":")[0]
+    b["provenance"] = {"git_commit": "0123456789", "cpu": "Some CPU", "cpu_capability": "AVX512", "gpu": None}
+    assert "commit 01234567 on Some CPU (AVX512):" in baseline_section(b).note
     check = {"train_set": "a.npz", "epochs": 300, "fp32": {"mean": 70.0, "std": 0.5, "accuracies": [0.7] * 3},
              "bf16": {"mean": 70.25, "std": 0.4, "accuracies": [0.7] * 3}, "mean_difference_points": 0.25}
     p = precision_train_section({"checks": [check]})

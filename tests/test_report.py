@@ -213,3 +213,15 @@ def test_provenance_is_the_working_tree_the_process_runs_in(tmp_path, monkeypatc
                    check=True)
     head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
     assert provenance()["git_commit"] == head and provenance()["git_dirty"] is False
+
+
+def test_provenance_names_the_machine_that_timed_the_record():
+    import torch
+
+    from dcpipe.io import cpu_model, provenance
+
+    p = provenance()
+    assert p["cpu"] == cpu_model() and p["cpu"]  # never empty: /proc/cpuinfo's model name, else platform's
+    # torch.backends.cpu.get_cpu_capability's documented values
+    assert p["cpu_capability"] in {"DEFAULT", "VSX", "Z VECTOR", "NO AVX", "AVX2", "AVX512", "SVE256"}
+    assert p["gpu"] == (torch.cuda.get_device_name() if torch.cuda.is_available() else None)

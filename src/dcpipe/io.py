@@ -104,6 +104,15 @@ def read_npz(path, required: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
     return arrays
 
 
+def cpu_model() -> str:
+    """The processor's name: /proc/cpuinfo's "model name" on Linux, else what `platform` knows."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
 def provenance() -> dict:
     """Versions and git commit recorded next to every artifact. The commit and dirty flag are those of the working
     tree the process runs in (its current directory), not of wherever the package happens to be installed from."""
@@ -123,6 +132,10 @@ def provenance() -> dict:
         "numpy": np.__version__,
         "python": platform.python_version(),
         "device": "cuda" if torch.cuda.is_available() else "cpu",
+        # timings in a record depend on the machine: name the processor and the vector code torch dispatches to
+        "cpu": cpu_model(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
         # what each `auto` precision switch ran in (dcpipe.precision): bf16 where true, fp32 where false
         "bf16_native": native_bf16("cuda" if torch.cuda.is_available() else "cpu"),
     }

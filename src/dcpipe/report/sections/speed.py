@@ -16,6 +16,12 @@ BENCH_PASSES = ("conv_microbenchmark_fp32", "conv_microbenchmark_bf16", "real_gr
                 "real_gradient_pass_bf16", "test_pass_fp32", "test_pass_bf16")
 
 
+def timed_on(record: dict) -> str:
+    """The machine a timed record ran on, from its provenance; records made before it named one say nothing."""
+    p = record.get("provenance", {})
+    return f" on {p.get('gpu') or p['cpu']} ({p['cpu_capability']})" if "cpu" in p else ""
+
+
 def bench_section(b: dict) -> Section:
     def micro(k):  # the microbenchmark of the pass's own precision (older files: fp32 only)
         return b.get("conv_microbenchmark_" + k[-4:], b["conv_microbenchmark_fp32"])["gflop_per_s"]
@@ -40,7 +46,8 @@ def bench_section(b: dict) -> Section:
         rows.append([f"real gradients of {c.get('classes', 10)} classes: loop → vmap ({c['vmap_speedup']:.2f}×)",
                      "", "", f"{c['loop_seconds']:.2f} → {c['vmap_seconds']:.2f}"])
     commit = (b.get("provenance", {}).get("git_commit") or "unknown")[:8]
-    note = (f"{b.get('command', 'dcpipe bench')} on {b['threads']} thread(s), {b['device']}, commit {commit}; "
+    note = (f"{b.get('command', 'dcpipe bench')} on {b['threads']} thread(s), {b['device']}{timed_on(b)}, "
+            f"commit {commit}; "
             "GFLOP/s counted by torch.utils.flop_counter, ratio against the conv microbenchmark of the same run and "
             "precision.")
     metrics = {k: {"gflop_per_s": round(b[k]["gflop_per_s"], 1), "seconds": round(b[k]["seconds"], 3)}
@@ -170,8 +177,8 @@ def baseline_section(b: dict | None) -> Section:
     loops = ", ".join(f"{t} × {s} (IPC {i})" for i, (t, s) in st["loops"].items())
     epochs = ", ".join(f"{e} (IPC {i})" for i, e in st["evaluation_epochs"].items())
     commit = (b.get("provenance", {}).get("git_commit") or "unknown")[:8]
-    note = (f"{b.get('command', 'dcpipe bench --baseline')}, commit {commit}: the paper's settings (real batch "
-            f"{st['batch_real']}/class, loops T × ς_θ {loops}, evaluation epochs {epochs}, "
+    note = (f"{b.get('command', 'dcpipe bench --baseline')}, commit {commit}{timed_on(b)}: the paper's settings "
+            f"(real batch {st['batch_real']}/class, loops T × ς_θ {loops}, evaluation epochs {epochs}, "
             f"{st['models']} models), one process. Baseline: no fusion, fp32 everywhere, per-class loop. Default: "
             f"{switches}. An evaluated model is its training plus the 10,000-image test pass.")
     return Section("speed_bench_baseline", "Speed: the same work, before and after the speed switches", note,
