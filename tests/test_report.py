@@ -225,3 +225,16 @@ def test_provenance_names_the_machine_that_timed_the_record():
     # torch.backends.cpu.get_cpu_capability's documented values
     assert p["cpu_capability"] in {"DEFAULT", "VSX", "Z VECTOR", "NO AVX", "AVX2", "AVX512", "SVE256"}
     assert p["gpu"] == (torch.cuda.get_device_name() if torch.cuda.is_available() else None)
+
+
+def test_the_default_job_section_states_the_same_machine_before_and_after_from_the_record():
+    from dcpipe.report.sections.speed import run_section
+
+    record = json.loads(Path("reports/records/run.json").read_text())
+    ba = record["before_after"]
+    # the speed-up is the record's own arithmetic on the two wall clocks it states, never a typed-in number
+    assert ba["speedup"] == pytest.approx(ba["before"]["seconds"] / ba["after"]["seconds"], abs=0.005)
+    assert ba["before"]["commit"] != ba["after"]["commit"]
+    note = run_section(record).note
+    assert f"{ba['before']['wall_clock']} at {ba['before']['commit'][:8]}" in note
+    assert f"{ba['after']['wall_clock']} at {ba['after']['commit'][:8]} ({ba['speedup']:.2f}×)" in note
