@@ -58,21 +58,22 @@ def bench_section(b: dict) -> Section:
 
 def run_section(r: dict) -> Section:
     history = r.get("history", [r])
-    same = r.get("same_params_comparison")
-    same = (f" Same parameters before and after the speed work ({same['what']}): {same['before']['seconds']} s at "
-            f"{same['before']['commit']} → {same['after']['seconds']} s at {same['after']['commit']} "
-            f"({same['speedup']:.2f}×), accuracies {same['accuracies']}." if same else "")
-    ba = r.get("before_after")
+    comparisons = ""
+    if same := r.get("same_params_comparison"):
+        comparisons += (f" Same parameters before and after the speed work ({same['what']}): {same['before']['seconds']}"
+                        f" s at {same['before']['commit']} → {same['after']['seconds']} s at {same['after']['commit']} "
+                        f"({same['speedup']:.2f}×), accuracies {same['accuracies']}.")
     # the "before and after on the same machine": two fresh clones timed back to back, since a wall time
     # measured on another instance of these machines differs by up to 1.6x (53 min against 1:18:26)
-    same += (f" Before and after the speed-at-equal-work work on one machine ({ba['machine']}), each from a fresh "
-             f"clone: {ba['before']['wall_clock']} at {ba['before']['commit'][:8]} → {ba['after']['wall_clock']} at "
-             f"{ba['after']['commit'][:8]} ({ba['speedup']:.2f}×)." if ba else "")
+    if ba := r.get("before_after"):
+        comparisons += (f" Before and after the speed-at-equal-work work on one machine ({ba['machine']}), each from a "
+                        f"fresh clone: {ba['before']['wall_clock']} at {ba['before']['commit'][:8]} → "
+                        f"{ba['after']['wall_clock']} at {ba['after']['commit'][:8]} ({ba['speedup']:.2f}×).")
     rows = [[h["commit"][:8], h["command"], "" if h.get("snakemake_jobs") is None else str(h["snakemake_jobs"]),
              h["wall_clock"]] for h in history]
     return Section("speed_run", "Speed: the default main job end to end",
                    "Wall time of the whole default job from a fresh clone (set-up included), as recorded in "
-                   "reports/records/run.json; each row ran its own commit's params.yaml." + same,
+                   "reports/records/run.json; each row ran its own commit's params.yaml." + comparisons,
                    ["commit", "command", "jobs", "wall clock"], rows,
                    metrics={"runs": len(history), "last_wall_clock": history[-1]["wall_clock"]})
 
