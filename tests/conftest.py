@@ -36,31 +36,45 @@ def _export_mirrors():
     os.environ["DCPIPE_DATA_MIRRORS"] = os.pathsep.join(_mirrors())
 
 
-def require_dataset(name: str, mirrors):
-    """Real-data tests read the local mirror; they may skip elsewhere, never under CI."""
-    from dcpipe.data import DataError, locate
+def require_dataset(name: str, mirrors) -> dict[str, Path]:
+    """Real-data tests read the local mirror: {file under data/raw: its mirror copy}. They may skip elsewhere,
+    never under CI."""
+    from dcpipe.fetch import in_mirror
+    from dcpipe.sources import source
 
-    try:
-        return locate(name, mirrors)
-    except DataError as e:
-        if os.environ.get("CI") == "true":
-            raise
-        pytest.skip(f"real {name} not in the local mirror: {e}")
+    for layout in source(name).layouts:
+        hit = in_mirror(layout, mirrors)
+        if hit:
+            return hit[1]
+    if os.environ.get("CI") == "true":
+        raise AssertionError(f"real {name} is in no local mirror ({', '.join(map(str, mirrors))}), and CI needs it")
+    pytest.skip(f"real {name} is in no local mirror ({', '.join(map(str, mirrors))})")
+
+
+def fetch_and_prepare(name: str, out: Path, raw: Path, mirrors, **fetch_args) -> dict:
+    """What the download and prepare_data jobs do, in-process: files into `raw` (manifest beside them), then `out`."""
+    from dcpipe.data import dataset_spec, prepare
+    from dcpipe.fetch import fetch, write_manifest
+
+    source = dataset_spec(name).variant_of or name
+    manifest = raw / f"{source}.json"
+    write_manifest(manifest, fetch(source, raw, list(mirrors), **fetch_args))
+    return prepare(name, out, manifest)
 
 
 @pytest.fixture(scope="session")
 def prepared(tmp_path_factory, mirrors):
     """Prepare a real dataset once per session: prepared('MNIST') -> path of its .npz."""
-    from dcpipe.data import prepare
+    from dcpipe.data import dataset_spec
 
     cache = {}
     base = tmp_path_factory.mktemp("prepared")
 
     def get(name):
         if name not in cache:
-            require_dataset(name, mirrors)
+            require_dataset(dataset_spec(name).variant_of or name, mirrors)
             out = base / f"{name}.npz"
-            prepare(name, out, mirrors, base / "raw")
+            fetch_and_prepare(name, out, base / "raw", mirrors, download=False)
             cache[name] = out
         return cache[name]
 
@@ -91,9 +105,10 @@ def set_dotted(doc: dict, dotted: str, value) -> None:
         doc[last] = value
 
 
-def run(cmd, cwd, check=True):
-    """Run a command (the venv's tools first on PATH); raise with its output's tail when it fails."""
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+def run(cmd, cwd, check=True, env=None):
+    """Run a command (the venv's tools first on PATH, `env` over the environment); raise with its output's tail
+    when it fails."""
+    env = {**os.environ, **(env or {}), "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     res = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, shell=isinstance(cmd, str))
     if check and res.returncode != 0:
         raise AssertionError(f"{cmd} failed ({res.returncode}):\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}")
@@ -117,9 +132,36 @@ def copy_workflow(wd: Path, params: Path = ROOT / ".test/params.yaml") -> Path:
 
 
 @pytest.fixture(scope="session")
-def smoke_run(tmp_path_factory, mirrors) -> Path:
+def official_server(tmp_path_factory, mirrors):
+    """A real HTTP server on 127.0.0.1 serving the mirror's real MNIST, Fashion-MNIST and USPS files under their
+    official URL paths (tests/loopback.py), for the whole session."""
+    from tests.loopback import Server, official_tree
+
+    server = Server(official_tree(tmp_path_factory.mktemp("official"), mirrors))
+    yield server
+    server.close()
+
+
+# The smoke run has no mirror at all: its datasets come over HTTP from the loopback server, as on a user's machine.
+NO_MIRROR = {"DCPIPE_DATA_MIRRORS": ""}
+
+
+def smoke_params(wd: Path, urls: dict, edit=None) -> None:
+    """The smoke configuration in wd/params.yaml, downloading from `urls` (params data.urls) with no mirror."""
+    import yaml
+
+    params = yaml.safe_load((ROOT / ".test/params.yaml").read_text())
+    params["data"].update(mirrors=[], urls=urls)
+    if edit:
+        edit(params)
+    (wd / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory, mirrors, official_server) -> Path:
     """The end-to-end smoke run, once per session: Snakemake runs the whole DAG of .test/params.yaml (50 real
-    training images per class) in a copy of the workflow; returns its working directory. tests/test_pipeline_e2e.py,
+    training images per class) in a copy of the workflow, downloading its datasets from the loopback server with
+    no mirror; returns its working directory. tests/test_pipeline_e2e.py, tests/test_download.py,
     tests/test_snakemake_report.py and tests/test_browser.py share it (the report tests restore params.yaml, which
     the DVC test edits). DCPIPE_SMOKE_RUN=<dir> reuses a finished run of the same kind instead (for iterating on
     the report's tests; never set under CI)."""
@@ -128,10 +170,10 @@ def smoke_run(tmp_path_factory, mirrors) -> Path:
         wd = Path(reuse)
         assert (wd / "reports/index.html").exists(), f"DCPIPE_SMOKE_RUN={reuse}: no finished smoke run there"
         return wd
-    for name in ("FashionMNIST", "MNIST"):
-        require_dataset(name, mirrors)
     wd = copy_workflow(tmp_path_factory.mktemp("pipeline"))
+    smoke_params(wd, official_server.urls())
     run(["dvc", "init", "--no-scm", "-q"], wd)
-    run(["dcpipe", "dvc-yaml"], wd)
-    run(["snakemake", "--cores", "2", "--resources", "gpu=2"], wd)
+    run(["dcpipe", "dvc-yaml"], wd, env=NO_MIRROR)
+    res = run(["snakemake", "--cores", "2", "--resources", "gpu=2"], wd, env=NO_MIRROR)
+    (wd / ".smoke-run-stderr.txt").write_text(res.stderr)  # the plan's download lines, for test_download
     return wd

@@ -2,6 +2,8 @@
 
 from .methods import parse
 
+# The download job's manifest of one dataset's checked files, which sit beside it under data/raw.
+RAW = "data/raw/{dataset}.json"
 PREPARED = "data/prepared/{dataset}.npz"
 CORESET = "data/coreset/{dataset}/ipc{ipc}/{method}_set{set}.npz"
 SYNTHETIC = "data/synthetic/{dataset}/ipc{ipc}/{method}_set{set}.npz"

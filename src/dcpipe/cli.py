@@ -13,7 +13,7 @@ from .config import ParamsError, load_params
 from .dvcgen import render
 from .jobs import score_job
 from .io import atomic_path, provenance, write_json
-from .plan import missing_data_message, missing_datasets
+from .plan import download_lines, fetch_plans, missing_data_message, unreachable_message
 from .report.protocol import cell_stats, protocol_record
 from .runtime import device_problem, pick_device, setup, stage_errors
 from .score import PIXELS, summary_line
@@ -33,10 +33,11 @@ def main():
 def check_params(params_file, local):
     """Validate a parameter file (schema, names, budgets) and exit non-zero on the first problem.
 
-    What this machine lacks is a warning (exit 0), since the jobs may run elsewhere: data no mirror holds (each
-    prepare_data job would stop at its start; a real Snakemake run stops before its first job), or CUDA for
-    runtime.device: cuda. With --local it is an error (exit 2): DVC has no start hook, so `make dvc-repro`
-    runs this first."""
+    Says which datasets the plan downloads (MB, hosts). What this machine lacks is a warning (exit 0), since the
+    jobs may run elsewhere: data that no mirror holds with data.download false (each download job would stop at
+    its start; a real Snakemake run stops before its first job), or CUDA for runtime.device: cuda. With --local
+    it is an error (exit 2), and the download URLs are asked whether they answer: DVC has no start hook, so
+    `make dvc-repro` runs this first."""
 
     try:
         params = load_params(params_file)
@@ -44,9 +45,12 @@ def check_params(params_file, local):
         click.echo(f"error: {e}", err=True)
         sys.exit(2)
     problems = []
-    missing = missing_datasets(params)
+    plans = fetch_plans(params)
+    for line in download_lines(plans):
+        click.echo(line, err=True)
+    missing = missing_data_message(plans, params) or (unreachable_message(plans, params) if local else None)
     if missing:
-        problems.append(missing_data_message(missing))
+        problems.append(missing)
     device = device_problem(config.runtime(params).device)
     if device:
         problems.append(device + ("" if local else " (each GPU stage stops at its start where that holds)"))

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import torch
 
-from . import data as data_mod, paper
+from . import data as data_mod, fetch, paper
 from .condense import CondenseConfig, condense
 from .errors import ParamsError
 from .io import provenance, write_json
@@ -192,14 +192,17 @@ def cuda_tests(root: Path = ROOT) -> dict:
 
 def prepared_dataset(prepared: Path | None, mirrors: list[str], cache: Path) -> Path:
     """FashionMNIST's prepared .npz: `prepared`, else the pipeline's data/prepared/ copy if there is one, else one
-    prepared once from a mirror ($DCPIPE_DATA_MIRRORS, then `mirrors`) into `cache`. No CUDA is touched."""
+    prepared once into `cache` from a mirror ($DCPIPE_DATA_MIRRORS, then `mirrors`) or the official URL. No CUDA
+    is touched."""
     if prepared is not None and not prepared.is_file():
         raise ParamsError(f"--prepared {prepared}: no such file (a FashionMNIST .npz written by prepare_data)")
     if prepared is None:
         pipeline_copy = Path(f"data/prepared/{DATASET}.npz")
         prepared = pipeline_copy if pipeline_copy.exists() else cache / f"{DATASET}.npz"
         if not prepared.exists():
-            data_mod.prepare(DATASET, prepared, data_mod.mirror_dirs(mirrors), cache / "raw")
+            manifest = cache / "raw" / f"{DATASET}.json"
+            write_json(manifest, fetch.fetch(DATASET, manifest.parent, fetch.mirror_dirs(mirrors)))
+            data_mod.prepare(DATASET, prepared, manifest)
     return prepared
 
 

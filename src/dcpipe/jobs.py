@@ -6,12 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .condense import CondenseConfig
-from .config import (augment_datasets, batched, condense_config, continual_config, evaluation_model_for,
+from .config import (augment_datasets, batched, condense_config, continual_config, data_sources, evaluation_model_for,
                      models_per_set, nas_train_config, nas_whole_config, proxy_train_config, runtime, score_config,
                      train_config, wholeset_config)
 from .continual import ContinualConfig, Setting
 from .score import ScoreConfig
-from .data import mirror_dirs
+from .fetch import mirror_dirs
 from .nas import Arch
 from .plan import nas_shard
 from .seeding import derive_seed
@@ -175,13 +175,16 @@ def nas_job(params, shard: int | None = None) -> NasJob:
 
 
 @dataclass(frozen=True)
-class PrepareJob:
+class DownloadJob:
     dataset: str
-    mirrors: tuple  # the local mirror folders searched, in order ($DCPIPE_DATA_MIRRORS first)
+    mirrors: tuple                  # the local mirror folders searched, in order ($DCPIPE_DATA_MIRRORS first)
+    bases: tuple[str, ...] | None   # data.urls of this dataset (None: the official URLs)
+    download: bool                  # data.download: fetch from the URLs what no mirror holds
 
 
-def prepare_job(params, dataset: str) -> PrepareJob:
-    return PrepareJob(dataset, tuple(mirror_dirs(params["data"]["mirrors"])))
+def download_job(params, dataset: str) -> DownloadJob:
+    d = data_sources(params)
+    return DownloadJob(dataset, tuple(mirror_dirs(d.mirrors)), d.bases(dataset), d.download)
 
 
 @dataclass(frozen=True)
@@ -197,6 +200,6 @@ def score_job(params, dataset: str) -> ScoreJob:
     return ScoreJob(env(params), dataset, derive_seed(params["seed"], "score", dataset), score_config(params, dataset))
 
 
-__all__ = ["ContinualJob", "CondenseJob", "Env", "EvaluateJob", "NasJob", "OptimalRandomJob", "PrepareJob", "ScoreJob",
+__all__ = ["ContinualJob", "CondenseJob", "Env", "EvaluateJob", "NasJob", "OptimalRandomJob", "DownloadJob", "ScoreJob",
            "SetJob", "WholesetJob", "augment_datasets", "condense_job", "continual_job", "env", "evaluate_job", "nas_job",
-           "optimal_random_job", "prepare_job", "score_job", "set_job", "wholeset_job"]
+           "optimal_random_job", "download_job", "score_job", "set_job", "wholeset_job"]

@@ -8,13 +8,16 @@ import math
 from pathlib import Path
 
 from . import artifacts
-from .config import condensed_memory_sets, continual_config, ipc_sweep_methods, methods, nas_widths, score_files, study_of
-from .data import missing_sources, rgb32_name
+from . import fetch
+from .config import (condensed_memory_sets, continual_config, data_sources, ipc_sweep_methods, methods, nas_widths,
+                     score_files, study_of)
+from .data import dataset_spec, rgb32_name
 from .errors import ParamsError
 from .methods import CROSS_STUDIES, cell_name, parse
 from .models import evaluation_model
 from .nas import EARLY_STOPPING, shard, stratified_sample, subspace
 from .seeding import derive_seed
+from .sources import mb
 
 
 def wholeset_model(params) -> str:
@@ -204,7 +207,7 @@ def set_jobs(params) -> list[dict]:
 def prepared_datasets(params) -> list[str]:
     """Every dataset the prepare_data rule makes for this plan: those of the experiment, its studies, the whole-set
     and optimal-random stages, the continual tasks and the NAS dataset (whose search split nas_split makes from
-    it). missing_datasets checks their source files before any work."""
+    it). fetch_plans says where their files will come from, before any work."""
     names = {j["dataset"] for j in set_jobs(params) + wholeset_jobs(params) + optimal_random_jobs(params)}
     names |= set(continual_datasets(params)) | {f["dataset"] for f in score_jobs(params)}
     if params.get("nas"):
@@ -213,21 +216,47 @@ def prepared_datasets(params) -> list[str]:
     return sorted(names)
 
 
-def missing_datasets(params, datasets: list[str] | None = None) -> list[str]:
-    """The planned datasets whose source files no mirror holds (data.missing_sources: one message each); []
-    when every one can be prepared. By default every prepared dataset of the plan that is not prepared yet
-    (its .npz and .json under the working directory): a prepared dataset needs no source files."""
+def source_dataset(dataset: str) -> str:
+    """The dataset whose downloaded files `dataset` is prepared from (MNIST for MNIST_RGB32)."""
+    return dataset_spec(dataset).variant_of or dataset
+
+
+def fetch_plans(params, datasets: list[str] | None = None) -> list[fetch.Plan]:
+    """What each download job of `datasets` (source datasets) will do, found from file names alone (fetch.plan). By
+    default the plan's download jobs that will run: those of the prepared datasets not prepared yet (.npz and .json
+    under the working directory) whose manifest (artifacts.RAW) is not there yet."""
     if datasets is None:
-        datasets = [d for d in prepared_datasets(params) if not (
+        todo = [d for d in prepared_datasets(params) if not (
             Path(artifacts.PREPARED.format(dataset=d)).is_file()
             and Path(artifacts.PREPARED.format(dataset=d) + ".json").is_file())]
-    return missing_sources(datasets, params["data"]["mirrors"])
+        datasets = [d for d in dict.fromkeys(map(source_dataset, todo)) if not Path(artifacts.RAW.format(dataset=d)).is_file()]
+    d = data_sources(params)
+    raw = Path(artifacts.RAW).parent
+    return [fetch.plan(name, raw, fetch.mirror_dirs(d.mirrors), d.bases(name), d.download) for name in sorted(datasets)]
 
 
-def missing_data_message(problems: list[str]) -> str:
-    """missing_sources' problems as one block, for a `warning: ` (check-params, dry runs) or `error: ` prefix."""
-    body = "\n".join("  " + line for p in problems for line in p.splitlines())
-    return f"the plan needs datasets that no mirror holds, so their prepare_data jobs cannot run:\n{body}"
+def missing_data_message(plans: list[fetch.Plan], params) -> str | None:
+    """The plans that cannot run (download off, no mirror) as one block, for a `warning: ` (check-params, dry
+    runs) or `error: ` prefix; None when there are none."""
+    mirrors = fetch.mirror_dirs(data_sources(params).mirrors)
+    body = "\n".join("  " + line for p in plans if p.where == "missing"
+                     for line in fetch.missing_message(p.dataset, mirrors).splitlines())
+    return f"the plan needs datasets that no mirror holds, so their download jobs cannot run:\n{body}" if body else None
+
+
+def download_lines(plans: list[fetch.Plan]) -> list[str]:
+    """One line per dataset the plan downloads: its size and hosts, then the total."""
+    lines = [f"download: {p.dataset} {mb(p.bytes)} from {p.detail} into {Path(artifacts.RAW).parent}/"
+             for p in plans if p.where == "download"]
+    total = sum(p.bytes for p in plans if p.where == "download")
+    return lines + ([f"download: {mb(total)} in all, once (kept in {Path(artifacts.RAW).parent}/)"] if len(lines) > 1 else [])
+
+
+def unreachable_message(plans: list[fetch.Plan], params) -> str | None:
+    """The offline blocks of the datasets to download whose URLs do not answer (fetch.probe), or None."""
+    d = data_sources(params)
+    blocks = [b for p in plans if p.where == "download" for b in [fetch.probe(p.dataset, d.bases(p.dataset))] if b]
+    return "\n".join(blocks) if blocks else None
 
 
 def check_job(params, where: str = "params", dataset: str | None = None, ipc: int | None = None,

@@ -31,27 +31,32 @@ def with_study(keys):
     return lambda wc: keys + ([f"studies.{parse_method(wc.method).study}"] if parse_method(wc.method).study else [])
 
 
-# Data check before any work (plan.missing_datasets: the planned datasets' source files are looked up in the
-# mirrors, not read). A dry run warns and still shows the plan, as `dcpipe check-params` does. A real run stops
-# in `onstart`, which Snakemake 9 calls after building the DAG and before scheduling the first job, and never in a
-# dry run (Workflow.execute in snakemake/workflow.py; checked with a throwaway Snakefile: `sys.exit` there ends
-# the run cleanly, no job started, no lock left; an exception would print a traceback). It checks the
-# prepare_data jobs the DAG will run, so neither a dataset prepared already nor a target that needs no missing
-# data is blocked. `--no-hooks` skips onstart: then the prepare_data job itself stops at its start with the
-# same message, as under `dvc repro` (DVC has no start hook).
+# Data check before any work (plan.fetch_plans: where each download job's files will come from, found from file
+# names alone). A dry run prints the downloads and warns of what cannot be had, and still shows the plan, as
+# `dcpipe check-params` does. A real run stops in `onstart`, which Snakemake 9 calls after building the DAG and
+# before scheduling the first job, and never in a dry run (Workflow.execute in snakemake/workflow.py; `sys.exit`
+# there ends the run cleanly, no job started, no lock left; an exception would print a traceback). It checks the
+# download jobs the DAG will run: data the plan cannot have (download off, no mirror), and URLs that do not answer
+# (one HEAD request per file), so an offline machine gets each dataset's block before any job. `--no-hooks` skips
+# onstart: then the download job itself stops with the same block, as under `dvc repro` (DVC has no start hook).
 import sys
 
-from dcpipe.plan import missing_data_message, missing_datasets
+from dcpipe.plan import download_lines, fetch_plans, missing_data_message, unreachable_message
 
 if workflow.output_settings.dryrun:
-    _missing = missing_datasets(P)
+    _plans = fetch_plans(P)
+    for _line in download_lines(_plans):
+        print(_line, file=sys.stderr, flush=True)
+    _missing = missing_data_message(_plans, P)
     if _missing:
-        print(f"warning: {PARAMS_FILE}: {missing_data_message(_missing)}", file=sys.stderr, flush=True)
+        print(f"warning: {PARAMS_FILE}: {_missing}", file=sys.stderr, flush=True)
 
 
 onstart:
-    _to_prepare = [j.wildcards.dataset for j in workflow.dag.needrun_jobs() if j.rule.name == "prepare_data"]
-    _missing = missing_datasets(P, _to_prepare)
-    if _missing:
-        print(f"error: {PARAMS_FILE}: {missing_data_message(_missing)}", file=sys.stderr, flush=True)
+    _plans = fetch_plans(P, [j.wildcards.dataset for j in workflow.dag.needrun_jobs() if j.rule.name == "download"])
+    for _line in download_lines(_plans):
+        print(_line, file=sys.stderr, flush=True)
+    _problem = missing_data_message(_plans, P) or unreachable_message(_plans, P)
+    if _problem:
+        print(f"error: {PARAMS_FILE}: {_problem}", file=sys.stderr, flush=True)
         sys.exit(2)

@@ -1,7 +1,29 @@
-DATA_PARAMS = []  # where the files are found (mirrors) does not change what they hold: checksummed
+DATA_PARAMS = []  # where the files are found (mirrors, URLs) does not change what they hold: checksummed
+
+# A cluster's compute nodes often have no internet: the downloads run on the submitting host (README "Clusters").
+localrules:
+    download,
+
+
+rule download:
+    output:
+        artifacts.RAW,
+    params:
+        dvc=DATA_PARAMS,
+        settings=settings(DATA_PARAMS),
+    log:
+        "logs/download/{dataset}.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=120,
+    shell:
+        "{RUN}/download.py {SCRIPT_ARGS} --dataset {wildcards.dataset} --out {output} > {log} 2>&1"
 
 
 rule prepare_data:
+    input:
+        raw=lambda wc: artifacts.RAW.format(dataset=plan.source_dataset(wc.dataset)),
     output:
         npz=artifacts.PREPARED,
         meta=artifacts.PREPARED + ".json",
@@ -15,4 +37,4 @@ rule prepare_data:
         mem_mb=4000,
         runtime=60,
     shell:
-        "{RUN}/prepare_data.py {SCRIPT_ARGS} --dataset {wildcards.dataset} --out {output.npz} > {log} 2>&1"
+        "{RUN}/prepare_data.py {SCRIPT_ARGS} --dataset {wildcards.dataset} --raw {input.raw} --out {output.npz} > {log} 2>&1"

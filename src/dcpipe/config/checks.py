@@ -13,6 +13,7 @@ from ..matching import DISTANCES, is_distance
 from ..methods import CROSS_STUDIES, MAIN, parse
 from ..models import MODEL_NAMES, build_model, is_model_name
 from ..nas import EARLY_STOPPING, subspace
+from ..sources import SOURCES
 from .settings import augment_datasets, continual_config, dsa_methods, ipc_sweep_methods, methods, nas_widths
 
 
@@ -43,6 +44,7 @@ def names(params) -> list[str]:
                 + _unknown("condense.model", cond["model"], MODEL_NAMES, is_model_name)
                 + _unknown("evaluate.model", ev["model"], MODEL_NAMES, is_model_name)
                 + _unknown("condense.distance", cond.get("distance", CondenseConfig.distance), DISTANCES, is_distance))
+    problems += [line for d in params["data"].get("urls", {}) for line in _unknown("data.urls", d, SOURCES)]
     sweep = params.get("ipc_sweep", {})
     problems += (_each("ipc_sweep.datasets", sweep.get("datasets", []), DATASETS)
                  + _each("ipc_sweep.methods", ipc_sweep_methods(params), MAIN))

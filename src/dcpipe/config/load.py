@@ -79,6 +79,9 @@ def load_params(path: str | Path) -> dict:
     except yaml.YAMLError as e:
         raise ParamsError(f"{path}: not valid YAML: {e}") from e
     validate_params(params, str(path))
+    # A relative mirror means a folder beside the parameter file, wherever the command runs.
+    params["data"]["mirrors"] = [m if Path(m).expanduser().is_absolute() else str((path.parent / m).resolve())
+                                 for m in params["data"]["mirrors"]]
     return params
 
 

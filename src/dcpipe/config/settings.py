@@ -28,6 +28,22 @@ def runtime(params) -> Runtime:
     return Runtime(**params["runtime"])
 
 
+@dataclass(frozen=True)
+class DataSources:
+    mirrors: tuple[str, ...] = ()   # local folders searched after $DCPIPE_DATA_MIRRORS (absolute: config.load)
+    download: bool = True           # fetch what no mirror holds from the official URLs (or `urls`)
+    urls: tuple[tuple[str, tuple[str, ...]], ...] = ()  # per dataset, base URLs that replace the official ones
+
+    def bases(self, dataset: str) -> tuple[str, ...] | None:
+        return dict(self.urls).get(dataset)
+
+
+def data_sources(params) -> DataSources:
+    d = params["data"]
+    return DataSources(tuple(d["mirrors"]), d.get("download", DataSources.download),
+                       tuple((k, tuple(v)) for k, v in sorted(d.get("urls", {}).items())))
+
+
 def methods(params) -> list[str]:
     """The main experiment's methods (default: every one)."""
     return list(params["experiment"].get("methods", MAIN))

@@ -1,0 +1,335 @@
+"""Get a dataset's files into data/raw, each checked against its known checksum before anything reads it.
+
+Where they come from, in order: the copies already in data/raw; the local mirrors ($DCPIPE_DATA_MIRRORS, then
+params data.mirrors); the official URLs, or the site's own ones in params data.urls. The transfer is pooch's
+(streamed to a temporary file, progress bar on a terminal, gzip and tar processors); requests under it obeys
+HTTPS_PROXY. Every copy is made and checked in a private folder beside data/raw (data/.download/<dataset>) and
+moved in only once checked, so an interrupted or corrupt transfer leaves nothing under data/raw; a rerun clears
+that folder and starts again."""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import hashlib
+import logging
+import os
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pooch
+import requests
+
+from .errors import DataError
+from .io import read_json, write_json
+from .sources import CHECKSUMS, Remote, mb, source
+
+log = logging.getLogger(__name__)
+# pooch logs each start and, with no known hash (a .gz is checked after decompression), advice to pin its hash:
+# fetch logs one line per file itself.
+pooch.get_logger().setLevel(logging.WARNING)
+
+RETRIES = 2          # further tries of one URL after a transient failure (connection, 5xx, checksum)
+BACKOFF_S = 1.0      # the wait before retry k is BACKOFF_S * 2**k
+TIMEOUT_S = 30       # connect and read timeout of one request
+
+
+class DownloadError(DataError):
+    """No URL gave a file with the right checksum; the message is the dataset's whole block."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What fetching one dataset will do, found without reading any file's content (a planning check)."""
+    dataset: str
+    where: str      # "raw" (already in data/raw), "mirror", "download" or "missing" (download off, no mirror)
+    detail: str     # the mirror folder, or the host downloaded from
+    bytes: int = 0  # to download
+
+
+def mirror_dirs(configured: list[str] | None = None) -> list[Path]:
+    """$DCPIPE_DATA_MIRRORS (':'-separated; relative to the working directory), then params data.mirrors
+    (made absolute against the parameter file's folder when it was loaded)."""
+    env = [p for p in os.environ.get("DCPIPE_DATA_MIRRORS", "").split(os.pathsep) if p]
+    return [Path(p).expanduser() for p in env + list(configured or [])]
+
+
+def _gunzips_to(path: Path, rel: str) -> bool:
+    """Whether `path` is a gzipped copy of `rel`, a file stored plain under data/raw (a mirror's .gz)."""
+    return path.suffix == ".gz" and not rel.endswith(".gz")
+
+
+def checksum_problem(path: Path, rel: str) -> str | None:
+    """None when `path` holds the known content of `rel`, else what is wrong (both hashes, or why unreadable)."""
+    algorithm, want = CHECKSUMS[rel].split(":")
+    try:
+        with (gzip.open(path, "rb") if _gunzips_to(path, rel) else open(path, "rb")) as f:
+            got = hashlib.file_digest(f, algorithm).hexdigest()
+    except (OSError, EOFError) as e:  # gzip.BadGzipFile is an OSError
+        return f"unreadable ({e})"
+    return None if got == want else f"checksum mismatch: {algorithm} {got}, expected {want}"
+
+
+# ---- the copies already in data/raw, and the local mirrors
+
+
+def _in_raw(layout: tuple[str, ...], raw: Path, check: bool) -> bool:
+    return all((raw / rel).is_file() and (not check or checksum_problem(raw / rel, rel) is None) for rel in layout)
+
+
+def _find(mirror: Path, rel: str, check_flat: bool) -> Path | None:
+    """A file sits in torchvision's layout (<mirror>/MNIST/raw/...) or flat in the mirror, as Debian installs
+    Fashion-MNIST, gzipped or not. MNIST and Fashion-MNIST share file names, so a flat copy counts only if its
+    content matches (`check_flat`; the planning check looks at one file instead, _flat_copies_are)."""
+    for c in (mirror / rel, mirror / f"{rel}.gz"):
+        if c.is_file():
+            return c
+    name = Path(rel).name
+    for c in (mirror / name, mirror / f"{name}.gz"):
+        if c.is_file() and (not check_flat or checksum_problem(c, rel) is None):
+            return c
+    return None
+
+
+def _flat_copies_are(mirror: Path, found: dict[str, Path]) -> bool:
+    """Whether the flat copies among `found` are the right dataset's, judged by the smallest one (a labels file)."""
+    flat = {rel: p for rel, p in found.items() if p.parent == mirror and "/" in rel}
+    if not flat:
+        return True
+    rel = min(flat, key=lambda r: flat[r].stat().st_size)
+    return checksum_problem(flat[rel], rel) is None
+
+
+def in_mirror(layout: tuple[str, ...], mirrors: list[Path], quick: bool = False) -> tuple[Path, dict] | None:
+    """The first mirror holding every file of `layout`, and where each one is; `quick` reads at most one small
+    file per mirror (planning), otherwise flat copies are told apart by content."""
+    for m in mirrors:
+        if not m.is_dir():
+            continue
+        found = {rel: _find(m, rel, check_flat=not quick) for rel in layout}
+        if all(found.values()) and (not quick or _flat_copies_are(m, found)):
+            return m, found
+    return None
+
+
+def _copy_in(found: dict[str, Path], work: Path) -> dict[str, Path]:
+    """Copy mirror files into `work` (decompressing a .gz copy of a file stored plain) and check each."""
+    out = {}
+    for rel, src in found.items():
+        dst = work / rel
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with (gzip.open(src, "rb") if _gunzips_to(src, rel) else open(src, "rb")) as fin, \
+                    open(dst, "wb") as fout:
+                shutil.copyfileobj(fin, fout, 1 << 20)
+        except (OSError, EOFError) as e:
+            raise DataError(f"{src}: unreadable or truncated ({e}); replace it with a fresh copy") from e
+        problem = checksum_problem(dst, rel)
+        if problem:
+            raise DataError(f"{src}: {problem}: the file is truncated or corrupt; replace it with a fresh copy")
+        out[rel] = dst
+    return out
+
+
+# ---- the URLs
+
+
+def _describe(e: BaseException) -> str:
+    """One short reason per failed request: DNS, refused, timeout, HTTP status, checksum."""
+    text = str(e)
+    if isinstance(e, requests.HTTPError) and e.response is not None:
+        return f"HTTP {e.response.status_code} {e.response.reason or ''}".rstrip()
+    if isinstance(e, requests.Timeout):
+        return f"timed out after {TIMEOUT_S} s"
+    if isinstance(e, requests.exceptions.ProxyError):
+        return f"proxy error ({text[:160]})"
+    if isinstance(e, requests.ConnectionError):
+        if "NameResolution" in text or "Name or service not known" in text or "getaddrinfo" in text:
+            return "DNS: host not found"
+        if "Connection refused" in text:
+            return "connection refused"
+        return f"connection failed ({text[:160]})"
+    return text[:200]
+
+
+def _transient(e: BaseException) -> bool:
+    if isinstance(e, requests.HTTPError) and e.response is not None:
+        return e.response.status_code >= 500 or e.response.status_code == 429
+    return not isinstance(e, requests.exceptions.InvalidURL)
+
+
+def _unpack(remote: Remote, path: Path, work: Path) -> dict[str, Path]:
+    if remote.unpack == "gunzip":
+        rel, = remote.gives
+        return {rel: Path(pooch.Decompress(method="gzip", name=Path(rel).name)(str(path), "download", None))}
+    if remote.unpack == "untar":
+        pooch.Untar(members=list(remote.gives), extract_dir="untar")(str(path), "download", None)
+        return {rel: path.parent / "untar" / rel for rel in remote.gives}
+    rel, = remote.gives
+    return {rel: path}
+
+
+class _Bad(Exception):
+    """A transfer that arrived but is not the file: truncated, corrupt archive, or a checksum mismatch."""
+
+
+def _get(url: str, remote: Remote, work: Path) -> dict[str, Path]:
+    """One try: download `url` into `work`, unpack it, and check every file it gives."""
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    downloader = pooch.HTTPDownloader(progressbar=sys.stderr.isatty(), timeout=TIMEOUT_S)
+    path = Path(pooch.retrieve(url, known_hash=None, fname=remote.name, path=work, downloader=downloader))
+    try:
+        files = _unpack(remote, path, work)
+    except (OSError, EOFError, ValueError, KeyError) as e:  # gzip CRC, truncated tar, missing member
+        raise _Bad(f"not a readable archive ({type(e).__name__}: {e})") from e
+    for rel, p in files.items():
+        problem = checksum_problem(p, rel)
+        if problem:
+            raise _Bad(f"{rel}: {problem}")
+    return files
+
+
+def _download(name: str, remote: Remote, bases: tuple[str, ...], work: Path) -> tuple[dict[str, Path], list]:
+    """Try every base URL in order, retrying transient failures with back-off; (files, attempts)."""
+    attempts = []
+    for base in bases:
+        url = base.rstrip("/") + "/" + remote.name
+        for k in range(RETRIES + 1):
+            t0 = time.monotonic()
+            try:
+                files = _get(url, remote, work / remote.name)
+            except (requests.RequestException, _Bad) as e:
+                reason = f"checksum: {e}" if isinstance(e, _Bad) else _describe(e)
+                attempts.append((url, reason))
+                log.info("%s: %s from %s failed: %s", name, remote.name, url, reason)
+                if isinstance(e, _Bad) or _transient(e):
+                    if k < RETRIES:
+                        time.sleep(BACKOFF_S * 2 ** k)
+                        continue
+                break
+            s = time.monotonic() - t0
+            log.info("%s: %s (%s) from %s in %.1f s, checksum ok", name, remote.name, mb(remote.bytes), url, s)
+            return files, attempts
+    return {}, attempts
+
+
+def failure_block(name: str, failed: list[tuple[Remote, list]]) -> str:
+    """The offline block of one dataset: each file's URLs tried with their errors, its size, and the ways out."""
+    src = source(name)
+    lines = [f"{name} ({mb(sum(r.bytes for r in src.remotes))}) could not be downloaded:"]
+    for remote, attempts in failed:
+        lines.append(f"  {remote.name} ({mb(remote.bytes)}):")
+        lines += [f"    {url}: {reason}" for url, reason in dict(attempts).items()]
+    lines += ["  Two ways out:",
+              f"    - a local mirror folder holding {', '.join(src.layouts[0])} (gzipped or not), named in "
+              "$DCPIPE_DATA_MIRRORS or params data.mirrors;",
+              f"    - your site's own HTTP mirror of {', '.join(r.name for r in src.remotes)}: params "
+              f"data.urls: {{{name}: [\"https://your.site/path/\"]}}."]
+    return "\n".join(lines)
+
+
+# ---- the whole fetch, its plan, and the planning probe
+
+
+def fetch(name: str, raw: Path, mirrors: list[Path], bases: tuple[str, ...] | None = None,
+          download: bool = True) -> dict:
+    """Make every file of one of `name`'s layouts present and checked under `raw`; return the manifest
+    ({"dataset", "files": {rel: {"checksum", "bytes"}}}) that prepare_data reads. Logs where the files came from."""
+    src = source(name)
+    for layout in src.layouts:
+        if _in_raw(layout, raw, check=True):
+            log.info("%s: %d files already in %s, checksums ok", name, len(layout), raw)
+            return manifest(name, layout, raw)
+    work = raw.parent / ".download" / name
+    shutil.rmtree(work, ignore_errors=True)  # a killed run's partial transfer
+    try:
+        for layout in src.layouts:
+            hit = in_mirror(layout, mirrors)
+            if hit:
+                files = _copy_in(hit[1], work / "mirror")
+                _move_in(files, raw)
+                log.info("%s: %d files copied from mirror %s, checksums ok", name, len(files), hit[0])
+                return manifest(name, layout, raw)
+        if not download:
+            raise DataError(missing_message(name, mirrors))
+        files, failed = {}, []
+        for remote in src.remotes:
+            got, attempts = _download(name, remote, bases or src.bases, work)
+            if not got:
+                failed.append((remote, attempts))
+            files.update(got)
+        if failed:
+            raise DownloadError(failure_block(name, failed))
+        _move_in(files, raw)
+        return manifest(name, src.layouts[-1], raw)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            work.parent.rmdir()  # data/.download, once empty
+
+
+def _move_in(files: dict[str, Path], raw: Path) -> None:
+    for rel, p in files.items():
+        (raw / rel).parent.mkdir(parents=True, exist_ok=True)
+        os.replace(p, raw / rel)
+
+
+def write_manifest(path: Path, manifest: dict) -> None:
+    write_json(path, manifest)
+
+
+def read_manifest(path: Path) -> dict:
+    return read_json(path)
+
+
+def manifest(name: str, layout: tuple[str, ...], raw: Path) -> dict:
+    return {"dataset": name, "files": {rel: {"checksum": CHECKSUMS[rel], "bytes": (raw / rel).stat().st_size}
+                                       for rel in layout}}
+
+
+def missing_message(name: str, mirrors: list[Path]) -> str:
+    src = source(name)
+
+    def state(m: Path) -> str:
+        return "" if m.is_dir() else "  (not a folder)" if m.exists() else "  (does not exist)"
+    searched = "\n".join(f"  - {m}{state(m)}" for m in mirrors) or "  (none configured)"
+    return (f"dataset {name} not found offline, and data.download is false.\nNeeded files: "
+            f"{', '.join(src.layouts[0])}\nMirrors searched ($DCPIPE_DATA_MIRRORS, then params data.mirrors):\n"
+            f"{searched}\nHow to get it: set data.download: true (downloads {mb(sum(r.bytes for r in src.remotes))} "
+            f"from {', '.join(src.bases)}), or put the files in one of these mirrors")
+
+
+def plan(name: str, raw: Path, mirrors: list[Path], bases: tuple[str, ...] | None, download: bool) -> Plan:
+    src = source(name)
+    if any(_in_raw(layout, raw, check=False) for layout in src.layouts):
+        return Plan(name, "raw", str(raw))
+    for layout in src.layouts:
+        hit = in_mirror(layout, mirrors, quick=True)
+        if hit:
+            return Plan(name, "mirror", str(hit[0]))
+    if not download:
+        return Plan(name, "missing", "")
+    hosts = ", ".join(dict.fromkeys(b.split("/")[2] if "://" in b else b for b in (bases or src.bases)))
+    return Plan(name, "download", hosts, sum(r.bytes for r in src.remotes))
+
+
+def probe(name: str, bases: tuple[str, ...] | None = None) -> str | None:
+    """Whether each file of `name` answers at one of its URLs (a HEAD request each, no retries): None, or the
+    dataset's offline block. For a run's start, so that an unreachable host stops it before any job."""
+    failed = []
+    for remote in source(name).remotes:
+        attempts = []
+        for base in bases or source(name).bases:
+            url = base.rstrip("/") + "/" + remote.name
+            try:
+                requests.head(url, timeout=TIMEOUT_S, allow_redirects=True).raise_for_status()
+                break
+            except requests.RequestException as e:
+                attempts.append((url, _describe(e)))
+        else:
+            failed.append((remote, attempts))
+    return failure_block(name, failed) if failed else None
