@@ -257,7 +257,7 @@ class Ctx:
 class Bad:
     id: str
     expect: tuple[str, ...]    # fragments of the message; {params}, {tmp}, {art}, {mnist} are filled in
-    stage: str = "condense"    # condense | evaluate | prepare_data | select_coreset
+    stage: str = "condense"    # condense | evaluate | download | prepare_data | select_coreset
     edit: dict = field(default_factory=dict)   # dotted params key -> value (_DELETE removes it)
     args: dict = field(default_factory=dict)   # command-line overrides
     setup: Callable[[Ctx], None] | None = None
@@ -288,14 +288,15 @@ def _missing_params(ctx):
 def _no_mirror(ctx):
     ctx.env["DCPIPE_DATA_MIRRORS"] = str(ctx.tmp / "no-such-env-mirror")
     ctx.params["data"]["mirrors"] = [str(ctx.tmp / "no-such-params-mirror")]
+    ctx.params["data"]["download"] = False
 
 
 def _mirror_copy(ctx, corrupt: Callable[[Path], Path]) -> None:
     """A mirror of symlinks to the real MNIST files, one of which `corrupt` replaces by a damaged copy."""
-    from dcpipe.data import locate
+    from tests.conftest import require_dataset
 
     mirror = ctx.tmp / "mirror"
-    for rel, src in locate("MNIST", ctx.mirrors).items():  # present: the `prepared` fixture needed them
+    for rel, src in require_dataset("MNIST", ctx.mirrors).items():  # present: the `prepared` fixture needed them
         (mirror / rel).parent.mkdir(parents=True, exist_ok=True)
         (mirror / rel).symlink_to(src)
     corrupt(mirror / "MNIST/raw/t10k-labels-idx1-ubyte")
@@ -456,13 +457,13 @@ BAD_INPUTS = [
               "condense.loops": {1: [1, 1], 10: [10, 50]}, "evaluate.epochs": {1: 5, 10: 5},
               "evaluate.epochs_augmented": {1: 5, 10: 5}}, names_params=True),
     # missing and corrupt data
-    Bad("missing-mirror", ("dataset MNIST not found offline", "{tmp}/no-such-env-mirror  (does not exist)",
-                           "{tmp}/no-such-params-mirror  (does not exist)", "How to get it:"),
-        stage="prepare_data", setup=_no_mirror),
+    Bad("missing-mirror", ("dataset MNIST not found offline, and data.download is false",
+                           "{tmp}/no-such-env-mirror  (does not exist)", "{tmp}/no-such-params-mirror  (does not exist)",
+                           "How to get it: set data.download: true"), stage="download", setup=_no_mirror),
     Bad("truncated-idx-file", ("{tmp}/mirror/MNIST/raw/t10k-labels-idx1-ubyte: checksum mismatch",
-                               "truncated or corrupt. Replace it"), stage="prepare_data", setup=_truncated_idx),
+                               "truncated or corrupt; replace it"), stage="download", setup=_truncated_idx),
     Bad("truncated-gz-file", ("{tmp}/mirror/MNIST/raw/t10k-labels-idx1-ubyte.gz: unreadable or truncated",
-                              "replace it with a fresh copy"), stage="prepare_data", setup=_truncated_gz),
+                              "replace it with a fresh copy"), stage="download", setup=_truncated_gz),
     Bad("garbage-prepared-npz", ("{tmp}/prepared/MNIST.npz: not a readable .npz artifact", "rerun the stage"),
         setup=lambda ctx: _prepared_copy(ctx, b"previous artifact, not an npz" * 8)),
     Bad("truncated-prepared-npz", ("{tmp}/prepared/MNIST.npz: not a readable .npz artifact", "rerun the stage"),
@@ -497,7 +498,7 @@ BAD_INPUTS = [
 
 def _existing_artifacts(stage: str, art: Path) -> list[Path]:
     names = {"condense": ["DC_set0.npz", "DC_set0.npz.json", "DC_set0_loss.csv"],
-             "evaluate": ["DC_set0.json"], "prepare_data": ["MNIST.npz", "MNIST.npz.json"],
+             "evaluate": ["DC_set0.json"], "prepare_data": ["MNIST.npz", "MNIST.npz.json"], "download": ["MNIST.json"],
              "select_coreset": ["herding_set0.npz", "herding_set0.npz.json"]}[stage]
     for n in names:
         (art / n).write_bytes(b"previous artifact " + n.encode())
@@ -507,6 +508,8 @@ def _existing_artifacts(stage: str, art: Path) -> list[Path]:
 def _base_args(stage: str, ctx: Ctx, outputs: list[Path]) -> dict:
     common = {"--params": str(ctx.params_file), "--dataset": "MNIST"}
     if stage == "prepare_data":
+        return {**common, "--raw": str(ctx.tmp / "raw/MNIST.json"), "--out": str(outputs[0])}
+    if stage == "download":
         return {**common, "--out": str(outputs[0])}
     job = {**common, "--ipc": "1", "--set": "0", "--prepared": str(ctx.mnist)}
     if stage == "condense":
@@ -563,7 +566,7 @@ def test_a_bad_input_fails_before_work_with_a_clear_error_and_leaves_artifacts(c
 def test_the_bad_input_table_covers_every_category():
     ids = {c.id for c in BAD_INPUTS}
     assert len(BAD_INPUTS) >= 20 and len(ids) == len(BAD_INPUTS)
-    assert {"condense", "evaluate", "prepare_data", "select_coreset"} == {c.stage for c in BAD_INPUTS}
+    assert {"condense", "evaluate", "download", "prepare_data", "select_coreset"} == {c.stage for c in BAD_INPUTS}
     for needed in ("typo-condense-key", "seed-string", "unknown-dataset-in-params", "unknown-model",
                    "unknown-distance", "unknown-method", "ipc-without-loop-schedule", "train-subset-below-ipc",
                    "missing-mirror", "truncated-idx-file", "garbage-prepared-npz", "pickle-as-train-set",
@@ -640,7 +643,7 @@ def svhn_workdir(tmp_path_factory):
         (shutil.copytree if (ROOT / name).is_dir() else shutil.copy)(ROOT / name, wd / name)
     (wd / "empty-mirror").mkdir()
     p = tiny_params(**{"experiment.datasets": ["SVHN"], "experiment.methods": ["DC"], "coresets": _DELETE,
-                       "evaluate.augment_datasets": [], "data.mirrors": []})
+                       "evaluate.augment_datasets": [], "data.mirrors": [], "data.download": False})
     (wd / "params.yaml").write_text(yaml.safe_dump(p))
     return wd
 
@@ -652,9 +655,10 @@ def _run_in(wd: Path, *cmd: str) -> subprocess.CompletedProcess:
 
 def _says_what_is_missing(text: str, wd: Path) -> bool:
     return all(f in text for f in (
-        "params.yaml: the plan needs datasets that no mirror holds, so their prepare_data jobs cannot run:",
-        "dataset SVHN not found offline.", "Needed files: SVHN/train_32x32.mat, SVHN/test_32x32.mat",
-        f"    - {wd}/empty-mirror\n", "How to get it: train_32x32.mat and test_32x32.mat from"))
+        "params.yaml: the plan needs datasets that no mirror holds, so their download jobs cannot run:",
+        "dataset SVHN not found offline, and data.download is false.",
+        "Needed files: SVHN/train_32x32.mat, SVHN/test_32x32.mat", f"    - {wd}/empty-mirror\n",
+        "How to get it: set data.download: true (downloads 246.3 MB from http://ufldl.stanford.edu/housenumbers/)"))
 
 
 def test_check_params_warns_about_data_no_mirror_holds_and_still_passes(svhn_workdir):
@@ -686,7 +690,8 @@ def test_a_dry_run_warns_about_data_no_mirror_holds_and_still_shows_the_plan(svh
     r = _run_in(svhn_workdir, "snakemake", "-n", "--cores", "1")
     assert r.returncode == 0, r.stdout + r.stderr
     assert "warning: params.yaml: the plan needs datasets" in r.stderr and _says_what_is_missing(r.stderr, svhn_workdir)
-    assert re.search(r"^prepare_data\s+1$", r.stdout, re.M) and "This was a dry-run" in r.stdout, r.stdout
+    assert re.search(r"^download\s+1$", r.stdout, re.M) and re.search(r"^prepare_data\s+1$", r.stdout, re.M), r.stdout
+    assert "This was a dry-run" in r.stdout, r.stdout
     assert not (svhn_workdir / "logs").exists()
 
 
@@ -710,7 +715,6 @@ def test_snakemake_reports_a_bad_parameter_file_as_one_error_line(svhn_workdir):
 def test_the_data_check_covers_continual_tasks_and_the_nas_dataset_once_per_source(tmp_path, monkeypatch):
     from dcpipe import plan
     from dcpipe.config import load_params
-    from dcpipe.plan import missing_datasets
 
     paper = load_params(ROOT / "config/paper.yaml")
     planned = plan.prepared_datasets(paper)
@@ -719,22 +723,22 @@ def test_the_data_check_covers_continual_tasks_and_the_nas_dataset_once_per_sour
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("DCPIPE_DATA_MIRRORS", str(tmp_path))
     paper["data"]["mirrors"] = []
-    missing = missing_datasets(paper)
-    names = [m.split()[1] for m in missing]  # "dataset NAME not found offline. ..."
-    assert sorted(names) == sorted({d.removesuffix("_RGB32") for d in planned})  # MNIST once, for MNIST_RGB32 too
+    plans = plan.fetch_plans(paper)
+    assert sorted(p.dataset for p in plans) == sorted({d.removesuffix("_RGB32") for d in planned})  # MNIST once
+    assert {p.where for p in plans} == {"download"}
 
 
 def test_a_prepared_dataset_needs_no_source_files(tmp_path, monkeypatch):
     """A unit test with a fake prepared dataset: only the presence of data/prepared/SVHN.npz(.json) matters."""
-    from dcpipe.plan import missing_datasets
+    from dcpipe.plan import fetch_plans
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("DCPIPE_DATA_MIRRORS", str(tmp_path))
     p = tiny_params(**{"experiment.datasets": ["SVHN"], "experiment.methods": ["DC"], "coresets": _DELETE,
-                       "data.mirrors": []})
-    assert [m.split()[1] for m in missing_datasets(p)] == ["SVHN"]
+                       "data.mirrors": [], "data.download": False})
+    assert [(x.dataset, x.where) for x in fetch_plans(p)] == [("SVHN", "missing")]
     (tmp_path / "data/prepared").mkdir(parents=True)
     for name in ("SVHN.npz", "SVHN.npz.json"):
         (tmp_path / "data/prepared" / name).write_bytes(b"fake")
-    assert missing_datasets(p) == []
-    assert [m.split()[1] for m in missing_datasets(p, ["SVHN"])] == ["SVHN"]  # asked explicitly: its sources
+    assert fetch_plans(p) == []
+    assert [x.dataset for x in fetch_plans(p, ["SVHN"])] == ["SVHN"]  # asked explicitly: its sources
