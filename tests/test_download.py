@@ -133,7 +133,8 @@ def test_a_server_error_is_retried_with_back_off(server, tmp_path):
 
 def test_the_server_down_gives_the_offline_block(tmp_path):
     dead = dead_url()
-    assert "connection refused" in fetch.probe("USPS", (dead,))
+    blocks = fetch.probe({"USPS": (dead,), "MNIST": (dead + "a/", dead + "b/")})
+    assert list(blocks) == ["USPS", "MNIST"] and f"    {dead}b/t10k-labels-idx1-ubyte.gz: connection refused" in blocks["MNIST"]
     with pytest.raises(fetch.DownloadError) as e:
         fetch.fetch("USPS", tmp_path / "raw", [tmp_path / "no-mirror"], (dead, dead + "second/"))
     assert str(e.value).startswith("USPS (2.3 MB) could not be downloaded:\n  zip.train.gz (1.8 MB):\n"

@@ -17,6 +17,7 @@ import os
 import shutil
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -317,19 +318,30 @@ def plan(name: str, raw: Path, mirrors: list[Path], bases: tuple[str, ...] | Non
     return Plan(name, "download", hosts, sum(r.bytes for r in src.remotes))
 
 
-def probe(name: str, bases: tuple[str, ...] | None = None) -> str | None:
-    """Whether each file of `name` answers at one of its URLs (a HEAD request each, no retries): None, or the
-    dataset's offline block. For a run's start, so that an unreachable host stops it before any job."""
-    failed = []
-    for remote in source(name).remotes:
-        attempts = []
-        for base in bases or source(name).bases:
-            url = base.rstrip("/") + "/" + remote.name
-            try:
-                requests.head(url, timeout=TIMEOUT_S, allow_redirects=True).raise_for_status()
-                break
-            except requests.RequestException as e:
-                attempts.append((url, _describe(e)))
-        else:
-            failed.append((remote, attempts))
-    return failure_block(name, failed) if failed else None
+def _head(url: str) -> str | None:
+    """None when `url` answers a HEAD request, else why not."""
+    try:
+        requests.head(url, timeout=TIMEOUT_S, allow_redirects=True).raise_for_status()
+    except requests.RequestException as e:
+        return _describe(e)
+    return None
+
+
+def probe(datasets: dict[str, tuple[str, ...] | None]) -> dict[str, str]:
+    """{dataset: its offline block} for the datasets (name -> data.urls bases, None for the official ones) some
+    file of which answers at none of its URLs: one HEAD request per URL, all at once, no retries. For a run's
+    start, so that an unreachable host stops it before any job."""
+    tried = [(name, remote, base.rstrip("/") + "/" + remote.name) for name, bases in datasets.items()
+             for remote in source(name).remotes for base in bases or source(name).bases]
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        errors = list(pool.map(_head, [url for _, _, url in tried]))
+    blocks = {}
+    for name in datasets:
+        failed = []
+        for remote in source(name).remotes:
+            attempts = [(url, e) for (n, r, url), e in zip(tried, errors) if (n, r) == (name, remote)]
+            if all(e is not None for _, e in attempts):
+                failed.append((remote, attempts))
+        if failed:
+            blocks[name] = failure_block(name, failed)
+    return blocks

@@ -255,8 +255,8 @@ def download_lines(plans: list[fetch.Plan]) -> list[str]:
 def unreachable_message(plans: list[fetch.Plan], params) -> str | None:
     """The offline blocks of the datasets to download whose URLs do not answer (fetch.probe), or None."""
     d = data_sources(params)
-    blocks = [b for p in plans if p.where == "download" for b in [fetch.probe(p.dataset, d.bases(p.dataset))] if b]
-    return "\n".join(blocks) if blocks else None
+    blocks = fetch.probe({p.dataset: d.bases(p.dataset) for p in plans if p.where == "download"})
+    return "\n".join(blocks.values()) if blocks else None
 
 
 def check_job(params, where: str = "params", dataset: str | None = None, ipc: int | None = None,

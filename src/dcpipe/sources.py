@@ -112,4 +112,5 @@ def download_bytes(name: str) -> int:
 
 
 def mb(n: int) -> str:
-    return f"{n / 1e6:.1f} MB"
+    """A size as the plan and the error blocks give it: MB, or kB below 0.1 MB."""
+    return f"{n / 1e6:.1f} MB" if n >= 100_000 else f"{n / 1e3:.0f} kB"
