@@ -118,8 +118,8 @@ def gpu_section(g: dict | None) -> Section:
     """`make gpu-check` (dcpipe.gpu_check) as run on a GPU and committed; a line saying so where none is."""
     if g is None:
         return Section("speed_gpu", "Speed: the GPU check", "No GPU run of make gpu-check is recorded: no CUDA "
-                       "kernel of this code has been timed here. On a GPU machine run make gpu-check (README "
-                       "\"GPU check\") and commit its reports/gpu.json as reports/records/gpu.json.", GPU_HEADER,
+                       "kernel of this code has been timed here. On a GPU machine run make gpu-check "
+                       "(docs/gpu-and-protocol-runs.md) and commit its reports/gpu.json as reports/records/gpu.json.", GPU_HEADER,
                        [["GPU check", "not recorded", "–"]], metrics={"recorded": False})
     b, c1, ev, t10 = g["budget"], g["ipc1"]["condense"], g["ipc1"]["evaluate"], g["ipc10"]
     tests, lease = g["cuda_tests"], g["lease"]
