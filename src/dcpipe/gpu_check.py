@@ -49,7 +49,7 @@ SRC = Path(__file__).resolve().parents[1]
 # Every test marked `cuda` lives in these files (tests/test_gpu_check.py checks it): collecting the whole suite
 # would import modules (the config package, the report) whose dependencies a bare GPU image may lack.
 CUDA_TEST_FILES = ("tests/test_cuda.py",)
-TARGET_SECONDS = 8 * 60  # the bound for the FULL budget on one modern GPU
+TARGET_SECONDS = 8 * 60  # the time bound for the FULL budget on one modern GPU
 DATASET, SEED = "FashionMNIST", 0
 
 
