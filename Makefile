@@ -21,7 +21,7 @@ test: setup browser cluster-packages  ## the test suite (unit tests + an end-to-
 test-cluster: setup cluster-packages  ## the SLURM test (tests/test_slurm.py; root)
 	pytest -m cluster $(PYTEST_ARGS) tests/test_slurm.py
 
-# The CUDA road (dcpipe.gpu_check; README "GPU check"): no set-up, so that a GPU machine's own python3 with torch runs
+# The CUDA road (dcpipe.gpu_check; docs/gpu-and-protocol-runs.md): no set-up, so that a GPU machine's own python3 with torch runs
 # it on the library in src/. Full budgets on CUDA (minutes), tiny ones elsewhere; exit 1 when a check fails.
 gpu-check:                      ## lease, CUDA tests, FashionMNIST IPC-1 at K = 1000 and IPC-10 timing -> reports/gpu.json
 	PYTHONPATH=src$${PYTHONPATH:+:$$PYTHONPATH} python3 -m dcpipe.gpu_check $(GPU_CHECK_ARGS)

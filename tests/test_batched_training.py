@@ -1,4 +1,4 @@
-"""Batched training (the speed issue): a stack of models trained at once behaves as the same models one by one."""
+"""Batched training (evaluate.batched): a stack of models trained at once behaves as the same models one by one."""
 import pytest
 import torch
 

@@ -198,7 +198,7 @@ def test_the_plan_skips_O_and_A_at_one_image_per_class_and_shares_equal_cells():
 
 
 def test_every_speed_switch_can_be_turned_off(tmp_path):
-    """The speed issue's switches (fusion, bf16 of each pass) are named parameters: all off is the fp32 eager code."""
+    """The speed switches (fusion, bf16 of each pass) are named parameters: all off is the fp32 eager code."""
     from dcpipe import fused
     from dcpipe.config import continual_config, runtime
     from dcpipe.runtime import setup

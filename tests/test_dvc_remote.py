@@ -48,8 +48,8 @@ def outs(repo: Path) -> list[str]:
 def plans_nothing(clone: Path) -> None:
     """DVC first: every output there, with the hashes dvc.lock holds for this workflow's commands, inputs and
     params. Then Snakemake, which judges by modification times: `dvc pull` writes the files in no particular order
-    (an input can be newer than its output), so, as README "DVC" says, `snakemake --touch` re-marks them current
-    (in the DAG's order) once DVC has vouched for their contents; it would fail on a missing output."""
+    (an input can be newer than its output), so, as docs/remotes-and-clusters.md says, `snakemake --touch` re-marks them
+    current (in the DAG's order) once DVC has vouched for their contents; it would fail on a missing output."""
     status = dvc(["status"], clone)
     assert "Data and pipelines are up to date." in status, status
     run(["snakemake", "--touch", "--cores", "1"], clone)
@@ -97,7 +97,7 @@ def test_the_smoke_runs_artifacts_round_trip_through_ssh_and_local_remotes(smoke
         assert not any((clone / a).exists() for a in artifacts)
         if remote == "cluster":
             dvc(["remote", "modify", "--local", "cluster", "keyfile", str(sshd.key)], clone)
-        else:  # README "DVC": a cache directory shared by a group of users
+        else:  # docs/remotes-and-clusters.md: a cache directory shared by a group of users
             dvc(["cache", "dir", "--local", str(tmp_path / "shared-cache")], clone)
             dvc(["config", "--local", "cache.shared", "group"], clone)
         dvc(["pull", "-r", remote], clone, sshd)

@@ -65,7 +65,8 @@ def test_dvc_dry_run_plans_every_stage(clone):
 
 @pytest.mark.slow
 def test_dvc_dry_run_plans_the_paper_protocol(clone, tmp_path):
-    """config/paper.yaml through DVC: regenerate dvc.yaml for it (README), then the dry run lists every stage."""
+    """config/paper.yaml through DVC: regenerate dvc.yaml for it (docs/remotes-and-clusters.md), then the dry run
+    lists every stage."""
     paper = tmp_path / "paper-clone"
     subprocess.run(["git", "clone", "-q", str(clone), str(paper)], check=True)
     run([BIN / "dcpipe", "dvc-yaml", "--params", "config/paper.yaml"], paper)

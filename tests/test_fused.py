@@ -1,4 +1,4 @@
-"""The fused instance norm -> ReLU -> 2x2 average pool (dcpipe.fused, the speed issue's memory-bound chain) is the
+"""The fused instance norm -> ReLU -> 2x2 average pool (dcpipe.fused, a memory-bound chain) is the
 eager chain, to float rounding: values, gradients, double backward, inside the ConvNet, and off when switched off.
 So is the fused first block (conv -> norm -> ReLU -> pool) on gray images that need no gradient."""
 

@@ -6,24 +6,10 @@ Real processes are used (the guarantee is between Snakemake jobs, i.e. processes
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
-import time
 
 import pytest
 
-from dcpipe.lease import GpuLease, gpu_count
-
-# A job: take a lease, report the device on stdout, hold it until stdin closes (or the process is killed).
-WORKER = """
-import sys
-from dcpipe.lease import GpuLease
-lease = GpuLease(sys.argv[1], n_devices=None, poll_seconds=0.05)
-dev = lease.acquire()
-print(dev, flush=True)
-sys.stdin.read()
-"""
+from dcpipe.lease import GpuLease, LeaseJob, gpu_count
 
 
 @pytest.fixture
@@ -34,47 +20,20 @@ def no_cuda_env(monkeypatch):
     monkeypatch.delenv("DCPIPE_FAKE_GPUS", raising=False)
 
 
-class Job:
+class Job(LeaseJob):
+    """A job in its own process on a machine with `n_gpus` (faked) devices: dcpipe.lease.LeaseJob."""
+
     def __init__(self, lock_dir, n_gpus=2):
         env = {k: v for k, v in os.environ.items() if k != "CUDA_VISIBLE_DEVICES"}
         env["DCPIPE_FAKE_GPUS"] = str(n_gpus)
-        self.p = subprocess.Popen([sys.executable, "-c", WORKER, str(lock_dir)], stdin=subprocess.PIPE,
-                                  stdout=subprocess.PIPE, text=True, env=env)
+        super().__init__(lock_dir, env)
 
     def device(self, timeout=20.0) -> str:
         """Block until the job reports its device."""
-        import selectors
-
-        sel = selectors.DefaultSelector()
-        sel.register(self.p.stdout, selectors.EVENT_READ)
-        if not sel.select(timeout):
+        seen = self.seen(timeout)
+        if seen is None:
             raise TimeoutError("job did not get a device")
-        return self.p.stdout.readline().strip()
-
-    def has_device_within(self, seconds: float) -> bool:
-        import selectors
-
-        sel = selectors.DefaultSelector()
-        sel.register(self.p.stdout, selectors.EVENT_READ)
-        return bool(sel.select(seconds))
-
-    def finish(self):
-        self.p.stdin.close()
-        self.p.wait(timeout=20)
-
-    def kill(self):
-        os.kill(self.p.pid, signal.SIGKILL)
-        self.p.wait(timeout=20)
-
-    def cleanup(self):
-        if self.p.poll() is None:
-            self.p.kill()
-            self.p.wait(timeout=20)
-        for f in (self.p.stdin, self.p.stdout):
-            try:
-                f.close()
-            except (OSError, ValueError):
-                pass
+        return seen["visible"]
 
 
 @pytest.fixture
@@ -99,7 +58,7 @@ def test_a_third_job_waits_until_a_device_is_released(tmp_path, no_cuda_env, job
     assert {da, db} == {"0", "1"}
     c = Job(tmp_path)
     jobs.append(c)
-    assert not c.has_device_within(1.0), "a third job got a device while both were held"
+    assert c.seen(1.0) is None, "a third job got a device while both were held"
     a.finish()
     assert c.device() == da
     assert b.p.poll() is None  # b still holds its device
@@ -111,7 +70,7 @@ def test_a_killed_job_frees_its_device(tmp_path, no_cuda_env, jobs):
     da, db = a.device(), b.device()
     c = Job(tmp_path)
     jobs.append(c)
-    assert not c.has_device_within(0.5)
+    assert c.seen(0.5) is None
     b.kill()  # SIGKILL: no cleanup code runs; the kernel drops the lock
     assert c.device() == db
 

@@ -105,8 +105,8 @@ def _planned_commands(text: str) -> set[str]:
 
 
 def test_dvc_adopts_snakemake_outputs_and_both_plan_the_same_work(workdir):
-    # README: `dvc commit -f` adopts the outputs; DVC re-links them into the workspace (new mtimes), so
-    # `snakemake --touch` then marks them current for Snakemake.
+    # docs/remotes-and-clusters.md: `dvc commit -f` adopts the outputs; DVC re-links them into the workspace (new
+    # mtimes), so `snakemake --touch` then marks them current for Snakemake.
     run(["dvc", "commit", "-f", "-q"], workdir)
     run(["snakemake", "--touch", "--cores", "1"], workdir)
     assert "Running stage" not in run(["dvc", "repro", "--dry"], workdir).stdout

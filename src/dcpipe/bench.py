@@ -10,7 +10,7 @@
 - the real gradients of all classes: one vmapped pass against the per-class loop (condense.class_gradients);
 - evaluating n models at IPC 1 and IPC 10: one by one (train_models) against a stacked batch (train_models_batched);
 - one outer iteration of condensation at IPC 1 and IPC 10 with the given condensation settings;
-- `baseline`: the speed issue's equal-work comparison, at the paper's settings (batch_real 256, loops [1, 1] and
+- `baseline`: the speed switches' equal-work comparison, at the paper's settings (batch_real 256, loops [1, 1] and
   [10, 50], 300 evaluation epochs): BASELINE (no fusion, fp32 everywhere, per-class loop) against the switches of
   the params file, per outer iteration and per evaluated model, with each one's fraction of the conv
   microbenchmark of its precision.
@@ -35,7 +35,7 @@ from .runtime import keep_freed_memory
 from .precision import autocast, effective_precision
 from .train import TrainConfig, train_models, train_models_batched
 
-# Today's code path before the speed issue: the baseline of `dcpipe bench --baseline`.
+# The code path before the speed switches (eager, fp32 everywhere): the baseline of `dcpipe bench --baseline`.
 BASELINE = {"fused": False, "real_precision": "fp32", "inner_precision": "fp32", "train_precision": "fp32",
             "test_precision": "fp32"}
 SWITCHES = tuple(BASELINE)
@@ -68,7 +68,7 @@ def _evaluation(data: Data, ipc: int, n_models: int, epochs: int, test_precision
     out = {"ipc": ipc, "models": n_models, "epochs": epochs, "test_precision": test_precision}
     runs = {}
     for name, fn, cfg in (
-            ("one_by_one_fp32", train_models, TrainConfig(epochs=epochs)),  # the issue's baseline
+            ("one_by_one_fp32", train_models, TrainConfig(epochs=epochs)),  # the pre-switch baseline
             ("one_by_one", train_models, TrainConfig(epochs=epochs, test_precision=test_precision)),
             ("batched", train_models_batched, TrainConfig(epochs=epochs, test_precision=test_precision))):
         t0 = time.perf_counter()

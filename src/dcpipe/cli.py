@@ -118,7 +118,7 @@ def check_precision(prepared, train_set, models, epochs, which, threads, out):
               type=click.Path(exists=True, path_type=Path))
 @click.option("--models", default=20, show_default=True, help="evaluation models per IPC, one by one vs batched")
 @click.option("--threads", default=2, show_default=True)
-@click.option("--baseline", is_flag=True, help="only the speed issue's equal-work comparison: no fusion and fp32 "
+@click.option("--baseline", is_flag=True, help="only the speed switches' equal-work comparison: no fusion and fp32 "
               "against the params file's switches, at the paper's settings (-> reports/records/bench_baseline.json)")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="default: reports/records/bench.json (bench_baseline.json with --baseline)")

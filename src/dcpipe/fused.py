@@ -1,4 +1,4 @@
-"""The fused instance norm -> ReLU -> 2x2 average pool of the ConvNet block (the speed issue's memory-bound chain).
+"""The fused instance norm -> ReLU -> 2x2 average pool of the ConvNet block (a memory-bound chain).
 
 On this CPU the chain took ~40% of a ConvNet training step in eager PyTorch (bf16 autocast: its average pool alone
 ~28%), each op reading and writing the full-size activation. csrc/norm_relu_avgpool.cpp does forward and backward

@@ -22,11 +22,9 @@ FULL takes 205 s on one NVIDIA H200 with torch 2.11 (reports/records/gpu.json: 1
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import re
-import selectors
 import statistics
 import subprocess
 import sys
@@ -40,7 +38,7 @@ from . import data as data_mod, fetch, paper
 from .condense import CondenseConfig, condense
 from .errors import ParamsError
 from .io import provenance, write_json
-from .lease import gpu_count
+from .lease import LeaseJob, gpu_count
 from .runtime import Progress, device_problem, pick_device, setup, stage_errors
 from .train import TrainConfig, train_models, train_models_batched
 
@@ -49,7 +47,7 @@ SRC = Path(__file__).resolve().parents[1]
 # Every test marked `cuda` lives in these files (tests/test_gpu_check.py checks it): collecting the whole suite
 # would import modules (the config package, the report) whose dependencies a bare GPU image may lack.
 CUDA_TEST_FILES = ("tests/test_cuda.py",)
-TARGET_SECONDS = 8 * 60  # the issue's bound for the FULL budget on one modern GPU
+TARGET_SECONDS = 8 * 60  # the time bound for the FULL budget on one modern GPU
 DATASET, SEED = "FashionMNIST", 0
 
 
@@ -79,55 +77,6 @@ def _sync(dev: torch.device) -> None:
         torch.cuda.synchronize(dev)
 
 
-# One job of the lease check: take a lease as a pipeline stage does, say what it got (and, on CUDA, what torch
-# then sees), keep it until stdin closes or the process dies.
-LEASE_WORKER = """
-import json, sys
-from dcpipe.lease import GpuLease
-lease = GpuLease(sys.argv[1], poll_seconds=0.05)  # held by this name for the process's life: the lock is its file
-visible = lease.acquire()
-seen = {"visible": visible, "torch_devices": None, "uuid": None}
-if sys.argv[2] == "cuda":
-    import torch
-    seen["torch_devices"] = torch.cuda.device_count()
-    if seen["torch_devices"]:
-        p = torch.cuda.get_device_properties(0)
-        seen["uuid"] = str(getattr(p, "uuid", "") or f"{p.name} pci {getattr(p, 'pci_bus_id', '?')}")
-        seen["kernel_ran"] = torch.ones(4, device="cuda").add(1).sum().item() == 8.0
-print(json.dumps(seen), flush=True)
-sys.stdin.read()
-"""
-
-
-class _LeaseJob:
-    def __init__(self, lock_dir: Path, cuda: bool, env: dict):
-        self.p = subprocess.Popen([sys.executable, "-c", LEASE_WORKER, str(lock_dir), "cuda" if cuda else "cpu"],
-                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
-
-    def seen(self, timeout: float) -> dict | None:
-        """What the job reported once it holds a device; None if it has not within `timeout` (or died)."""
-        sel = selectors.DefaultSelector()
-        sel.register(self.p.stdout, selectors.EVENT_READ)
-        if not sel.select(timeout):
-            return None
-        line = self.p.stdout.readline()
-        return json.loads(line) if line.strip() else None
-
-    def finish(self) -> None:
-        self.p.stdin.close()
-        self.p.wait(timeout=30)
-
-    def cleanup(self) -> None:
-        if self.p.poll() is None:
-            self.p.kill()
-            self.p.wait(timeout=30)
-        for f in (self.p.stdin, self.p.stdout):
-            try:
-                f.close()
-            except (OSError, ValueError):
-                pass
-
-
 def lease_check(lock_dir: Path, cuda: bool, timeout: float = 120.0) -> dict:
     """As many concurrent jobs as devices must each get a distinct CUDA_VISIBLE_DEVICES (on CUDA: each then sees
     exactly one device, and they are distinct GPUs), and one job more must wait until a device is freed and then
@@ -142,12 +91,12 @@ def lease_check(lock_dir: Path, cuda: bool, timeout: float = 120.0) -> dict:
     if faked:
         env["DCPIPE_FAKE_GPUS"] = str(n)
     lock_dir.mkdir(parents=True, exist_ok=True)
-    jobs: list[_LeaseJob] = []
+    jobs: list[LeaseJob] = []
     t0 = time.perf_counter()
     try:
-        jobs = [_LeaseJob(lock_dir, cuda, env) for _ in range(n)]
+        jobs = [LeaseJob(lock_dir, env, cuda) for _ in range(n)]
         seen = [j.seen(timeout) for j in jobs]
-        extra = _LeaseJob(lock_dir, cuda, env)
+        extra = LeaseJob(lock_dir, env, cuda)
         jobs.append(extra)
         extra_waited = extra.seen(2.0) is None
         extra_seen = None

@@ -8,9 +8,12 @@ so a killed job can never keep a device. Must run before torch initialises CUDA.
 from __future__ import annotations
 
 import fcntl
+import json
 import os
+import selectors
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -72,3 +75,60 @@ class GpuLease:
 
     def __exit__(self, *exc):
         self.release()
+
+
+# One job holding a lease, as a pipeline stage does, in a process of its own (the guarantee is between processes):
+# it says what it got (and, on CUDA, what torch then sees) and keeps it until its stdin closes or it dies.
+# tests/test_lease.py and `make gpu-check` (dcpipe.gpu_check.lease_check) run it; torch is imported there, not here.
+LEASE_WORKER = """
+import json, sys
+from dcpipe.lease import GpuLease
+lease = GpuLease(sys.argv[1], poll_seconds=0.05)  # held by this name for the process's life: the lock is its file
+visible = lease.acquire()
+seen = {"visible": visible, "torch_devices": None, "uuid": None}
+if sys.argv[2] == "cuda":
+    import torch
+    seen["torch_devices"] = torch.cuda.device_count()
+    if seen["torch_devices"]:
+        p = torch.cuda.get_device_properties(0)
+        seen["uuid"] = str(getattr(p, "uuid", "") or f"{p.name} pci {getattr(p, 'pci_bus_id', '?')}")
+        seen["kernel_ran"] = torch.ones(4, device="cuda").add(1).sum().item() == 8.0
+print(json.dumps(seen), flush=True)
+sys.stdin.read()
+"""
+
+
+class LeaseJob:
+    """A LEASE_WORKER process taking a lease in `lock_dir` with environment `env` (its device count: gpu_count's)."""
+
+    def __init__(self, lock_dir: str | Path, env: dict, cuda: bool = False):
+        self.p = subprocess.Popen([sys.executable, "-c", LEASE_WORKER, str(lock_dir), "cuda" if cuda else "cpu"],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+
+    def seen(self, timeout: float) -> dict | None:
+        """What the job reported once it holds a device; None if it has not within `timeout` (or died)."""
+        sel = selectors.DefaultSelector()
+        sel.register(self.p.stdout, selectors.EVENT_READ)
+        if not sel.select(timeout):
+            return None
+        line = self.p.stdout.readline()
+        return json.loads(line) if line.strip() else None
+
+    def finish(self) -> None:
+        """Close its stdin: the job exits and its lock goes with it."""
+        self.p.stdin.close()
+        self.p.wait(timeout=30)
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup code runs; the kernel drops the lock."""
+        self.p.kill()
+        self.p.wait(timeout=30)
+
+    def cleanup(self) -> None:
+        if self.p.poll() is None:
+            self.kill()
+        for f in (self.p.stdin, self.p.stdout):
+            try:
+                f.close()
+            except (OSError, ValueError):
+                pass

@@ -80,7 +80,7 @@ T11 = {
 
 
 # The authors' successors, ConvNet, IPC 1 / 10 / 50, means only (std None: not taken over here).
-# DSA (Zhao & Bilen, ICML 2021): the authors' readme, Table 2 (as quoted in issue 17).
+# DSA (Zhao & Bilen, ICML 2021): the authors' readme, Table 2.
 DSA_TABLE = {"MNIST": {1: (88.7, None), 10: (97.8, None), 50: (99.2, None)},
              "FashionMNIST": {1: (70.6, None), 10: (84.6, None), 50: (88.7, None)},
              "SVHN": {1: (27.5, None), 10: (79.2, None), 50: (84.4, None)},

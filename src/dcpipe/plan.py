@@ -294,7 +294,7 @@ def check_job(params, where: str = "params", dataset: str | None = None, ipc: in
 RECORDS = {name: f"reports/records/{name}.json" for name in ("bench", "run", "headline")}
 # Records that exist only once someone ran them on hardware this project is not always lent: `make gpu-check`'s
 # JSON from a real GPU. Declared as inputs only when committed, so a checkout without one still plans and builds.
-# The speed issue's equal-work bench and training-precision check likewise (`dcpipe bench --baseline`,
+# The speed switches' equal-work bench and training-precision check likewise (`dcpipe bench --baseline`,
 # `dcpipe check-precision --pass train`): minutes each, run by hand, shown when committed.
 OPTIONAL_RECORDS = {"gpu": "reports/records/gpu.json", "bench_baseline": "reports/records/bench_baseline.json",
                     "precision_train": "reports/records/precision_check_train.json"}

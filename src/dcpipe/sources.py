@@ -58,7 +58,7 @@ class Source:
     layouts: tuple[tuple[str, ...], ...]  # the file sets that can make it, preferred first; the last is downloaded
     bases: tuple[str, ...]                # official base URLs, alternates in order (params data.urls replaces them)
     remotes: tuple[Remote, ...]           # what to fetch from each base for the last layout
-    licence: str                          # for the README's data table and the plan
+    licence: str                          # for docs/data.md's table and the plan
 
 
 def _idx(folder: str, sizes: tuple[int, ...]) -> tuple[Remote, ...]:

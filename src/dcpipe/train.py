@@ -200,8 +200,8 @@ def train_models_batched(model: str, n_models: int, x: torch.Tensor, y: torch.Te
                          y_test: torch.Tensor, num_classes: int, cfg: TrainConfig, seed: int,
                          first: int = 0) -> list[float]:
     """train_models for a batch of models at once: parameters stacked along a leading model axis and one
-    vmap(grad(functional_call)) per step, so M small networks become one wide computation (the speed issue's
-    batched evaluation). Model i sees exactly the initialisation, shuffles and augmentations of train_models'
+    vmap(grad(functional_call)) per step, so M small networks become one wide computation (the batched
+    evaluation). Model i sees exactly the initialisation, shuffles and augmentations of train_models'
     model i; SGD with momentum and weight decay is applied as torch.optim.SGD does. Not for networks with
     BatchNorm, whose running statistics are in-place buffer updates that vmap does not batch. `first`: the
     index of the first model (a resumed group trains models first..first+n_models-1)."""

@@ -1,6 +1,6 @@
 DATA_PARAMS = []  # where the files are found (mirrors, URLs) does not change what they hold: checksummed
 
-# A cluster's compute nodes often have no internet: the downloads run on the submitting host (README "Clusters").
+# A cluster's compute nodes often have no internet: the downloads run on the submitting host (docs/remotes-and-clusters.md).
 localrules:
     download,
 

@@ -18,7 +18,7 @@ def protocol_section(records: list[dict]) -> Section:
     title = "Protocol runs: cells at the papers' protocol"
     if not records:
         return Section("protocol_runs", title, "No protocol run is recorded: run a config/protocol_*.yaml file in "
-                       "its own checkout (README \"Protocol runs\"), then dcpipe record-protocol.", HEADER, [])
+                       "its own checkout (docs/gpu-and-protocol-runs.md), then dcpipe record-protocol.", HEADER, [])
     rows, comparisons, metrics, notes = [], [], {}, []
     for r in records:
         departs = ", ".join(r["departures_from_paper"])

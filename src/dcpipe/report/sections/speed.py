@@ -63,10 +63,10 @@ def run_section(r: dict) -> Section:
         comparisons += (f" Same parameters before and after the speed work ({same['what']}): {same['before']['seconds']}"
                         f" s at {same['before']['commit']} → {same['after']['seconds']} s at {same['after']['commit']} "
                         f"({same['speedup']:.2f}×), accuracies {same['accuracies']}.")
-    # the issue's "before and after on the same machine": two fresh clones timed back to back, since a wall time
+    # "before and after on the same machine": two fresh clones timed back to back, since a wall time
     # measured on another instance of these machines differs by up to 1.6x (53 min against 1:18:26)
     if ba := r.get("before_after"):
-        comparisons += (f" Before and after the speed-at-equal-work work on one machine ({ba['machine']}), each from a "
+        comparisons += (f" Before and after the speed switches and the fused kernel on one machine ({ba['machine']}), each from a "
                         f"fresh clone: {ba['before']['wall_clock']} at {ba['before']['commit'][:8]} → "
                         f"{ba['after']['wall_clock']} at {ba['after']['commit'][:8]} ({ba['speedup']:.2f}×).")
     rows = [[h["commit"][:8], h["command"], "" if h.get("snakemake_jobs") is None else str(h["snakemake_jobs"]),
@@ -118,8 +118,8 @@ def gpu_section(g: dict | None) -> Section:
     """`make gpu-check` (dcpipe.gpu_check) as run on a GPU and committed; a line saying so where none is."""
     if g is None:
         return Section("speed_gpu", "Speed: the GPU check", "No GPU run of make gpu-check is recorded: no CUDA "
-                       "kernel of this code has been timed here. On a GPU machine run make gpu-check (README "
-                       "\"GPU check\") and commit its reports/gpu.json as reports/records/gpu.json.", GPU_HEADER,
+                       "kernel of this code has been timed here. On a GPU machine run make gpu-check "
+                       "(docs/gpu-and-protocol-runs.md) and commit its reports/gpu.json as reports/records/gpu.json.", GPU_HEADER,
                        [["GPU check", "not recorded", "–"]], metrics={"recorded": False})
     b, c1, ev, t10 = g["budget"], g["ipc1"]["condense"], g["ipc1"]["evaluate"], g["ipc10"]
     tests, lease = g["cuda_tests"], g["lease"]
@@ -161,7 +161,7 @@ BASELINE_HEADER = ["measurement", "baseline s", "default s", "speed-up"]
 
 
 def baseline_section(b: dict | None) -> Section:
-    """`dcpipe bench --baseline`: the same work on the pre-speed-issue code path and on the params file's switches."""
+    """`dcpipe bench --baseline`: the same work on the code path before the speed switches and on the params file's switches."""
     if b is None:
         return Section("speed_bench_baseline", "Speed: the same work, before and after the speed switches",
                        "Not recorded: run dcpipe bench --baseline (minutes) and commit reports/records/"
