@@ -162,7 +162,7 @@ def _transient(e: BaseException) -> bool:
     return not isinstance(e, requests.exceptions.InvalidURL)
 
 
-def _unpack(remote: Remote, path: Path, work: Path) -> dict[str, Path]:
+def _unpack(remote: Remote, path: Path) -> dict[str, Path]:
     if remote.unpack == "gunzip":
         rel, = remote.gives
         return {rel: Path(pooch.Decompress(method="gzip", name=Path(rel).name)(str(path), "download", None))}
@@ -184,7 +184,7 @@ def _get(url: str, remote: Remote, work: Path) -> dict[str, Path]:
     downloader = pooch.HTTPDownloader(progressbar=sys.stderr.isatty(), timeout=TIMEOUT_S)
     path = Path(pooch.retrieve(url, known_hash=None, fname=remote.name, path=work, downloader=downloader))
     try:
-        files = _unpack(remote, path, work)
+        files = _unpack(remote, path)
     except (OSError, EOFError, ValueError, KeyError) as e:  # gzip CRC, truncated tar, missing member
         raise _Bad(f"not a readable archive ({type(e).__name__}: {e})") from e
     for rel, p in files.items():
