@@ -262,6 +262,7 @@ class Bad:
     args: dict = field(default_factory=dict)   # command-line overrides
     setup: Callable[[Ctx], None] | None = None
     names_params: bool = False  # a config error: the message must name the parameter file
+    line: str | None = None     # the exact `error:` line (filled in like expect), where the case states it
 
 
 def _raw_params(text):
@@ -349,6 +350,13 @@ def _train_set(name: str, **arrays):
         ctx.args["--train-set"] = str(path)
         ctx.args["--method"] = name.partition("_set")[0]
     return setup
+
+
+def _one_pixel(value: float) -> np.ndarray:
+    """Ten normalised-looking MNIST images (one per class) whose pixels are all finite but one, set to `value`."""
+    images = np.full((10, 1, 28, 28), -0.4, np.float32)
+    images[3, 0, 5, 5] = value
+    return images
 
 
 def _evidence(ctx):
@@ -484,6 +492,14 @@ BAD_INPUTS = [
     Bad("train-set-labels-out-of-range", ("{tmp}/trainset/DC_set0.npz: labels 5-14; the prepared MNIST has 1x28x28 "
                                           "images and labels 0-9",), stage="evaluate",
         setup=_train_set("DC_set0.npz", images=np.zeros((10, 1, 28, 28), np.float32), labels=np.arange(5, 15))),
+    Bad("train-set-holding-nan", ("{tmp}/trainset/DC_set0.npz: 1 of 7840 pixel values are not finite",),
+        stage="evaluate", setup=_train_set("DC_set0.npz", images=_one_pixel(math.nan), labels=np.arange(10)),
+        line="error: {tmp}/trainset/DC_set0.npz: 1 of 7840 pixel values are not finite (1 nan, 0 inf); the prepared "
+             "MNIST has 1x28x28 images and labels 0-9: rerun the stage that wrote it"),
+    Bad("train-set-holding-inf", ("{tmp}/trainset/DC_set0.npz: 1 of 7840 pixel values are not finite",),
+        stage="evaluate", setup=_train_set("DC_set0.npz", images=_one_pixel(-math.inf), labels=np.arange(10)),
+        line="error: {tmp}/trainset/DC_set0.npz: 1 of 7840 pixel values are not finite (0 nan, 1 inf); the prepared "
+             "MNIST has 1x28x28 images and labels 0-9: rerun the stage that wrote it"),
     Bad("coreset-indices-out-of-range", ("{tmp}/trainset/random_set0.npz: indices 0-1000000 into 200 training images;",),
         stage="evaluate", setup=_train_set("random_set0.npz", indices=np.array([0, 5, 10**6]))),
     Bad("evidence-without-its-array", ("{tmp}/evidence/features.npz: has arrays counts, expected features; rerun the "
@@ -554,6 +570,10 @@ def test_a_bad_input_fails_before_work_with_a_clear_error_and_leaves_artifacts(c
         assert fragment.format(**fill) in r.stderr, out
     if case.names_params:
         assert f"error: {ctx.args['--params']}: " in r.stderr, out
+    errors = [line for line in r.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, out                           # one error line (a config error's keys follow it)
+    if case.line:
+        assert errors[0] == case.line.format(**fill), out
     assert snapshot(art) == before                         # (c) existing artifacts untouched, no temporaries,
     assert not [p for p in (tmp_path / "data/raw").rglob("*") if p.is_file()], out  # no staged source copy
     assert not PROGRESS_LINE.search(out), out              # (d) it failed before the first iteration / model
@@ -568,8 +588,65 @@ def test_the_bad_input_table_covers_every_category():
                    "unknown-distance", "unknown-method", "ipc-without-loop-schedule", "train-subset-below-ipc",
                    "missing-mirror", "truncated-idx-file", "garbage-prepared-npz", "pickle-as-train-set",
                    "lr-img-nan", "duplicate-key", "cuda-without-cuda", "train-set-of-another-image-shape",
-                   "train-set-labels-out-of-range", "evidence-without-its-array"):
+                   "train-set-labels-out-of-range", "evidence-without-its-array", "train-set-holding-nan",
+                   "train-set-holding-inf"):
         assert needed in ids
+
+
+def _set_with_a_non_finite_pixel(path: Path, value: float) -> Path:
+    """A condensed MNIST set (_one_pixel), with its .json beside it as a stage writes it."""
+    from dcpipe.data import rgb32_name
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, images=_one_pixel(value), labels=np.arange(10))
+    Path(str(path) + ".json").write_text(f'{{"dataset": "{rgb32_name("MNIST")}", "ipc": 10, "seed": 0, '
+                                         '"config": {"iterations": 1}}')
+    return path
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf], ids=["nan", "inf", "-inf"])
+def test_a_set_holding_nan_or_inf_is_refused_by_every_reader_before_training(value, tmp_path, prepared, monkeypatch):
+    """evaluate, evaluate_cross, continual's DC memory and score read a condensed set: each refuses one holding a
+    non-finite pixel before any network trains, and nothing is written under data/eval (or beside the result)."""
+    from dcpipe import continual as cl_mod, score as score_mod
+    from dcpipe.config import validate_params
+    from dcpipe.errors import ArtifactError
+    from dcpipe.jobs import continual_job, evaluate_job, score_job
+    from dcpipe.stages import evaluate as evaluate_mod
+    from dcpipe.stages.continual import continual
+    from dcpipe.stages.score import score_file
+
+    def train(*args, **kwargs):
+        raise AssertionError("a network trained on a set holding a non-finite pixel")
+
+    for module, name in ((evaluate_mod, "train_models"), (evaluate_mod, "train_models_batched"),
+                         (score_mod, "train_models"), (cl_mod, "run")):
+        monkeypatch.setattr(module, name, train)
+    params = tiny_params(**{"continual": copy.deepcopy(SMOKE["continual"]), "condense.iterations": {1: 12, 10: 1},
+                            "condense.loops": {1: [1, 1], 10: [2, 2]}})
+    validate_params(params)  # valid parameters (and their IPC tables keyed as a loaded file's)
+    mnist = prepared("MNIST")
+    bad = _set_with_a_non_finite_pixel(tmp_path / "data/condensed/MNIST/ipc1/DC_set0.npz", value)
+    out = tmp_path / "data/eval"
+    kind = "nan" if math.isnan(value) else "inf"
+    problem = f"1 of 7840 pixel values are not finite ({int(kind == 'nan')} nan, {int(kind == 'inf')} inf)"
+    stage_message = f"{bad}: {problem}; the prepared MNIST has 1x28x28 images and labels 0-9: rerun the stage that wrote it"
+    readers = {
+        "evaluate": (lambda: evaluate_mod.evaluate(evaluate_job(params, "MNIST", 1, "DC", 0), mnist, bad,
+                                                   out / "MNIST/ipc1/DC_set0.json"), stage_message),
+        "evaluate_cross": (lambda: evaluate_mod.evaluate_cross(evaluate_job(params, "MNIST", 1, "DC", 0, "LeNet"),
+                                                               mnist, bad, out / "cross/DC_set0_on_LeNet.json"),
+                           stage_message),
+        "continual": (lambda: continual(continual_job(params, 0), [mnist, mnist], [bad], out / "continual/run0.json"),
+                      stage_message),
+        "score": (lambda: score_file(score_job(params, "MNIST"), bad, mnist, out / "score/DC_set0.json"),
+                  f"{bad}: {problem}; MNIST has 1x28x28 images and labels 0-9"),
+    }
+    for reader, (run, message) in readers.items():
+        with pytest.raises(ArtifactError) as refused:
+            run()
+        assert str(refused.value) == message, reader                       # refused before `train` ran
+    assert not [p for p in (tmp_path / "data").rglob("*") if p.is_file() and "condensed" not in p.parts]
 
 
 def test_an_evaluation_resumes_after_its_finished_models(tmp_path, prepared):

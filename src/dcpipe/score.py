@@ -75,6 +75,17 @@ def load_set(path: str | Path, entry: int = -1) -> tuple[np.ndarray, np.ndarray,
     return images.numpy(), labels.numpy(), f"res_*.pt entry {entry % len(data)} of {len(data)}"
 
 
+def non_finite_pixels(images: np.ndarray) -> str | None:
+    """What makes a set's images untrainable: NaN or inf pixels (a set saved from a diverged run), None when every
+    value is finite. Every reader of a set checks this before any network trains on it (score, and the stages'
+    training_set): a model trained on NaN scores chance, which would be recorded as a result."""
+    bad = ~np.isfinite(images)
+    if not bad.any():
+        return None
+    n, nan = int(bad.sum()), int(np.isnan(images).sum())
+    return f"{n} of {images.size} pixel values are not finite ({nan} nan, {n - nan} inf)"
+
+
 def checked(images: np.ndarray, labels: np.ndarray, d: Data, pixels: str = "normalised",
             where: str = "set") -> tuple[torch.Tensor, torch.Tensor]:
     """The set as normalised float tensors on the data's device, or an ArtifactError saying what does not fit
@@ -96,8 +107,9 @@ def checked(images: np.ndarray, labels: np.ndarray, d: Data, pixels: str = "norm
     if absent:
         raise bad(f"no image of class(es) {', '.join(map(str, absent))}")
     x = images.astype(np.float32)
-    if not np.isfinite(x).all():
-        raise bad("non-finite pixel values")
+    problem = non_finite_pixels(x)
+    if problem:
+        raise bad(problem)
     lo, hi = float(x.min()), float(x.max())
     if pixels == "normalised" and (hi > 20 or (lo >= 0 and hi <= 1)):
         # normalised images have negative values (the background lies below the mean); these look like raw pixels

@@ -18,6 +18,7 @@ from ..io import read_npz
 from ..lease import GpuLease
 from ..plan import check_job
 from ..runtime import device_problem, pick_device, setup, stage_errors
+from ..score import non_finite_pixels
 from ..jobs import Env
 
 _LEASE = None
@@ -97,6 +98,9 @@ def training_set(artifact: Path, d: data_mod.Data) -> tuple[torch.Tensor, torch.
             raise bad(f"{y.dtype} labels of shape {y.shape} for {len(x)} images")
         if y.min() < 0 or y.max() >= d.num_classes:
             raise bad(f"labels {int(y.min())}-{int(y.max())}")
+        problem = non_finite_pixels(x)
+        if problem:
+            raise bad(problem)
         return torch.as_tensor(x, device=dev), torch.as_tensor(y, device=dev)
     if "indices" in z:  # a coreset: indices of real training images (and their labels, as selected)
         idx = z["indices"]
