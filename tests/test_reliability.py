@@ -16,6 +16,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -277,6 +278,22 @@ def _duplicate_key(ctx):
     ctx.write_params = False
 
 
+def _written_first(dotted: str, flow: str):
+    """The parameter file with key `dotted` (a section, or section.key) written first as the flow mapping `flow`,
+    the rest of the parameters after it in block style."""
+    def setup(ctx):
+        section, _, key = dotted.partition(".")
+        rest = copy.deepcopy(ctx.params)
+        inner = rest.pop(section)
+        head = f"{section}: {flow}\n"
+        if key:
+            del inner[key]
+            head = f"{section}:\n  {key}: {flow}\n" + textwrap.indent(yaml.safe_dump(inner), "  ")
+        ctx.params_file.write_text(head + yaml.safe_dump(rest))
+        ctx.write_params = False
+    return setup
+
+
 def _no_cuda(ctx):
     ctx.env["CUDA_VISIBLE_DEVICES"] = ""  # hides every GPU: the case holds on a GPU machine too
 
@@ -414,6 +431,12 @@ BAD_INPUTS = [
     Bad("missing-params-file", ("paramz.yaml: parameter file not found",), setup=_missing_params),
     Bad("duplicate-key", ("duplicate key 'seed' at line 2 (first at line 1); keep one of them",), setup=_duplicate_key,
         names_params=True),
+    Bad("duplicate-key-in-a-flow-mapping", ("duplicate key 1 at line 2, column 29",),
+        setup=_written_first("condense.iterations", "{1: 3, 10: 1, 1: 30}"), names_params=True,
+        line="error: {params}: duplicate key 1 at line 2, column 29 (first at column 16); keep one of them"),
+    Bad("duplicate-section-key-in-a-flow-mapping", ("duplicate key 'threads' at line 1, column 23",),
+        setup=_written_first("runtime", "{threads: 1, threads: 2}"), names_params=True,
+        line="error: {params}: duplicate key 'threads' at line 1, column 23 (first at column 11); keep one of them"),
     # wrong types
     Bad("seed-string", ("seed: 'zero' is not of type 'integer'",), edit={"seed": "zero"}, names_params=True),
     Bad("lr-img-string", ("condense.lr_img: '0.1' is not of type 'number'",), edit={"condense.lr_img": "0.1"},
@@ -589,7 +612,8 @@ def test_the_bad_input_table_covers_every_category():
                    "missing-mirror", "truncated-idx-file", "garbage-prepared-npz", "pickle-as-train-set",
                    "lr-img-nan", "duplicate-key", "cuda-without-cuda", "train-set-of-another-image-shape",
                    "train-set-labels-out-of-range", "evidence-without-its-array", "train-set-holding-nan",
-                   "train-set-holding-inf"):
+                   "train-set-holding-inf", "duplicate-key-in-a-flow-mapping",
+                   "duplicate-section-key-in-a-flow-mapping"):
         assert needed in ids
 
 
