@@ -31,7 +31,7 @@ from tests.conftest import DELETE, set_dotted
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = ROOT / "workflow" / "scripts"
 SMOKE = yaml.safe_load((ROOT / ".test/params.yaml").read_text())
-PROGRESS_LINE = re.compile(r"(condense|evaluate) \S+ ipc\d+ .*\b1/\d+ value=")
+PROGRESS_LINE = re.compile(r"(condense|evaluate) \S+ ipc\d+ .*\b1/\d+ value=|score \S+ on \S+ 1/\d+ value=")
 
 
 def stage_env(**overrides) -> dict:
@@ -258,9 +258,9 @@ class Ctx:
 class Bad:
     id: str
     expect: tuple[str, ...]    # fragments of the message; {params}, {tmp}, {art}, {mnist} are filled in
-    stage: str = "condense"    # condense | evaluate | prepare_data | select_coreset
+    stage: str = "condense"    # condense | evaluate | prepare_data | select_coreset | score (`dcpipe score`)
     edit: dict = field(default_factory=dict)   # dotted params key -> value (_DELETE removes it)
-    args: dict = field(default_factory=dict)   # command-line overrides
+    args: dict = field(default_factory=dict)   # command-line overrides (PATH: the set `dcpipe score` reads)
     setup: Callable[[Ctx], None] | None = None
     names_params: bool = False  # a config error: the message must name the parameter file
     line: str | None = None     # the exact `error:` line (filled in like expect), where the case states it
@@ -374,6 +374,17 @@ def _one_pixel(value: float) -> np.ndarray:
     images = np.full((10, 1, 28, 28), -0.4, np.float32)
     images[3, 0, 5, 5] = value
     return images
+
+
+def _scored_set(**arrays):
+    """A score case whose set (PATH) is an .npz holding `arrays`."""
+    def setup(ctx):
+        np.savez(ctx.args["PATH"], **arrays)
+    return setup
+
+
+def _no_prepared_option(ctx):
+    del ctx.args["--prepared"]  # the default, data/prepared/MNIST.npz in the (empty) working folder
 
 
 def _evidence(ctx):
@@ -525,6 +536,18 @@ BAD_INPUTS = [
              "MNIST has 1x28x28 images and labels 0-9: rerun the stage that wrote it"),
     Bad("coreset-indices-out-of-range", ("{tmp}/trainset/random_set0.npz: indices 0-1000000 into 200 training images;",),
         stage="evaluate", setup=_train_set("random_set0.npz", indices=np.array([0, 5, 10**6]))),
+    # `dcpipe score`: the same checks and the same one line, before any network trains
+    Bad("score-unknown-dataset", ("--dataset: unknown dataset 'mnist'; valid: MNIST, FashionMNIST",), stage="score",
+        setup=_no_prepared_option, args={"--dataset": "mnist"},
+        line="error: --dataset: unknown dataset 'mnist'; valid: MNIST, FashionMNIST, SVHN, CIFAR10, CIFAR100, "
+             "CIFAR10_subset, USPS, MNIST_RGB32, USPS_RGB32"),
+    Bad("score-dataset-not-prepared", ("make it first: snakemake",), stage="score", setup=_no_prepared_option,
+        line="error: data/prepared/MNIST.npz: prepared MNIST not found; make it first: snakemake --cores 1 "
+             "--config params={params} data/prepared/MNIST.npz"),
+    Bad("score-set-holding-nan", ("1 of 7840 pixel values are not finite (1 nan, 0 inf)",), stage="score",
+        setup=_scored_set(images=_one_pixel(math.nan), labels=np.arange(10)),
+        line="error: {tmp}/scored/DC_set0.npz: 1 of 7840 pixel values are not finite (1 nan, 0 inf); MNIST has "
+             "1x28x28 images and labels 0-9"),
     Bad("evidence-without-its-array", ("{tmp}/evidence/features.npz: has arrays counts, expected features; rerun the "
                                        "stage that writes it",), stage="select_coreset", setup=_evidence),
     Bad("corrupt-checkpoint", ("checkpoint {art}/DC_set0.npz.ckpt.safetensors is unreadable",
@@ -537,7 +560,7 @@ BAD_INPUTS = [
 def _existing_artifacts(stage: str, art: Path) -> list[Path]:
     names = {"condense": ["DC_set0.npz", "DC_set0.npz.json", "DC_set0_loss.csv"],
              "evaluate": ["DC_set0.json"], "prepare_data": ["MNIST.npz", "MNIST.npz.json"],
-             "select_coreset": ["herding_set0.npz", "herding_set0.npz.json"]}[stage]
+             "select_coreset": ["herding_set0.npz", "herding_set0.npz.json"], "score": ["DC_set0.score.json"]}[stage]
     for n in names:
         (art / n).write_bytes(b"previous artifact " + n.encode())
     return [art / n for n in names]
@@ -547,6 +570,11 @@ def _base_args(stage: str, ctx: Ctx, outputs: list[Path]) -> dict:
     common = {"--params": str(ctx.params_file), "--dataset": "MNIST"}
     if stage == "prepare_data":
         return {**common, "--out": str(outputs[0])}
+    if stage == "score":  # a valid condensed set, scored on the real MNIST
+        path = ctx.tmp / "scored" / "DC_set0.npz"
+        path.parent.mkdir()
+        np.savez(path, images=np.full((10, 1, 28, 28), -0.4, np.float32), labels=np.arange(10))
+        return {"PATH": str(path), **common, "--prepared": str(ctx.mnist), "--out": str(outputs[0])}
     job = {**common, "--ipc": "1", "--set": "0", "--prepared": str(ctx.mnist)}
     if stage == "condense":
         return {**job, "--out": str(outputs[0]), "--loss": str(outputs[2])}
@@ -560,6 +588,14 @@ def _base_args(stage: str, ctx: Ctx, outputs: list[Path]) -> dict:
     np.savez(train_set, images=np.zeros((10, 1, 28, 28), np.float32), labels=np.arange(10))
     Path(str(train_set) + ".json").write_text("{}")
     return {**job, "--method": "DC", "--train-set": str(train_set), "--out": str(outputs[0])}
+
+
+def _command(stage: str, args: dict) -> list[str]:
+    """A stage script with its options, or `dcpipe score PATH` with its options."""
+    options = [x for key, value in args.items() if key != "PATH" for x in (key, value)]
+    if stage == "score":
+        return [sys.executable, "-m", "dcpipe.cli", "score", args["PATH"], *options]
+    return [sys.executable, str(SCRIPTS / f"{stage}.py"), *options]
 
 
 @pytest.mark.parametrize("case", BAD_INPUTS, ids=[c.id for c in BAD_INPUTS])
@@ -581,8 +617,7 @@ def test_a_bad_input_fails_before_work_with_a_clear_error_and_leaves_artifacts(c
         ctx.params_file.write_text(yaml.safe_dump(ctx.params))
     before = snapshot(art)
 
-    cmd = [sys.executable, str(SCRIPTS / f"{case.stage}.py")] + [x for kv in ctx.args.items() for x in kv]
-    r = subprocess.run(cmd, cwd=tmp_path, env=ctx.env, capture_output=True, text=True, timeout=180)
+    r = subprocess.run(_command(case.stage, ctx.args), cwd=tmp_path, env=ctx.env, capture_output=True, text=True, timeout=180)
     out = r.stdout + r.stderr
 
     assert r.returncode == 2, out                          # (a) a non-zero exit, the one for a user error
@@ -606,7 +641,7 @@ def test_a_bad_input_fails_before_work_with_a_clear_error_and_leaves_artifacts(c
 def test_the_bad_input_table_covers_every_category():
     ids = {c.id for c in BAD_INPUTS}
     assert len(BAD_INPUTS) >= 20 and len(ids) == len(BAD_INPUTS)
-    assert {"condense", "evaluate", "prepare_data", "select_coreset"} == {c.stage for c in BAD_INPUTS}
+    assert {"condense", "evaluate", "prepare_data", "select_coreset", "score"} == {c.stage for c in BAD_INPUTS}
     for needed in ("typo-condense-key", "seed-string", "unknown-dataset-in-params", "unknown-model",
                    "unknown-distance", "unknown-method", "ipc-without-loop-schedule", "train-subset-below-ipc",
                    "missing-mirror", "truncated-idx-file", "garbage-prepared-npz", "pickle-as-train-set",

@@ -11,6 +11,7 @@ import click
 from . import artifacts, bench as bench_mod, config, data
 from .config import ParamsError, load_params
 from .dvcgen import render
+from .errors import DataError
 from .jobs import score_job
 from .io import atomic_path, provenance, write_json
 from .plan import missing_data_message, missing_datasets
@@ -177,14 +178,28 @@ def score(path, dataset, params_file, prepared, entry, pixels, out):
 
     with stage_errors():
         params = load_params(params_file)
+        prepared = _prepared_to_score_on(dataset, prepared, params_file)
         setup(config.runtime(params).threads, fused=config.runtime(params).fused)
-        prepared = prepared or Path(artifacts.PREPARED.format(dataset=dataset))
-        if not prepared.is_file():
-            raise ParamsError(f"{prepared}: prepared {dataset} not found; make it first: "
-                              f"snakemake --cores 1 {artifacts.PREPARED.format(dataset=dataset)}")
         out = out or Path(str(path) + ".score.json")
         result = score_file(score_job(params, dataset), path, prepared, out, entry, pixels)
         click.echo(f"{path}: {summary_line(result)} -> {out}")
+
+
+def _prepared_to_score_on(dataset: str, prepared: Path | None, params_file: str) -> Path:
+    """The prepared dataset `dcpipe score` tests on: --prepared, else a known dataset's, made first (the error
+    gives the command that makes it, with the parameter file the user named)."""
+    if prepared is None:
+        try:
+            data.dataset_spec(dataset)
+        except DataError as e:
+            raise ParamsError(f"--dataset: {e}") from None
+    default = artifacts.PREPARED.format(dataset=dataset)
+    prepared = prepared or Path(default)
+    if not prepared.is_file():
+        config_option = "" if params_file == "params.yaml" else f" --config params={params_file}"
+        raise ParamsError(f"{prepared}: prepared {dataset} not found; make it first: "
+                          f"snakemake --cores 1{config_option} {default}")
+    return prepared
 
 
 @main.command("record-protocol")
