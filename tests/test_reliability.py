@@ -233,9 +233,26 @@ def test_non_finite_synthetic_images_stop_the_job(tmp_path, prepared, one_thread
     # finite, the images it leaves are not.
     cfg = CondenseConfig(ipc=1, iterations=2, lr_img=3e38, batch_real=8, checkpoint_every=1)
     ckpt = tmp_path / "c.safetensors"
-    with pytest.raises(NonFiniteError, match="synthetic images became non-finite at iteration 0"):
+    with pytest.raises(NonFiniteError) as diverged:
         condense(d, cfg, seed=0, checkpoint=ckpt)
+    assert str(diverged.value) == ("synthetic images became non-finite at iteration 0; no checkpoint was written "
+                                   "before it, so a rerun starts from the beginning. Lower lr_img or check the data.")
     assert list(tmp_path.iterdir()) == []  # no good iteration, so no checkpoint (and never a non-finite one)
+
+
+def test_a_run_diverging_before_its_first_checkpoint_does_not_claim_one_is_kept(tmp_path, prepared, one_thread):
+    from dcpipe import data
+    from dcpipe.condense import CondenseConfig, NonFiniteError, condense
+
+    d = data.load(prepared("MNIST"), train_subset=10)
+    # as in the test above: lr_img = 1e30 diverges in iteration 1, here before the first checkpoint (iteration 2)
+    cfg = CondenseConfig(ipc=1, iterations=4, lr_img=1e30, batch_real=8, checkpoint_every=2)
+    ckpt = tmp_path / "DC_set0.npz.ckpt.safetensors"
+    with pytest.raises(NonFiniteError) as diverged:
+        condense(d, cfg, seed=0, checkpoint=ckpt)
+    assert str(diverged.value) == ("matching loss became nan at iteration 1, step 0; no checkpoint was written before "
+                                   "it, so a rerun starts from the beginning. Lower lr_img or check the data.")
+    assert list(tmp_path.iterdir()) == []
 
 
 # --- 3. bad inputs: a clear error before any work, existing artifacts untouched --------------------------------
