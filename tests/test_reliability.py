@@ -431,6 +431,21 @@ def _pickled_train_set(ctx):
     ctx.after.append(lambda: not marker.exists())
 
 
+def _pickled_score_set(raw: bool):
+    """An authors'-layout res_*.pt for `dcpipe score` that also carries code: saved by torch.save, or pickled
+    straight (raw)."""
+    def setup(ctx):
+        import torch
+
+        marker = ctx.tmp / "pwned"
+        crafted = ctx.tmp / "scored" / "res.pt"
+        obj = {"data": [[torch.zeros(10, 1, 28, 28), torch.arange(10)]], "payload": _Exploit(marker)}
+        crafted.write_bytes(pickle.dumps(obj)) if raw else torch.save(obj, crafted)
+        ctx.args["PATH"] = str(crafted)
+        ctx.after.append(lambda: not marker.exists())
+    return setup
+
+
 def _checkpoint(content: Callable[[], bytes]):
     def setup(ctx):
         Path(str(ctx.art / "DC_set0.npz") + ".ckpt.safetensors").write_bytes(content())
@@ -529,9 +544,18 @@ BAD_INPUTS = [
     Bad("prepared-npz-without-metadata", ("{tmp}/prepared/MNIST.npz.json: metadata of the prepared dataset is "
                                           "missing", "rerun prepare_data"),
         setup=lambda ctx: _prepared_copy(ctx, None, with_json=False)),
-    Bad("pickle-as-train-set", ("{tmp}/trainset/DC_set0.npz: not a readable .npz artifact", "rerun the stage"),
-        stage="evaluate",
-        setup=_pickled_train_set),
+    Bad("pickle-as-train-set", ("{tmp}/trainset/DC_set0.npz: refused: it holds pickled Python objects",),
+        stage="evaluate", setup=_pickled_train_set,
+        line="error: {tmp}/trainset/DC_set0.npz: refused: it holds pickled Python objects, which can carry code and "
+             "are never loaded; delete it and rerun the stage that writes it"),
+    Bad("score-raw-pickle-as-pt", ("{tmp}/scored/res.pt: refused: it holds pickled Python objects",), stage="score",
+        setup=_pickled_score_set(raw=True),
+        line="error: {tmp}/scored/res.pt: refused: it holds pickled Python objects, which can carry code and are never "
+             "loaded; save the set with safetensors, or as an .npz of images and labels"),
+    Bad("score-pt-carrying-code", ("{tmp}/scored/res.pt: refused: it holds pickled Python objects",), stage="score",
+        setup=_pickled_score_set(raw=False), line="error: {tmp}/scored/res.pt: refused: it holds pickled Python objects (it names "
+                                       "posix.system), which can carry code and are never loaded; save the set with "
+                                       "safetensors, or as an .npz of images and labels"),
     # artifacts of the wrong kind or of another dataset: named, with what was expected, before any model trains
     Bad("train-set-of-unknown-keys", ("{tmp}/trainset/DC_set0.npz: has arrays x, y, expected images and labels (a "
                                       "condensed set) or indices (a coreset)",), stage="evaluate",
@@ -647,6 +671,7 @@ def test_a_bad_input_fails_before_work_with_a_clear_error_and_leaves_artifacts(c
         assert f"error: {ctx.args['--params']}: " in r.stderr, out
     errors = [line for line in r.stderr.splitlines() if line.startswith("error: ")]
     assert len(errors) == 1, out                           # one error line (a config error's keys follow it)
+    assert "Warning" not in out, out                       # and no library warning before it
     if case.line:
         assert errors[0] == case.line.format(**fill), out
     assert snapshot(art) == before                         # (c) existing artifacts untouched, no temporaries,
@@ -665,7 +690,8 @@ def test_the_bad_input_table_covers_every_category():
                    "lr-img-nan", "duplicate-key", "cuda-without-cuda", "train-set-of-another-image-shape",
                    "train-set-labels-out-of-range", "evidence-without-its-array", "train-set-holding-nan",
                    "train-set-holding-inf", "duplicate-key-in-a-flow-mapping",
-                   "duplicate-section-key-in-a-flow-mapping"):
+                   "duplicate-section-key-in-a-flow-mapping", "score-unknown-dataset", "score-pt-carrying-code",
+                   "score-raw-pickle-as-pt"):
         assert needed in ids
 
 

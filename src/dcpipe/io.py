@@ -88,6 +88,14 @@ def write_npz(path, **arrays) -> None:
             np.savez(f, **{k: np.asarray(v) for k, v in arrays.items()})
 
 
+def refused_pickle(path, fix: str, named: str | None = None) -> ArtifactError:
+    """The error for a file that holds pickled objects: they can carry code, so they are never loaded, and the
+    library's advice to load them anyway (numpy's allow_pickle, torch's weights_only=False) is not passed on."""
+    what = f" ({named})" if named else ""
+    return ArtifactError(f"{path}: refused: it holds pickled Python objects{what}, which can carry code and are "
+                         f"never loaded; {fix}")
+
+
 def read_npz(path, required: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
     """The arrays of an .npz artifact; `required` names the ones the caller reads (an ArtifactError naming the
     file and the expected keys, not a KeyError, when one is missing)."""
@@ -95,7 +103,11 @@ def read_npz(path, required: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:  # BadZipFile: truncated or bad CRC
+    except ValueError as e:
+        if "allow_pickle" in str(e):  # a pickle, or object arrays: numpy's advice to load them anyway is not passed on
+            raise refused_pickle(path, "delete it and rerun the stage that writes it") from None
+        raise ArtifactError(f"{path}: not a readable .npz artifact ({e}); delete it and rerun the stage") from e
+    except (OSError, EOFError, zipfile.BadZipFile) as e:  # BadZipFile: truncated or bad CRC
         raise ArtifactError(f"{path}: not a readable .npz artifact ({e}); delete it and rerun the stage") from e
     missing = [k for k in required if k not in arrays]
     if missing:

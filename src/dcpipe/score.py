@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import math
 import pickle
+import re
 import time
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -22,7 +24,7 @@ from safetensors.numpy import load_file as load_safetensors
 
 from .data import Data, sample_class
 from .errors import ArtifactError, ParamsError
-from .io import read_npz
+from .io import read_npz, refused_pickle
 from .seeding import derive_seed, generator
 from .train import TrainConfig, train_models
 
@@ -58,10 +60,13 @@ def load_set(path: str | Path, entry: int = -1) -> tuple[np.ndarray, np.ndarray,
             raise ArtifactError(f"{path}: has tensors {', '.join(sorted(t)) or '(none)'}, expected images and labels")
         return t["images"], t["labels"], "safetensors"
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # its note on a raw pickle's protocol names torch's internal file: noise
+            warnings.filterwarnings("ignore", "Detected pickle protocol", UserWarning)
+            obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        raise ArtifactError(f"{path}: refused: it holds objects other than tensors and plain containers (code, "
-                            f"classes), which weights_only loading never runs ({str(e).splitlines()[0]})") from e
+        named = re.search(r"GLOBAL (\S+)", str(e))  # what torch's weights_only unpickler refused to import
+        raise refused_pickle(path, "save the set with safetensors, or as an .npz of images and labels",
+                             f"it names {named.group(1)}" if named else None) from None
     except (RuntimeError, EOFError, OSError) as e:
         raise ArtifactError(f"{path}: not a readable torch file ({e})") from e
     data = obj.get("data") if isinstance(obj, dict) else None
