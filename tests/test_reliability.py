@@ -470,7 +470,15 @@ BAD_INPUTS = [
         edit={"seeed": 0}, names_params=True),
     Bad("missing-section", ("(top level): 'evaluate' is a required property",), edit={"evaluate": _DELETE},
         names_params=True),
-    Bad("not-yaml", ("not valid YAML",), setup=_raw_params("seed: [0\nruntime: {threads: 1}\n"), names_params=True),
+    Bad("not-yaml", ("not valid YAML", 'in "{params}", line 1, column 7'), names_params=True,  # the file, named
+        setup=_raw_params("seed: [0\nruntime: {threads: 1}\n"),
+        line="error: {params}: not valid YAML: while parsing a flow sequence"),
+    Bad("empty-params-file", ("empty; expected a mapping of sections such as seed, data, experiment",),
+        setup=_raw_params("# nothing yet\n"), names_params=True,
+        line="error: {params}: empty; expected a mapping of sections such as seed, data, experiment"),
+    Bad("params-file-of-a-list", ("expected a mapping of sections such as seed, data, experiment, got a list",),
+        setup=_raw_params("- seed: 0\n"), names_params=True,
+        line="error: {params}: expected a mapping of sections such as seed, data, experiment, got a list"),
     Bad("missing-params-file", ("paramz.yaml: parameter file not found",), setup=_missing_params),
     Bad("duplicate-key", ("duplicate key 'seed' at line 2 (first at line 1); keep one of them",), setup=_duplicate_key,
         names_params=True),
@@ -561,21 +569,25 @@ BAD_INPUTS = [
                                       "condensed set) or indices (a coreset)",), stage="evaluate",
         setup=_train_set("DC_set0.npz", x=np.zeros((10, 1, 28, 28), np.float32), y=np.arange(10))),
     Bad("train-set-of-another-image-shape", ("{tmp}/trainset/DC_set0.npz: float32 images of shape (10, 3, 32, 32) "
-                                             "(N, C, H, W); the prepared MNIST has 1x28x28 images and labels 0-9: "
+                                             "(N, C, H, W); the prepared MNIST has 1x28x28 images and labels 0..9: "
                                              "rerun the stage that wrote it",), stage="evaluate",
         setup=_train_set("DC_set0.npz", images=np.zeros((10, 3, 32, 32), np.float32), labels=np.arange(10))),
-    Bad("train-set-labels-out-of-range", ("{tmp}/trainset/DC_set0.npz: labels 5-14; the prepared MNIST has 1x28x28 "
-                                          "images and labels 0-9",), stage="evaluate",
+    Bad("train-set-labels-out-of-range", ("{tmp}/trainset/DC_set0.npz: labels 5..14; the prepared MNIST has 1x28x28 "
+                                          "images and labels 0..9",), stage="evaluate",
         setup=_train_set("DC_set0.npz", images=np.zeros((10, 1, 28, 28), np.float32), labels=np.arange(5, 15))),
     Bad("train-set-holding-nan", ("{tmp}/trainset/DC_set0.npz: 1 of 7840 pixel values are not finite",),
         stage="evaluate", setup=_train_set("DC_set0.npz", images=_one_pixel(math.nan), labels=np.arange(10)),
         line="error: {tmp}/trainset/DC_set0.npz: 1 of 7840 pixel values are not finite (1 nan, 0 inf); the prepared "
-             "MNIST has 1x28x28 images and labels 0-9: rerun the stage that wrote it"),
+             "MNIST has 1x28x28 images and labels 0..9: rerun the stage that wrote it"),
     Bad("train-set-holding-inf", ("{tmp}/trainset/DC_set0.npz: 1 of 7840 pixel values are not finite",),
         stage="evaluate", setup=_train_set("DC_set0.npz", images=_one_pixel(-math.inf), labels=np.arange(10)),
         line="error: {tmp}/trainset/DC_set0.npz: 1 of 7840 pixel values are not finite (0 nan, 1 inf); the prepared "
-             "MNIST has 1x28x28 images and labels 0-9: rerun the stage that wrote it"),
-    Bad("coreset-indices-out-of-range", ("{tmp}/trainset/random_set0.npz: indices 0-1000000 into 200 training images;",),
+             "MNIST has 1x28x28 images and labels 0..9: rerun the stage that wrote it"),
+    Bad("train-set-label-below-zero", ("{tmp}/trainset/DC_set0.npz: labels -1..8;",), stage="evaluate",
+        setup=_train_set("DC_set0.npz", images=np.zeros((10, 1, 28, 28), np.float32), labels=np.arange(-1, 9)),
+        line="error: {tmp}/trainset/DC_set0.npz: labels -1..8; the prepared MNIST has 1x28x28 images and labels "
+             "0..9: rerun the stage that wrote it"),
+    Bad("coreset-indices-out-of-range", ("{tmp}/trainset/random_set0.npz: indices 0..1000000 into 200 training images;",),
         stage="evaluate", setup=_train_set("random_set0.npz", indices=np.array([0, 5, 10**6]))),
     # `dcpipe score`: the same checks and the same one line, before any network trains
     Bad("score-unknown-dataset", ("--dataset: unknown dataset 'mnist'; valid: MNIST, FashionMNIST",), stage="score",
@@ -588,7 +600,7 @@ BAD_INPUTS = [
     Bad("score-set-holding-nan", ("1 of 7840 pixel values are not finite (1 nan, 0 inf)",), stage="score",
         setup=_scored_set(images=_one_pixel(math.nan), labels=np.arange(10)),
         line="error: {tmp}/scored/DC_set0.npz: 1 of 7840 pixel values are not finite (1 nan, 0 inf); MNIST has "
-             "1x28x28 images and labels 0-9"),
+             "1x28x28 images and labels 0..9"),
     Bad("evidence-without-its-array", ("{tmp}/evidence/features.npz: has arrays counts, expected features; rerun the "
                                        "stage that writes it",), stage="select_coreset", setup=_evidence),
     Bad("corrupt-checkpoint", ("checkpoint {art}/DC_set0.npz.ckpt.safetensors is unreadable",
@@ -691,7 +703,7 @@ def test_the_bad_input_table_covers_every_category():
                    "train-set-labels-out-of-range", "evidence-without-its-array", "train-set-holding-nan",
                    "train-set-holding-inf", "duplicate-key-in-a-flow-mapping",
                    "duplicate-section-key-in-a-flow-mapping", "score-unknown-dataset", "score-pt-carrying-code",
-                   "score-raw-pickle-as-pt"):
+                   "score-raw-pickle-as-pt", "empty-params-file", "train-set-label-below-zero"):
         assert needed in ids
 
 
@@ -732,7 +744,7 @@ def test_a_set_holding_nan_or_inf_is_refused_by_every_reader_before_training(val
     out = tmp_path / "data/eval"
     kind = "nan" if math.isnan(value) else "inf"
     problem = f"1 of 7840 pixel values are not finite ({int(kind == 'nan')} nan, {int(kind == 'inf')} inf)"
-    stage_message = f"{bad}: {problem}; the prepared MNIST has 1x28x28 images and labels 0-9: rerun the stage that wrote it"
+    stage_message = f"{bad}: {problem}; the prepared MNIST has 1x28x28 images and labels 0..9: rerun the stage that wrote it"
     readers = {
         "evaluate": (lambda: evaluate_mod.evaluate(evaluate_job(params, "MNIST", 1, "DC", 0), mnist, bad,
                                                    out / "MNIST/ipc1/DC_set0.json"), stage_message),
@@ -742,7 +754,7 @@ def test_a_set_holding_nan_or_inf_is_refused_by_every_reader_before_training(val
         "continual": (lambda: continual(continual_job(params, 0), [mnist, mnist], [bad], out / "continual/run0.json"),
                       stage_message),
         "score": (lambda: score_file(score_job(params, "MNIST"), bad, mnist, out / "score/DC_set0.json"),
-                  f"{bad}: {problem}; MNIST has 1x28x28 images and labels 0-9"),
+                  f"{bad}: {problem}; MNIST has 1x28x28 images and labels 0..9"),
     }
     for reader, (run, message) in readers.items():
         with pytest.raises(ArtifactError) as refused:

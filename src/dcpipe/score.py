@@ -80,6 +80,11 @@ def load_set(path: str | Path, entry: int = -1) -> tuple[np.ndarray, np.ndarray,
     return images.numpy(), labels.numpy(), f"res_*.pt entry {entry % len(data)} of {len(data)}"
 
 
+def span(values: np.ndarray) -> str:
+    """The range of integer values as `min..max` (-1..8 reads clearly where -1-8 does not)."""
+    return f"{int(values.min())}..{int(values.max())}"
+
+
 def non_finite_pixels(images: np.ndarray) -> str | None:
     """What makes a set's images untrainable: NaN or inf pixels (a set saved from a diverged run), None when every
     value is finite. Every reader of a set checks this before any network trains on it (score, and the stages'
@@ -97,7 +102,7 @@ def checked(images: np.ndarray, labels: np.ndarray, d: Data, pixels: str = "norm
     the prepared dataset (shape, classes, labels, normalisation): checked before any network trains."""
     if pixels not in PIXELS:
         raise ParamsError(f"unknown --pixels {pixels!r}; valid: {', '.join(PIXELS)}")
-    want = f"{d.name} has {d.channels}x{d.im_size[0]}x{d.im_size[1]} images and labels 0-{d.num_classes - 1}"
+    want = f"{d.name} has {d.channels}x{d.im_size[0]}x{d.im_size[1]} images and labels 0..{d.num_classes - 1}"
 
     def bad(what: str) -> ArtifactError:
         return ArtifactError(f"{where}: {what}; {want}")
@@ -107,7 +112,7 @@ def checked(images: np.ndarray, labels: np.ndarray, d: Data, pixels: str = "norm
     if labels.shape != (len(images),) or not np.issubdtype(labels.dtype, np.integer) or len(labels) == 0:
         raise bad(f"{labels.dtype} labels of shape {tuple(labels.shape)} for {len(images)} images")
     if labels.min() < 0 or labels.max() >= d.num_classes:
-        raise bad(f"labels {int(labels.min())}-{int(labels.max())}")
+        raise bad(f"labels {span(labels)}")
     absent = sorted(set(range(d.num_classes)) - set(labels.tolist()))
     if absent:
         raise bad(f"no image of class(es) {', '.join(map(str, absent))}")

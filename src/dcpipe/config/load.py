@@ -66,9 +66,16 @@ ParamsLoader.add_implicit_resolver(
     list("-+0123456789."))
 
 
-def read_yaml(text: str):
-    """Parse a parameter file's text (every loader of parameters goes through here)."""
-    return yaml.load(text, Loader=ParamsLoader)  # noqa: S506 (a SafeLoader subclass)
+def read_yaml(text: str, name: str | None = None):
+    """Parse a parameter file's text (every loader of parameters goes through here); `name`, the file's, is the
+    one a syntax error gives (PyYAML's own for text is `<unicode string>`)."""
+    loader = ParamsLoader(text)
+    if name:
+        loader.name = name
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
 
 
 def load_params(path: str | Path) -> dict:
@@ -76,7 +83,7 @@ def load_params(path: str | Path) -> dict:
     if not path.is_file():
         raise ParamsError(f"{path}: parameter file not found")
     try:
-        params = read_yaml(path.read_text())
+        params = read_yaml(path.read_text(), str(path))
     except DuplicateKeyError as e:
         raise ParamsError(f"{path}: {e}") from e
     except yaml.YAMLError as e:
@@ -111,8 +118,11 @@ def _normalise(params):
 
 def validate_params(params, where: str = "params") -> None:
     """The schema (types, ranges, keys), then every named check of config.checks."""
+    sections = "a mapping of sections such as seed, data, experiment"
+    if params is None:
+        raise ParamsError(f"{where}: empty; expected {sections}")
     if not isinstance(params, dict):
-        raise ParamsError(f"{where}: expected a mapping of sections, got {type(params).__name__}")
+        raise ParamsError(f"{where}: expected {sections}, got a {type(params).__name__}")
     _normalise(params)
     errors = sorted(jsonschema.Draft202012Validator(_schema()).iter_errors(params), key=lambda e: list(e.path))
     # JSON Schema bounds are comparisons, and every comparison with nan is false: `lr_img: .nan` passes
