@@ -21,13 +21,13 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch.func import functional_call, grad, vmap
 
 from . import dsa
 from .data import Data, sample_class
 from .errors import ArtifactError, NonFiniteError
-from .io import atomic_path
+from .io import write_safetensors
 from .matching import match_loss
 from .models import build_model, has_batchnorm
 from .seeding import derive_seed, generator, torch_seeded
@@ -317,8 +317,7 @@ def save_checkpoint(path: Path, syn, opt_img, next_it, losses, net_updates, cfg,
                "net_updates": torch.tensor(net_updates, dtype=torch.int64)}
     if buf is not None:
         tensors["momentum_buffer"] = buf.contiguous()
-    with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata={"next_iteration": str(next_it), "fingerprint": _fingerprint(cfg, seed)})
+    write_safetensors(path, tensors, metadata={"next_iteration": str(next_it), "fingerprint": _fingerprint(cfg, seed)})
 
 
 def load_checkpoint(path: Path, syn, opt_img, cfg, seed):

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors.torch import save as safetensors_bytes
 
 from . import __version__
 from .errors import ArtifactError
@@ -86,6 +87,14 @@ def write_npz(path, **arrays) -> None:
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
             np.savez(f, **{k: np.asarray(v) for k, v in arrays.items()})
+
+
+def write_safetensors(path, tensors: dict, metadata: dict | None = None) -> None:
+    """Tensors as a safetensors file, atomically, with an artifact's mode (0666 & ~umask). Not safetensors'
+    save_file: it creates its file 0600, so a checkpoint or weights file in a shared data folder would be
+    unreadable to the group (another user could not resume the job)."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(safetensors_bytes(tensors, metadata=metadata))
 
 
 def refused_pickle(path, fix: str, named: str | None = None) -> ArtifactError:
