@@ -597,6 +597,9 @@ BAD_INPUTS = [
     Bad("score-dataset-not-prepared", ("make it first: snakemake",), stage="score", setup=_no_prepared_option,
         line="error: data/prepared/MNIST.npz: prepared MNIST not found; make it first: snakemake --cores 1 "
              "--config params={params} data/prepared/MNIST.npz"),
+    Bad("score-entry-of-an-npz", ("--entry 0: applies to the authors' res_*.pt files",), stage="score",
+        args={"--entry": "0"}, line="error: --entry 0: applies to the authors' res_*.pt files (a list of [images, "
+                                    "labels] pairs); {tmp}/scored/DC_set0.npz holds one set: drop --entry"),
     Bad("score-set-holding-nan", ("1 of 7840 pixel values are not finite (1 nan, 0 inf)",), stage="score",
         setup=_scored_set(images=_one_pixel(math.nan), labels=np.arange(10)),
         line="error: {tmp}/scored/DC_set0.npz: 1 of 7840 pixel values are not finite (1 nan, 0 inf); MNIST has "
@@ -703,7 +706,8 @@ def test_the_bad_input_table_covers_every_category():
                    "train-set-labels-out-of-range", "evidence-without-its-array", "train-set-holding-nan",
                    "train-set-holding-inf", "duplicate-key-in-a-flow-mapping",
                    "duplicate-section-key-in-a-flow-mapping", "score-unknown-dataset", "score-pt-carrying-code",
-                   "score-raw-pickle-as-pt", "empty-params-file", "train-set-label-below-zero"):
+                   "score-raw-pickle-as-pt", "empty-params-file", "train-set-label-below-zero",
+                   "score-entry-of-an-npz", "score-dataset-not-prepared"):
         assert needed in ids
 
 

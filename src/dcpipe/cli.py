@@ -168,7 +168,7 @@ def bench(params_file, prepared, models, threads, baseline, out):
 @click.option("--dataset", required=True, help="the prepared dataset the set is for (its shape, classes, test set)")
 @click.option("--params", "params_file", default="params.yaml", show_default=True, help="its score: section is the protocol")
 @click.option("--prepared", type=click.Path(path_type=Path), default=None, help="default: data/prepared/<dataset>.npz")
-@click.option("--entry", default=-1, show_default=True, help="which [images, labels] pair of a res_*.pt")
+@click.option("--entry", type=int, default=None, help="which [images, labels] pair of a res_*.pt  [default: -1, the last]")
 @click.option("--pixels", type=click.Choice(PIXELS), default="normalised", show_default=True,
               help="normalised: the dataset's mean/std already applied; unit: [0, 1]; uint8: 0-255")
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="default: <path>.score.json")
@@ -177,11 +177,14 @@ def score(path, dataset, params_file, prepared, entry, pixels, out):
     95% CI, the gap to random real images of the same size, and the wall time (printed and written as JSON)."""
 
     with stage_errors():
+        if entry is not None and path.suffix not in (".pt", ".pth"):
+            raise ParamsError(f"--entry {entry}: applies to the authors' res_*.pt files (a list of [images, labels] "
+                              f"pairs); {path} holds one set: drop --entry")
         params = load_params(params_file)
         prepared = _prepared_to_score_on(dataset, prepared, params_file)
         setup(config.runtime(params).threads, fused=config.runtime(params).fused)
         out = out or Path(str(path) + ".score.json")
-        result = score_file(score_job(params, dataset), path, prepared, out, entry, pixels)
+        result = score_file(score_job(params, dataset), path, prepared, out, -1 if entry is None else entry, pixels)
         click.echo(f"{path}: {summary_line(result)} -> {out}")
 
 
