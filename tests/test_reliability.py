@@ -223,36 +223,27 @@ def test_a_non_finite_loss_stops_with_a_clear_error_and_keeps_the_last_checkpoin
     assert ckpt.read_bytes() == before
 
 
-def test_non_finite_synthetic_images_stop_the_job(tmp_path, prepared, one_thread):
+NO_CHECKPOINT = "no checkpoint was written before it, so a rerun starts from the beginning. Lower lr_img or check the data."
+
+
+# lr_img = 3e38 is still a float32 (SGD refuses one that is not), but the step lr * grad overflows it wherever
+# |grad| > 1.14 (the largest gradient of iteration 0 here is ~2.9): the loss of iteration 0 is finite, the images it
+# leaves are not. lr_img = 1e30 diverges in iteration 1 (see the test above), here before the first checkpoint.
+@pytest.mark.parametrize("lr_img, iterations, every, message", [
+    (3e38, 2, 1, f"synthetic images became non-finite at iteration 0; {NO_CHECKPOINT}"),
+    (1e30, 4, 2, f"matching loss became nan at iteration 1, step 0; {NO_CHECKPOINT}"),
+], ids=["images-in-iteration-0", "loss-before-the-first-checkpoint"])
+def test_a_run_diverging_before_any_checkpoint_stops_and_does_not_claim_one_is_kept(
+        lr_img, iterations, every, message, tmp_path, prepared, one_thread):
     from dcpipe import data
     from dcpipe.condense import CondenseConfig, NonFiniteError, condense
 
     d = data.load(prepared("MNIST"), train_subset=10)
-    # lr_img = 3e38 is still a float32 (SGD refuses one that is not), but the step lr * grad overflows it
-    # wherever |grad| > 1.14 (the largest gradient of iteration 0 here is ~2.9): the loss of iteration 0 is
-    # finite, the images it leaves are not.
-    cfg = CondenseConfig(ipc=1, iterations=2, lr_img=3e38, batch_real=8, checkpoint_every=1)
-    ckpt = tmp_path / "c.safetensors"
+    cfg = CondenseConfig(ipc=1, iterations=iterations, lr_img=lr_img, batch_real=8, checkpoint_every=every)
     with pytest.raises(NonFiniteError) as diverged:
-        condense(d, cfg, seed=0, checkpoint=ckpt)
-    assert str(diverged.value) == ("synthetic images became non-finite at iteration 0; no checkpoint was written "
-                                   "before it, so a rerun starts from the beginning. Lower lr_img or check the data.")
-    assert list(tmp_path.iterdir()) == []  # no good iteration, so no checkpoint (and never a non-finite one)
-
-
-def test_a_run_diverging_before_its_first_checkpoint_does_not_claim_one_is_kept(tmp_path, prepared, one_thread):
-    from dcpipe import data
-    from dcpipe.condense import CondenseConfig, NonFiniteError, condense
-
-    d = data.load(prepared("MNIST"), train_subset=10)
-    # as in the test above: lr_img = 1e30 diverges in iteration 1, here before the first checkpoint (iteration 2)
-    cfg = CondenseConfig(ipc=1, iterations=4, lr_img=1e30, batch_real=8, checkpoint_every=2)
-    ckpt = tmp_path / "DC_set0.npz.ckpt.safetensors"
-    with pytest.raises(NonFiniteError) as diverged:
-        condense(d, cfg, seed=0, checkpoint=ckpt)
-    assert str(diverged.value) == ("matching loss became nan at iteration 1, step 0; no checkpoint was written before "
-                                   "it, so a rerun starts from the beginning. Lower lr_img or check the data.")
-    assert list(tmp_path.iterdir()) == []
+        condense(d, cfg, seed=0, checkpoint=tmp_path / "DC_set0.npz.ckpt.safetensors")
+    assert str(diverged.value) == message
+    assert list(tmp_path.iterdir()) == []  # no good iteration checkpointed (and never a non-finite one)
 
 
 # --- 3. bad inputs: a clear error before any work, existing artifacts untouched --------------------------------
@@ -546,7 +537,9 @@ BAD_INPUTS = [
     Bad("truncated-gz-file", ("{tmp}/mirror/MNIST/raw/t10k-labels-idx1-ubyte.gz: unreadable or truncated",
                               "replace it with a fresh copy"), stage="prepare_data", setup=_truncated_gz),
     Bad("garbage-prepared-npz", ("{tmp}/prepared/MNIST.npz: not a readable .npz artifact", "rerun the stage"),
-        setup=lambda ctx: _prepared_copy(ctx, b"previous artifact, not an npz" * 8)),
+        setup=lambda ctx: _prepared_copy(ctx, b"previous artifact, not an npz" * 8),
+        line="error: {tmp}/prepared/MNIST.npz: not a readable .npz artifact (not a zip of arrays); delete it and "
+             "rerun the stage"),  # not numpy's advice to load it as a pickle
     Bad("truncated-prepared-npz", ("{tmp}/prepared/MNIST.npz: not a readable .npz artifact", "rerun the stage"),
         setup=lambda ctx: _prepared_copy(ctx, _small_npz_bytes()[:300])),
     Bad("prepared-npz-without-metadata", ("{tmp}/prepared/MNIST.npz.json: metadata of the prepared dataset is "

@@ -97,6 +97,12 @@ def write_safetensors(path, tensors: dict, metadata: dict | None = None) -> None
         tmp.write_bytes(safetensors_bytes(tensors, metadata=metadata))
 
 
+def _starts_as_a_pickle(path) -> bool:
+    """Whether a file opens with the PROTO opcode every pickle of protocol 2 or later (torch's, numpy's) starts with."""
+    with open(path, "rb") as f:
+        return f.read(1) == b"\x80"
+
+
 def refused_pickle(path, fix: str, named: str | None = None) -> ArtifactError:
     """The error for a file that holds pickled objects: they can carry code, so they are never loaded, and the
     library's advice to load them anyway (numpy's allow_pickle, torch's weights_only=False) is not passed on."""
@@ -113,9 +119,13 @@ def read_npz(path, required: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
     except ValueError as e:
-        if "allow_pickle" in str(e):  # a pickle, or object arrays: numpy's advice to load them anyway is not passed on
+        if "allow_pickle" not in str(e):
+            raise ArtifactError(f"{path}: not a readable .npz artifact ({e}); delete it and rerun the stage") from e
+        # numpy takes whatever is neither a zip nor an .npy for a pickle, and advises loading it anyway: not passed on
+        if "Object arrays" in str(e) or _starts_as_a_pickle(path):
             raise refused_pickle(path, "delete it and rerun the stage that writes it") from None
-        raise ArtifactError(f"{path}: not a readable .npz artifact ({e}); delete it and rerun the stage") from e
+        raise ArtifactError(f"{path}: not a readable .npz artifact (not a zip of arrays); delete it and rerun the "
+                            f"stage") from None
     except (OSError, EOFError, zipfile.BadZipFile) as e:  # BadZipFile: truncated or bad CRC
         raise ArtifactError(f"{path}: not a readable .npz artifact ({e}); delete it and rerun the stage") from e
     missing = [k for k in required if k not in arrays]
