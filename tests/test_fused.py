@@ -4,6 +4,10 @@ So is the fused first block (conv -> norm -> ReLU -> pool) on gray images that n
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -202,3 +206,15 @@ def test_train_precision_bf16_autocasts_the_training_step_and_fp32_does_not():
 def test_an_unknown_precision_is_rejected_with_the_valid_ones():
     with pytest.raises(ValueError, match="valid: fp32, bf16"):
         autocast(torch.device("cpu"), "fp16")
+
+
+def test_building_the_op_on_a_machine_without_a_gpu_says_nothing_about_cuda(tmp_path):
+    """A CUDA toolkit (CUDA_HOME) and no GPU: torch's extension builder would warn "No CUDA runtime is found" in
+    every job log and `dcpipe score`, though this CPU op needs no CUDA."""
+    env = {**os.environ, "CUDA_HOME": str(tmp_path), "CUDA_VISIBLE_DEVICES": ""}
+    code = ("import logging, sys; logging.basicConfig(stream=sys.stderr)\n"
+            "from dcpipe import fused\nprint(fused.extension() is not None)\n")
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "True\n"  # built (or loaded from its cache) on this machine
+    assert "CUDA" not in r.stderr, r.stderr

@@ -16,6 +16,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +31,7 @@ from tests.conftest import DELETE, set_dotted
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = ROOT / "workflow" / "scripts"
 SMOKE = yaml.safe_load((ROOT / ".test/params.yaml").read_text())
-PROGRESS_LINE = re.compile(r"(condense|evaluate) \S+ ipc\d+ .*\b1/\d+ value=")
+PROGRESS_LINE = re.compile(r"(condense|evaluate) \S+ ipc\d+ .*\b1/\d+ value=|score \S+ on \S+ 1/\d+ value=")
 
 
 def stage_env(**overrides) -> dict:
@@ -222,19 +223,27 @@ def test_a_non_finite_loss_stops_with_a_clear_error_and_keeps_the_last_checkpoin
     assert ckpt.read_bytes() == before
 
 
-def test_non_finite_synthetic_images_stop_the_job(tmp_path, prepared, one_thread):
+NO_CHECKPOINT = "no checkpoint was written before it, so a rerun starts from the beginning. Lower lr_img or check the data."
+
+
+# lr_img = 3e38 is still a float32 (SGD refuses one that is not), but the step lr * grad overflows it wherever
+# |grad| > 1.14 (the largest gradient of iteration 0 here is ~2.9): the loss of iteration 0 is finite, the images it
+# leaves are not. lr_img = 1e30 diverges in iteration 1 (see the test above), here before the first checkpoint.
+@pytest.mark.parametrize("lr_img, iterations, every, message", [
+    (3e38, 2, 1, f"synthetic images became non-finite at iteration 0; {NO_CHECKPOINT}"),
+    (1e30, 4, 2, f"matching loss became nan at iteration 1, step 0; {NO_CHECKPOINT}"),
+], ids=["images-in-iteration-0", "loss-before-the-first-checkpoint"])
+def test_a_run_diverging_before_any_checkpoint_stops_and_does_not_claim_one_is_kept(
+        lr_img, iterations, every, message, tmp_path, prepared, one_thread):
     from dcpipe import data
     from dcpipe.condense import CondenseConfig, NonFiniteError, condense
 
     d = data.load(prepared("MNIST"), train_subset=10)
-    # lr_img = 3e38 is still a float32 (SGD refuses one that is not), but the step lr * grad overflows it
-    # wherever |grad| > 1.14 (the largest gradient of iteration 0 here is ~2.9): the loss of iteration 0 is
-    # finite, the images it leaves are not.
-    cfg = CondenseConfig(ipc=1, iterations=2, lr_img=3e38, batch_real=8, checkpoint_every=1)
-    ckpt = tmp_path / "c.safetensors"
-    with pytest.raises(NonFiniteError, match="synthetic images became non-finite at iteration 0"):
-        condense(d, cfg, seed=0, checkpoint=ckpt)
-    assert list(tmp_path.iterdir()) == []  # no good iteration, so no checkpoint (and never a non-finite one)
+    cfg = CondenseConfig(ipc=1, iterations=iterations, lr_img=lr_img, batch_real=8, checkpoint_every=every)
+    with pytest.raises(NonFiniteError) as diverged:
+        condense(d, cfg, seed=0, checkpoint=tmp_path / "DC_set0.npz.ckpt.safetensors")
+    assert str(diverged.value) == message
+    assert list(tmp_path.iterdir()) == []  # no good iteration checkpointed (and never a non-finite one)
 
 
 # --- 3. bad inputs: a clear error before any work, existing artifacts untouched --------------------------------
@@ -257,11 +266,12 @@ class Ctx:
 class Bad:
     id: str
     expect: tuple[str, ...]    # fragments of the message; {params}, {tmp}, {art}, {mnist} are filled in
-    stage: str = "condense"    # condense | evaluate | download | prepare_data | select_coreset
+    stage: str = "condense"    # condense | evaluate | download | prepare_data | select_coreset | score (`dcpipe score`)
     edit: dict = field(default_factory=dict)   # dotted params key -> value (_DELETE removes it)
-    args: dict = field(default_factory=dict)   # command-line overrides
+    args: dict = field(default_factory=dict)   # command-line overrides (PATH: the set `dcpipe score` reads)
     setup: Callable[[Ctx], None] | None = None
     names_params: bool = False  # a config error: the message must name the parameter file
+    line: str | None = None     # the exact `error:` line (filled in like expect), where the case states it
 
 
 def _raw_params(text):
@@ -274,6 +284,22 @@ def _raw_params(text):
 def _duplicate_key(ctx):
     ctx.params_file.write_text("seed: 0\nseed: 1\n" + yaml.safe_dump({k: v for k, v in ctx.params.items() if k != "seed"}))
     ctx.write_params = False
+
+
+def _written_first(dotted: str, flow: str):
+    """The parameter file with key `dotted` (a section, or section.key) written first as the flow mapping `flow`,
+    the rest of the parameters after it in block style."""
+    def setup(ctx):
+        section, _, key = dotted.partition(".")
+        rest = copy.deepcopy(ctx.params)
+        inner = rest.pop(section)
+        head = f"{section}: {flow}\n"
+        if key:
+            del inner[key]
+            head = f"{section}:\n  {key}: {flow}\n" + textwrap.indent(yaml.safe_dump(inner), "  ")
+        ctx.params_file.write_text(head + yaml.safe_dump(rest))
+        ctx.write_params = False
+    return setup
 
 
 def _no_cuda(ctx):
@@ -352,6 +378,24 @@ def _train_set(name: str, **arrays):
     return setup
 
 
+def _one_pixel(value: float) -> np.ndarray:
+    """Ten normalised-looking MNIST images (one per class) whose pixels are all finite but one, set to `value`."""
+    images = np.full((10, 1, 28, 28), -0.4, np.float32)
+    images[3, 0, 5, 5] = value
+    return images
+
+
+def _scored_set(**arrays):
+    """A score case whose set (PATH) is an .npz holding `arrays`."""
+    def setup(ctx):
+        np.savez(ctx.args["PATH"], **arrays)
+    return setup
+
+
+def _no_prepared_option(ctx):
+    del ctx.args["--prepared"]  # the default, data/prepared/MNIST.npz in the (empty) working folder
+
+
 def _evidence(ctx):
     path = ctx.tmp / "evidence" / "features.npz"
     path.parent.mkdir()
@@ -379,6 +423,21 @@ def _pickled_train_set(ctx):
     ctx.after.append(lambda: not marker.exists())
 
 
+def _pickled_score_set(raw: bool):
+    """An authors'-layout res_*.pt for `dcpipe score` that also carries code: saved by torch.save, or pickled
+    straight (raw)."""
+    def setup(ctx):
+        import torch
+
+        marker = ctx.tmp / "pwned"
+        crafted = ctx.tmp / "scored" / "res.pt"
+        obj = {"data": [[torch.zeros(10, 1, 28, 28), torch.arange(10)]], "payload": _Exploit(marker)}
+        crafted.write_bytes(pickle.dumps(obj)) if raw else torch.save(obj, crafted)
+        ctx.args["PATH"] = str(crafted)
+        ctx.after.append(lambda: not marker.exists())
+    return setup
+
+
 def _checkpoint(content: Callable[[], bytes]):
     def setup(ctx):
         Path(str(ctx.art / "DC_set0.npz") + ".ckpt.safetensors").write_bytes(content())
@@ -403,10 +462,24 @@ BAD_INPUTS = [
         edit={"seeed": 0}, names_params=True),
     Bad("missing-section", ("(top level): 'evaluate' is a required property",), edit={"evaluate": _DELETE},
         names_params=True),
-    Bad("not-yaml", ("not valid YAML",), setup=_raw_params("seed: [0\nruntime: {threads: 1}\n"), names_params=True),
+    Bad("not-yaml", ("not valid YAML", 'in "{params}", line 1, column 7'), names_params=True,  # the file, named
+        setup=_raw_params("seed: [0\nruntime: {threads: 1}\n"),
+        line="error: {params}: not valid YAML: while parsing a flow sequence"),
+    Bad("empty-params-file", ("empty; expected a mapping of sections such as seed, data, experiment",),
+        setup=_raw_params("# nothing yet\n"), names_params=True,
+        line="error: {params}: empty; expected a mapping of sections such as seed, data, experiment"),
+    Bad("params-file-of-a-list", ("expected a mapping of sections such as seed, data, experiment, got a list",),
+        setup=_raw_params("- seed: 0\n"), names_params=True,
+        line="error: {params}: expected a mapping of sections such as seed, data, experiment, got a list"),
     Bad("missing-params-file", ("paramz.yaml: parameter file not found",), setup=_missing_params),
     Bad("duplicate-key", ("duplicate key 'seed' at line 2 (first at line 1); keep one of them",), setup=_duplicate_key,
         names_params=True),
+    Bad("duplicate-key-in-a-flow-mapping", ("duplicate key 1 at line 2, column 29",),
+        setup=_written_first("condense.iterations", "{1: 3, 10: 1, 1: 30}"), names_params=True,
+        line="error: {params}: duplicate key 1 at line 2, column 29 (first at column 16); keep one of them"),
+    Bad("duplicate-section-key-in-a-flow-mapping", ("duplicate key 'threads' at line 1, column 23",),
+        setup=_written_first("runtime", "{threads: 1, threads: 2}"), names_params=True,
+        line="error: {params}: duplicate key 'threads' at line 1, column 23 (first at column 11); keep one of them"),
     # wrong types
     Bad("seed-string", ("seed: 'zero' is not of type 'integer'",), edit={"seed": "zero"}, names_params=True),
     Bad("lr-img-string", ("condense.lr_img: '0.1' is not of type 'number'",), edit={"condense.lr_img": "0.1"},
@@ -465,28 +538,66 @@ BAD_INPUTS = [
     Bad("truncated-gz-file", ("{tmp}/mirror/MNIST/raw/t10k-labels-idx1-ubyte.gz: unreadable or truncated",
                               "replace it with a fresh copy"), stage="download", setup=_truncated_gz),
     Bad("garbage-prepared-npz", ("{tmp}/prepared/MNIST.npz: not a readable .npz artifact", "rerun the stage"),
-        setup=lambda ctx: _prepared_copy(ctx, b"previous artifact, not an npz" * 8)),
+        setup=lambda ctx: _prepared_copy(ctx, b"previous artifact, not an npz" * 8),
+        line="error: {tmp}/prepared/MNIST.npz: not a readable .npz artifact (not a zip of arrays); delete it and "
+             "rerun the stage"),  # not numpy's advice to load it as a pickle
     Bad("truncated-prepared-npz", ("{tmp}/prepared/MNIST.npz: not a readable .npz artifact", "rerun the stage"),
         setup=lambda ctx: _prepared_copy(ctx, _small_npz_bytes()[:300])),
     Bad("prepared-npz-without-metadata", ("{tmp}/prepared/MNIST.npz.json: metadata of the prepared dataset is "
                                           "missing", "rerun prepare_data"),
         setup=lambda ctx: _prepared_copy(ctx, None, with_json=False)),
-    Bad("pickle-as-train-set", ("{tmp}/trainset/DC_set0.npz: not a readable .npz artifact", "rerun the stage"),
-        stage="evaluate",
-        setup=_pickled_train_set),
+    Bad("pickle-as-train-set", ("{tmp}/trainset/DC_set0.npz: refused: it holds pickled Python objects",),
+        stage="evaluate", setup=_pickled_train_set,
+        line="error: {tmp}/trainset/DC_set0.npz: refused: it holds pickled Python objects, which can carry code and "
+             "are never loaded; delete it and rerun the stage that writes it"),
+    Bad("score-raw-pickle-as-pt", ("{tmp}/scored/res.pt: refused: it holds pickled Python objects",), stage="score",
+        setup=_pickled_score_set(raw=True),
+        line="error: {tmp}/scored/res.pt: refused: it holds pickled Python objects, which can carry code and are never "
+             "loaded; save the set with safetensors, or as an .npz of images and labels"),
+    Bad("score-pt-carrying-code", ("{tmp}/scored/res.pt: refused: it holds pickled Python objects",), stage="score",
+        setup=_pickled_score_set(raw=False), line="error: {tmp}/scored/res.pt: refused: it holds pickled Python objects (it names "
+                                       "posix.system), which can carry code and are never loaded; save the set with "
+                                       "safetensors, or as an .npz of images and labels"),
     # artifacts of the wrong kind or of another dataset: named, with what was expected, before any model trains
     Bad("train-set-of-unknown-keys", ("{tmp}/trainset/DC_set0.npz: has arrays x, y, expected images and labels (a "
                                       "condensed set) or indices (a coreset)",), stage="evaluate",
         setup=_train_set("DC_set0.npz", x=np.zeros((10, 1, 28, 28), np.float32), y=np.arange(10))),
     Bad("train-set-of-another-image-shape", ("{tmp}/trainset/DC_set0.npz: float32 images of shape (10, 3, 32, 32) "
-                                             "(N, C, H, W); the prepared MNIST has 1x28x28 images and labels 0-9: "
+                                             "(N, C, H, W); the prepared MNIST has 1x28x28 images and labels 0..9: "
                                              "rerun the stage that wrote it",), stage="evaluate",
         setup=_train_set("DC_set0.npz", images=np.zeros((10, 3, 32, 32), np.float32), labels=np.arange(10))),
-    Bad("train-set-labels-out-of-range", ("{tmp}/trainset/DC_set0.npz: labels 5-14; the prepared MNIST has 1x28x28 "
-                                          "images and labels 0-9",), stage="evaluate",
+    Bad("train-set-labels-out-of-range", ("{tmp}/trainset/DC_set0.npz: labels 5..14; the prepared MNIST has 1x28x28 "
+                                          "images and labels 0..9",), stage="evaluate",
         setup=_train_set("DC_set0.npz", images=np.zeros((10, 1, 28, 28), np.float32), labels=np.arange(5, 15))),
-    Bad("coreset-indices-out-of-range", ("{tmp}/trainset/random_set0.npz: indices 0-1000000 into 200 training images;",),
+    Bad("train-set-holding-nan", ("{tmp}/trainset/DC_set0.npz: 1 of 7840 pixel values are not finite",),
+        stage="evaluate", setup=_train_set("DC_set0.npz", images=_one_pixel(math.nan), labels=np.arange(10)),
+        line="error: {tmp}/trainset/DC_set0.npz: 1 of 7840 pixel values are not finite (1 nan, 0 inf); the prepared "
+             "MNIST has 1x28x28 images and labels 0..9: rerun the stage that wrote it"),
+    Bad("train-set-holding-inf", ("{tmp}/trainset/DC_set0.npz: 1 of 7840 pixel values are not finite",),
+        stage="evaluate", setup=_train_set("DC_set0.npz", images=_one_pixel(-math.inf), labels=np.arange(10)),
+        line="error: {tmp}/trainset/DC_set0.npz: 1 of 7840 pixel values are not finite (0 nan, 1 inf); the prepared "
+             "MNIST has 1x28x28 images and labels 0..9: rerun the stage that wrote it"),
+    Bad("train-set-label-below-zero", ("{tmp}/trainset/DC_set0.npz: labels -1..8;",), stage="evaluate",
+        setup=_train_set("DC_set0.npz", images=np.zeros((10, 1, 28, 28), np.float32), labels=np.arange(-1, 9)),
+        line="error: {tmp}/trainset/DC_set0.npz: labels -1..8; the prepared MNIST has 1x28x28 images and labels "
+             "0..9: rerun the stage that wrote it"),
+    Bad("coreset-indices-out-of-range", ("{tmp}/trainset/random_set0.npz: indices 0..1000000 into 200 training images;",),
         stage="evaluate", setup=_train_set("random_set0.npz", indices=np.array([0, 5, 10**6]))),
+    # `dcpipe score`: the same checks and the same one line, before any network trains
+    Bad("score-unknown-dataset", ("--dataset: unknown dataset 'mnist'; valid: MNIST, FashionMNIST",), stage="score",
+        setup=_no_prepared_option, args={"--dataset": "mnist"},
+        line="error: --dataset: unknown dataset 'mnist'; valid: MNIST, FashionMNIST, SVHN, CIFAR10, CIFAR100, "
+             "CIFAR10_subset, USPS, MNIST_RGB32, USPS_RGB32"),
+    Bad("score-dataset-not-prepared", ("make it first: snakemake",), stage="score", setup=_no_prepared_option,
+        line="error: data/prepared/MNIST.npz: prepared MNIST not found; make it first: snakemake --cores 1 "
+             "--config params={params} data/prepared/MNIST.npz"),
+    Bad("score-entry-of-an-npz", ("--entry 0: applies to the authors' res_*.pt files",), stage="score",
+        args={"--entry": "0"}, line="error: --entry 0: applies to the authors' res_*.pt files (a list of [images, "
+                                    "labels] pairs); {tmp}/scored/DC_set0.npz holds one set: drop --entry"),
+    Bad("score-set-holding-nan", ("1 of 7840 pixel values are not finite (1 nan, 0 inf)",), stage="score",
+        setup=_scored_set(images=_one_pixel(math.nan), labels=np.arange(10)),
+        line="error: {tmp}/scored/DC_set0.npz: 1 of 7840 pixel values are not finite (1 nan, 0 inf); MNIST has "
+             "1x28x28 images and labels 0..9"),
     Bad("evidence-without-its-array", ("{tmp}/evidence/features.npz: has arrays counts, expected features; rerun the "
                                        "stage that writes it",), stage="select_coreset", setup=_evidence),
     Bad("corrupt-checkpoint", ("checkpoint {art}/DC_set0.npz.ckpt.safetensors is unreadable",
@@ -499,7 +610,7 @@ BAD_INPUTS = [
 def _existing_artifacts(stage: str, art: Path) -> list[Path]:
     names = {"condense": ["DC_set0.npz", "DC_set0.npz.json", "DC_set0_loss.csv"],
              "evaluate": ["DC_set0.json"], "prepare_data": ["MNIST.npz", "MNIST.npz.json"], "download": ["MNIST.json"],
-             "select_coreset": ["herding_set0.npz", "herding_set0.npz.json"]}[stage]
+             "select_coreset": ["herding_set0.npz", "herding_set0.npz.json"], "score": ["DC_set0.score.json"]}[stage]
     for n in names:
         (art / n).write_bytes(b"previous artifact " + n.encode())
     return [art / n for n in names]
@@ -511,6 +622,11 @@ def _base_args(stage: str, ctx: Ctx, outputs: list[Path]) -> dict:
         return {**common, "--raw": str(ctx.tmp / "raw/MNIST.json"), "--out": str(outputs[0])}
     if stage == "download":
         return {**common, "--out": str(outputs[0])}
+    if stage == "score":  # a valid condensed set, scored on the real MNIST
+        path = ctx.tmp / "scored" / "DC_set0.npz"
+        path.parent.mkdir()
+        np.savez(path, images=np.full((10, 1, 28, 28), -0.4, np.float32), labels=np.arange(10))
+        return {"PATH": str(path), **common, "--prepared": str(ctx.mnist), "--out": str(outputs[0])}
     job = {**common, "--ipc": "1", "--set": "0", "--prepared": str(ctx.mnist)}
     if stage == "condense":
         return {**job, "--out": str(outputs[0]), "--loss": str(outputs[2])}
@@ -524,6 +640,14 @@ def _base_args(stage: str, ctx: Ctx, outputs: list[Path]) -> dict:
     np.savez(train_set, images=np.zeros((10, 1, 28, 28), np.float32), labels=np.arange(10))
     Path(str(train_set) + ".json").write_text("{}")
     return {**job, "--method": "DC", "--train-set": str(train_set), "--out": str(outputs[0])}
+
+
+def _command(stage: str, args: dict) -> list[str]:
+    """A stage script with its options, or `dcpipe score PATH` with its options."""
+    options = [x for key, value in args.items() if key != "PATH" for x in (key, value)]
+    if stage == "score":
+        return [sys.executable, "-m", "dcpipe.cli", "score", args["PATH"], *options]
+    return [sys.executable, str(SCRIPTS / f"{stage}.py"), *options]
 
 
 @pytest.mark.parametrize("case", BAD_INPUTS, ids=[c.id for c in BAD_INPUTS])
@@ -545,8 +669,7 @@ def test_a_bad_input_fails_before_work_with_a_clear_error_and_leaves_artifacts(c
         ctx.params_file.write_text(yaml.safe_dump(ctx.params))
     before = snapshot(art)
 
-    cmd = [sys.executable, str(SCRIPTS / f"{case.stage}.py")] + [x for kv in ctx.args.items() for x in kv]
-    r = subprocess.run(cmd, cwd=tmp_path, env=ctx.env, capture_output=True, text=True, timeout=180)
+    r = subprocess.run(_command(case.stage, ctx.args), cwd=tmp_path, env=ctx.env, capture_output=True, text=True, timeout=180)
     out = r.stdout + r.stderr
 
     assert r.returncode == 2, out                          # (a) a non-zero exit, the one for a user error
@@ -557,6 +680,11 @@ def test_a_bad_input_fails_before_work_with_a_clear_error_and_leaves_artifacts(c
         assert fragment.format(**fill) in r.stderr, out
     if case.names_params:
         assert f"error: {ctx.args['--params']}: " in r.stderr, out
+    errors = [line for line in r.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, out                           # one error line (a config error's keys follow it)
+    assert "Warning" not in out, out                       # and no library warning before it
+    if case.line:
+        assert errors[0] == case.line.format(**fill), out
     assert snapshot(art) == before                         # (c) existing artifacts untouched, no temporaries,
     assert not [p for p in (tmp_path / "data/raw").rglob("*") if p.is_file()], out  # no staged source copy
     assert not PROGRESS_LINE.search(out), out              # (d) it failed before the first iteration / model
@@ -566,13 +694,73 @@ def test_a_bad_input_fails_before_work_with_a_clear_error_and_leaves_artifacts(c
 def test_the_bad_input_table_covers_every_category():
     ids = {c.id for c in BAD_INPUTS}
     assert len(BAD_INPUTS) >= 20 and len(ids) == len(BAD_INPUTS)
-    assert {"condense", "evaluate", "download", "prepare_data", "select_coreset"} == {c.stage for c in BAD_INPUTS}
+    assert {"condense", "evaluate", "download", "prepare_data", "select_coreset", "score"} == {c.stage for c in BAD_INPUTS}
     for needed in ("typo-condense-key", "seed-string", "unknown-dataset-in-params", "unknown-model",
                    "unknown-distance", "unknown-method", "ipc-without-loop-schedule", "train-subset-below-ipc",
                    "missing-mirror", "truncated-idx-file", "garbage-prepared-npz", "pickle-as-train-set",
                    "lr-img-nan", "duplicate-key", "cuda-without-cuda", "train-set-of-another-image-shape",
-                   "train-set-labels-out-of-range", "evidence-without-its-array"):
+                   "train-set-labels-out-of-range", "evidence-without-its-array", "train-set-holding-nan",
+                   "train-set-holding-inf", "duplicate-key-in-a-flow-mapping",
+                   "duplicate-section-key-in-a-flow-mapping", "score-unknown-dataset", "score-pt-carrying-code",
+                   "score-raw-pickle-as-pt", "empty-params-file", "train-set-label-below-zero",
+                   "score-entry-of-an-npz", "score-dataset-not-prepared"):
         assert needed in ids
+
+
+def _set_with_a_non_finite_pixel(path: Path, value: float) -> Path:
+    """A condensed MNIST set (_one_pixel), with its .json beside it as a stage writes it."""
+    from dcpipe.data import rgb32_name
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, images=_one_pixel(value), labels=np.arange(10))
+    Path(str(path) + ".json").write_text(f'{{"dataset": "{rgb32_name("MNIST")}", "ipc": 10, "seed": 0, '
+                                         '"config": {"iterations": 1}}')
+    return path
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf], ids=["nan", "inf", "-inf"])
+def test_a_set_holding_nan_or_inf_is_refused_by_every_reader_before_training(value, tmp_path, prepared, monkeypatch):
+    """evaluate, evaluate_cross, continual's DC memory and score read a condensed set: each refuses one holding a
+    non-finite pixel before any network trains, and nothing is written under data/eval (or beside the result)."""
+    from dcpipe import continual as cl_mod, score as score_mod
+    from dcpipe.config import validate_params
+    from dcpipe.errors import ArtifactError
+    from dcpipe.jobs import continual_job, evaluate_job, score_job
+    from dcpipe.stages import evaluate as evaluate_mod
+    from dcpipe.stages.continual import continual
+    from dcpipe.stages.score import score_file
+
+    def train(*args, **kwargs):
+        raise AssertionError("a network trained on a set holding a non-finite pixel")
+
+    for module, name in ((evaluate_mod, "train_models"), (evaluate_mod, "train_models_batched"),
+                         (score_mod, "train_models"), (cl_mod, "run")):
+        monkeypatch.setattr(module, name, train)
+    params = tiny_params(**{"continual": copy.deepcopy(SMOKE["continual"]), "condense.iterations": {1: 12, 10: 1},
+                            "condense.loops": {1: [1, 1], 10: [2, 2]}})
+    validate_params(params)  # valid parameters (and their IPC tables keyed as a loaded file's)
+    mnist = prepared("MNIST")
+    bad = _set_with_a_non_finite_pixel(tmp_path / "data/condensed/MNIST/ipc1/DC_set0.npz", value)
+    out = tmp_path / "data/eval"
+    kind = "nan" if math.isnan(value) else "inf"
+    problem = f"1 of 7840 pixel values are not finite ({int(kind == 'nan')} nan, {int(kind == 'inf')} inf)"
+    stage_message = f"{bad}: {problem}; the prepared MNIST has 1x28x28 images and labels 0..9: rerun the stage that wrote it"
+    readers = {
+        "evaluate": (lambda: evaluate_mod.evaluate(evaluate_job(params, "MNIST", 1, "DC", 0), mnist, bad,
+                                                   out / "MNIST/ipc1/DC_set0.json"), stage_message),
+        "evaluate_cross": (lambda: evaluate_mod.evaluate_cross(evaluate_job(params, "MNIST", 1, "DC", 0, "LeNet"),
+                                                               mnist, bad, out / "cross/DC_set0_on_LeNet.json"),
+                           stage_message),
+        "continual": (lambda: continual(continual_job(params, 0), [mnist, mnist], [bad], out / "continual/run0.json"),
+                      stage_message),
+        "score": (lambda: score_file(score_job(params, "MNIST"), bad, mnist, out / "score/DC_set0.json"),
+                  f"{bad}: {problem}; MNIST has 1x28x28 images and labels 0..9"),
+    }
+    for reader, (run, message) in readers.items():
+        with pytest.raises(ArtifactError) as refused:
+            run()
+        assert str(refused.value) == message, reader                       # refused before `train` ran
+    assert not [p for p in (tmp_path / "data").rglob("*") if p.is_file() and "condensed" not in p.parts]
 
 
 def test_an_evaluation_resumes_after_its_finished_models(tmp_path, prepared):
@@ -631,6 +819,25 @@ def test_an_artifact_keeps_to_a_private_umask(tmp_path, umask):
     with atomic_path(out) as tmp:
         tmp.write_bytes(b"x")
     assert out.stat().st_mode & 0o777 == 0o600
+
+
+@pytest.mark.parametrize("mask, mode", [(0o022, 0o644), (0o002, 0o664), (0o077, 0o600)])
+def test_a_checkpoint_takes_an_artifacts_mode_so_the_group_can_resume_the_job(tmp_path, umask, mask, mode):
+    import torch
+
+    from dcpipe.condense import CondenseConfig, load_checkpoint, save_checkpoint
+
+    umask(mask)
+    cfg = CondenseConfig(ipc=1, iterations=4)
+    syn = torch.randn(10, 1, 28, 28, requires_grad=True)
+    opt = torch.optim.SGD([syn], lr=0.1, momentum=0.5)
+    ckpt = tmp_path / "DC_set0.npz.ckpt.safetensors"
+    save_checkpoint(ckpt, syn, opt, 2, [0.5, 0.25], [1, 1], cfg, seed=0)
+    assert ckpt.stat().st_mode & 0o777 == mode                 # as write_json's artifacts: 0666 & ~umask
+    assert [p.name for p in tmp_path.iterdir()] == [ckpt.name]  # no temporary left
+    resumed = torch.zeros_like(syn, requires_grad=True)
+    assert load_checkpoint(ckpt, resumed, torch.optim.SGD([resumed], lr=0.1, momentum=0.5), cfg, 0)[0] == 2
+    assert torch.equal(resumed, syn)
 
 
 # --- 5. data no mirror holds: warned about by check-params and dry runs, a real run stops before any job ---------

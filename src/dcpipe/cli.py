@@ -11,6 +11,7 @@ import click
 from . import artifacts, bench as bench_mod, config, data
 from .config import ParamsError, load_params
 from .dvcgen import render
+from .errors import DataError
 from .jobs import score_job
 from .io import atomic_path, provenance, write_json
 from .plan import download_lines, fetch_plans, missing_data_message, unreachable_message
@@ -171,7 +172,7 @@ def bench(params_file, prepared, models, threads, baseline, out):
 @click.option("--dataset", required=True, help="the prepared dataset the set is for (its shape, classes, test set)")
 @click.option("--params", "params_file", default="params.yaml", show_default=True, help="its score: section is the protocol")
 @click.option("--prepared", type=click.Path(path_type=Path), default=None, help="default: data/prepared/<dataset>.npz")
-@click.option("--entry", default=-1, show_default=True, help="which [images, labels] pair of a res_*.pt")
+@click.option("--entry", type=int, default=None, help="which [images, labels] pair of a res_*.pt  [default: -1, the last]")
 @click.option("--pixels", type=click.Choice(PIXELS), default="normalised", show_default=True,
               help="normalised: the dataset's mean/std already applied; unit: [0, 1]; uint8: 0-255")
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="default: <path>.score.json")
@@ -180,15 +181,32 @@ def score(path, dataset, params_file, prepared, entry, pixels, out):
     95% CI, the gap to random real images of the same size, and the wall time (printed and written as JSON)."""
 
     with stage_errors():
+        if entry is not None and path.suffix not in (".pt", ".pth"):
+            raise ParamsError(f"--entry {entry}: applies to the authors' res_*.pt files (a list of [images, labels] "
+                              f"pairs); {path} holds one set: drop --entry")
         params = load_params(params_file)
+        prepared = _prepared_to_score_on(dataset, prepared, params_file)
         setup(config.runtime(params).threads, fused=config.runtime(params).fused)
-        prepared = prepared or Path(artifacts.PREPARED.format(dataset=dataset))
-        if not prepared.is_file():
-            raise ParamsError(f"{prepared}: prepared {dataset} not found; make it first: "
-                              f"snakemake --cores 1 {artifacts.PREPARED.format(dataset=dataset)}")
         out = out or Path(str(path) + ".score.json")
-        result = score_file(score_job(params, dataset), path, prepared, out, entry, pixels)
+        result = score_file(score_job(params, dataset), path, prepared, out, -1 if entry is None else entry, pixels)
         click.echo(f"{path}: {summary_line(result)} -> {out}")
+
+
+def _prepared_to_score_on(dataset: str, prepared: Path | None, params_file: str) -> Path:
+    """The prepared dataset `dcpipe score` tests on: --prepared, else a known dataset's, made first (the error
+    gives the command that makes it, with the parameter file the user named)."""
+    if prepared is None:
+        try:
+            data.dataset_spec(dataset)
+        except DataError as e:
+            raise ParamsError(f"--dataset: {e}") from None
+    default = artifacts.PREPARED.format(dataset=dataset)
+    prepared = prepared or Path(default)
+    if not prepared.is_file():
+        config_option = "" if params_file == "params.yaml" else f" --config params={params_file}"
+        raise ParamsError(f"{prepared}: prepared {dataset} not found; make it first: "
+                          f"snakemake --cores 1{config_option} {default}")
+    return prepared
 
 
 @main.command("record-protocol")

@@ -21,13 +21,13 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch.func import functional_call, grad, vmap
 
 from . import dsa
 from .data import Data, sample_class
 from .errors import ArtifactError, NonFiniteError
-from .io import atomic_path
+from .io import write_safetensors
 from .matching import match_loss
 from .models import build_model, has_batchnorm
 from .seeding import derive_seed, generator, torch_seeded
@@ -212,6 +212,13 @@ def start_loop(data: Data, cfg: CondenseConfig, seed: int, checkpoint: Path | No
     return LoopStart(syn, labels, opt_img, start, losses, net_updates, data.class_indices(), syn_idx, strategy)
 
 
+def kept_checkpoint(checkpoint: Path | None) -> str:
+    """What a diverged run leaves to resume from: its last good checkpoint, where one was written before."""
+    if checkpoint is not None and checkpoint.exists():
+        return f"the last good checkpoint is kept ({checkpoint})"
+    return "no checkpoint was written before it, so a rerun starts from the beginning"
+
+
 def condense(data: Data, cfg: CondenseConfig, seed: int, checkpoint: Path | None = None, progress=None):
     """Learn cfg.ipc synthetic images per class. Returns Condensed(images, labels, losses, net_updates).
 
@@ -251,8 +258,8 @@ def condense(data: Data, cfg: CondenseConfig, seed: int, checkpoint: Path | None
                 lam = data.num_classes if cfg.lambda_inter is None else cfg.lambda_inter
                 loss = loss + lam * match_loss(class_mean(gw_syn_c), class_mean(gw_real_c), cfg.distance)
             if not torch.isfinite(loss):
-                raise NonFiniteError(f"matching loss became {loss.item()} at iteration {it}, step {t}; the last good "
-                                     f"checkpoint is kept ({checkpoint}). Lower lr_img or check the data.")
+                raise NonFiniteError(f"matching loss became {loss.item()} at iteration {it}, step {t}; "
+                                     f"{kept_checkpoint(checkpoint)}. Lower lr_img or check the data.")
             opt_img.zero_grad(set_to_none=True)
             loss.backward()
             opt_img.step()
@@ -289,7 +296,8 @@ def condense(data: Data, cfg: CondenseConfig, seed: int, checkpoint: Path | None
                     net_step()
                 updates += n
         if not torch.isfinite(syn).all():
-            raise NonFiniteError(f"synthetic images became non-finite at iteration {it}; last good checkpoint kept")
+            raise NonFiniteError(f"synthetic images became non-finite at iteration {it}; {kept_checkpoint(checkpoint)}. "
+                                 "Lower lr_img or check the data.")
         losses.append(total / (data.num_classes * outer))
         net_updates.append(updates)
         if progress:
@@ -309,8 +317,7 @@ def save_checkpoint(path: Path, syn, opt_img, next_it, losses, net_updates, cfg,
                "net_updates": torch.tensor(net_updates, dtype=torch.int64)}
     if buf is not None:
         tensors["momentum_buffer"] = buf.contiguous()
-    with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata={"next_iteration": str(next_it), "fingerprint": _fingerprint(cfg, seed)})
+    write_safetensors(path, tensors, metadata={"next_iteration": str(next_it), "fingerprint": _fingerprint(cfg, seed)})
 
 
 def load_checkpoint(path: Path, syn, opt_img, cfg, seed):

@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from . import dsa
-from .condense import CondenseConfig, Condensed, condense, save_checkpoint, start_loop
+from .condense import CondenseConfig, Condensed, condense, kept_checkpoint, save_checkpoint, start_loop
 from .data import Data, sample_class
 from .errors import NonFiniteError, ParamsError
 from .models import build_model
@@ -64,8 +64,8 @@ def distribution_match(data: Data, cfg: CondenseConfig, seed: int, checkpoint: P
                 real_embedding = embed(net, real).float()
             loss = loss + mean_embedding_loss(real_embedding, embed(net, s))
         if not torch.isfinite(loss):
-            raise NonFiniteError(f"distribution-matching loss became {loss.item()} at iteration {it}; the last good "
-                                 f"checkpoint is kept ({checkpoint}). Lower lr_img or check the data.")
+            raise NonFiniteError(f"distribution-matching loss became {loss.item()} at iteration {it}; "
+                                 f"{kept_checkpoint(checkpoint)}. Lower lr_img or check the data.")
         opt_img.zero_grad(set_to_none=True)
         loss.backward()
         opt_img.step()

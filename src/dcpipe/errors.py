@@ -15,4 +15,4 @@ class ArtifactError(RuntimeError):
 
 
 class NonFiniteError(RuntimeError):
-    """Condensation diverged (a loss or an image became nan or inf); the last good checkpoint is kept."""
+    """Condensation diverged (a loss or an image became nan or inf); its last good checkpoint, if any, is kept."""

@@ -66,12 +66,25 @@ def build_directory() -> Path:
     return path
 
 
+def _cpp_extension_load():
+    """torch's extension builder. Its import warns "No CUDA runtime is found, using CUDA_HOME=..." on a machine
+    with a CUDA toolkit and no GPU, in every job log, though a CPU op needs no CUDA: that warning is kept quiet."""
+    quiet = logging.getLogger("torch.utils.cpp_extension")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
+    try:
+        from torch.utils.cpp_extension import load  # imports setuptools: only in processes that fuse
+    finally:
+        quiet.setLevel(level)
+    return load
+
+
 def extension():
     """The compiled op, built on first use (None when it cannot be built here)."""
     global _EXTENSION
     if _EXTENSION is None:
         try:
-            from torch.utils.cpp_extension import load  # imports setuptools: only in processes that fuse
+            load = _cpp_extension_load()
             src = Path(__file__).with_name("csrc") / "norm_relu_avgpool.cpp"
             _EXTENSION = load("dcpipe_norm_relu_avgpool", [str(src)], extra_cflags=build_flags(),
                               build_directory=str(build_directory()), verbose=False)

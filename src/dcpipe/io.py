@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors.torch import save as safetensors_bytes
 
 from . import __version__
 from .errors import ArtifactError
@@ -88,6 +89,28 @@ def write_npz(path, **arrays) -> None:
             np.savez(f, **{k: np.asarray(v) for k, v in arrays.items()})
 
 
+def write_safetensors(path, tensors: dict, metadata: dict | None = None) -> None:
+    """Tensors as a safetensors file, atomically, with an artifact's mode (0666 & ~umask). Not safetensors'
+    save_file: it creates its file 0600, so a checkpoint or weights file in a shared data folder would be
+    unreadable to the group (another user could not resume the job)."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(safetensors_bytes(tensors, metadata=metadata))
+
+
+def _starts_as_a_pickle(path) -> bool:
+    """Whether a file opens with the PROTO opcode every pickle of protocol 2 or later (torch's, numpy's) starts with."""
+    with open(path, "rb") as f:
+        return f.read(1) == b"\x80"
+
+
+def refused_pickle(path, fix: str, named: str | None = None) -> ArtifactError:
+    """The error for a file that holds pickled objects: they can carry code, so they are never loaded, and the
+    library's advice to load them anyway (numpy's allow_pickle, torch's weights_only=False) is not passed on."""
+    what = f" ({named})" if named else ""
+    return ArtifactError(f"{path}: refused: it holds pickled Python objects{what}, which can carry code and are "
+                         f"never loaded; {fix}")
+
+
 def read_npz(path, required: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
     """The arrays of an .npz artifact; `required` names the ones the caller reads (an ArtifactError naming the
     file and the expected keys, not a KeyError, when one is missing)."""
@@ -95,7 +118,15 @@ def read_npz(path, required: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:  # BadZipFile: truncated or bad CRC
+    except ValueError as e:
+        if "allow_pickle" not in str(e):
+            raise ArtifactError(f"{path}: not a readable .npz artifact ({e}); delete it and rerun the stage") from e
+        # numpy takes whatever is neither a zip nor an .npy for a pickle, and advises loading it anyway: not passed on
+        if "Object arrays" in str(e) or _starts_as_a_pickle(path):
+            raise refused_pickle(path, "delete it and rerun the stage that writes it") from None
+        raise ArtifactError(f"{path}: not a readable .npz artifact (not a zip of arrays); delete it and rerun the "
+                            f"stage") from None
+    except (OSError, EOFError, zipfile.BadZipFile) as e:  # BadZipFile: truncated or bad CRC
         raise ArtifactError(f"{path}: not a readable .npz artifact ({e}); delete it and rerun the stage") from e
     missing = [k for k in required if k not in arrays]
     if missing:

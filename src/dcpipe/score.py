@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import math
 import pickle
+import re
 import time
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -22,7 +24,7 @@ from safetensors.numpy import load_file as load_safetensors
 
 from .data import Data, sample_class
 from .errors import ArtifactError, ParamsError
-from .io import read_npz
+from .io import read_npz, refused_pickle
 from .seeding import derive_seed, generator
 from .train import TrainConfig, train_models
 
@@ -58,10 +60,13 @@ def load_set(path: str | Path, entry: int = -1) -> tuple[np.ndarray, np.ndarray,
             raise ArtifactError(f"{path}: has tensors {', '.join(sorted(t)) or '(none)'}, expected images and labels")
         return t["images"], t["labels"], "safetensors"
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # its note on a raw pickle's protocol names torch's internal file: noise
+            warnings.filterwarnings("ignore", "Detected pickle protocol", UserWarning)
+            obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        raise ArtifactError(f"{path}: refused: it holds objects other than tensors and plain containers (code, "
-                            f"classes), which weights_only loading never runs ({str(e).splitlines()[0]})") from e
+        named = re.search(r"GLOBAL (\S+)", str(e))  # what torch's weights_only unpickler refused to import
+        raise refused_pickle(path, "save the set with safetensors, or as an .npz of images and labels",
+                             f"it names {named.group(1)}" if named else None) from None
     except (RuntimeError, EOFError, OSError) as e:
         raise ArtifactError(f"{path}: not a readable torch file ({e})") from e
     data = obj.get("data") if isinstance(obj, dict) else None
@@ -75,13 +80,29 @@ def load_set(path: str | Path, entry: int = -1) -> tuple[np.ndarray, np.ndarray,
     return images.numpy(), labels.numpy(), f"res_*.pt entry {entry % len(data)} of {len(data)}"
 
 
+def span(values: np.ndarray) -> str:
+    """The range of integer values as `min..max` (-1..8 reads clearly where -1-8 does not)."""
+    return f"{int(values.min())}..{int(values.max())}"
+
+
+def non_finite_pixels(images: np.ndarray) -> str | None:
+    """What makes a set's images untrainable: NaN or inf pixels (a set saved from a diverged run), None when every
+    value is finite. Every reader of a set checks this before any network trains on it (score, and the stages'
+    training_set): a model trained on NaN scores chance, which would be recorded as a result."""
+    bad = ~np.isfinite(images)
+    if not bad.any():
+        return None
+    n, nan = int(bad.sum()), int(np.isnan(images).sum())
+    return f"{n} of {images.size} pixel values are not finite ({nan} nan, {n - nan} inf)"
+
+
 def checked(images: np.ndarray, labels: np.ndarray, d: Data, pixels: str = "normalised",
             where: str = "set") -> tuple[torch.Tensor, torch.Tensor]:
     """The set as normalised float tensors on the data's device, or an ArtifactError saying what does not fit
     the prepared dataset (shape, classes, labels, normalisation): checked before any network trains."""
     if pixels not in PIXELS:
         raise ParamsError(f"unknown --pixels {pixels!r}; valid: {', '.join(PIXELS)}")
-    want = f"{d.name} has {d.channels}x{d.im_size[0]}x{d.im_size[1]} images and labels 0-{d.num_classes - 1}"
+    want = f"{d.name} has {d.channels}x{d.im_size[0]}x{d.im_size[1]} images and labels 0..{d.num_classes - 1}"
 
     def bad(what: str) -> ArtifactError:
         return ArtifactError(f"{where}: {what}; {want}")
@@ -91,13 +112,14 @@ def checked(images: np.ndarray, labels: np.ndarray, d: Data, pixels: str = "norm
     if labels.shape != (len(images),) or not np.issubdtype(labels.dtype, np.integer) or len(labels) == 0:
         raise bad(f"{labels.dtype} labels of shape {tuple(labels.shape)} for {len(images)} images")
     if labels.min() < 0 or labels.max() >= d.num_classes:
-        raise bad(f"labels {int(labels.min())}-{int(labels.max())}")
+        raise bad(f"labels {span(labels)}")
     absent = sorted(set(range(d.num_classes)) - set(labels.tolist()))
     if absent:
         raise bad(f"no image of class(es) {', '.join(map(str, absent))}")
     x = images.astype(np.float32)
-    if not np.isfinite(x).all():
-        raise bad("non-finite pixel values")
+    problem = non_finite_pixels(x)
+    if problem:
+        raise bad(problem)
     lo, hi = float(x.min()), float(x.max())
     if pixels == "normalised" and (hi > 20 or (lo >= 0 and hi <= 1)):
         # normalised images have negative values (the background lies below the mean); these look like raw pixels

@@ -23,15 +23,18 @@ def _schema() -> dict:
 
 
 class DuplicateKeyError(yaml.YAMLError):
-    def __init__(self, key, line: int, first_line: int):
-        super().__init__(f"duplicate key {key!r} at line {line} (first at line {first_line}); keep one of them")
+    def __init__(self, key, at: yaml.Mark, first: yaml.Mark):
+        here, there = f"line {at.line + 1}", f"line {first.line + 1}"
+        if at.line == first.line:  # a flow mapping, `{threads: 1, threads: 2}`: the columns tell them apart
+            here, there = f"{here}, column {at.column + 1}", f"column {first.column + 1}"
+        super().__init__(f"duplicate key {key!r} at {here} (first at {there}); keep one of them")
 
 
 class ParamsLoader(yaml.SafeLoader):
     """PyYAML's SafeLoader with two YAML 1.2 behaviours a parameter file needs:
 
-    - a key given twice in one mapping is an error (PyYAML keeps the last value, so a pasted-in second
-      `lr_img:` would silently override the first);
+    - a key given twice in one mapping, block or flow style, is an error (PyYAML keeps the last value, so a
+      pasted-in second `lr_img:` or `{1: 3, 1: 30}` would silently override the first);
     - `1e-3` is a float: YAML 1.1's float pattern requires a dot, so PyYAML reads it as the string '1e-3',
       which the schema then rejects as "not of type 'number'".
     """
@@ -44,11 +47,11 @@ class ParamsLoader(yaml.SafeLoader):
                     continue  # `<<: *defaults` is meant to be overridden by the keys beside it
                 key = self.construct_object(key_node, deep=True)
                 try:
-                    seen = first.setdefault(key, key_node.start_mark.line + 1)
+                    seen = first.setdefault(key, key_node)
                 except TypeError:
                     continue  # an unhashable key: SafeLoader's own error says so
-                if seen != key_node.start_mark.line + 1:
-                    raise DuplicateKeyError(key, key_node.start_mark.line + 1, seen)
+                if seen is not key_node:
+                    raise DuplicateKeyError(key, key_node.start_mark, seen.start_mark)
         return super().construct_mapping(node, deep)
 
 
@@ -63,9 +66,16 @@ ParamsLoader.add_implicit_resolver(
     list("-+0123456789."))
 
 
-def read_yaml(text: str):
-    """Parse a parameter file's text (every loader of parameters goes through here)."""
-    return yaml.load(text, Loader=ParamsLoader)  # noqa: S506 (a SafeLoader subclass)
+def read_yaml(text: str, name: str | None = None):
+    """Parse a parameter file's text (every loader of parameters goes through here); `name`, the file's, is the
+    one a syntax error gives (PyYAML's own for text is `<unicode string>`)."""
+    loader = ParamsLoader(text)
+    if name:
+        loader.name = name
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
 
 
 def load_params(path: str | Path) -> dict:
@@ -73,7 +83,7 @@ def load_params(path: str | Path) -> dict:
     if not path.is_file():
         raise ParamsError(f"{path}: parameter file not found")
     try:
-        params = read_yaml(path.read_text())
+        params = read_yaml(path.read_text(), str(path))
     except DuplicateKeyError as e:
         raise ParamsError(f"{path}: {e}") from e
     except yaml.YAMLError as e:
@@ -111,8 +121,11 @@ def _normalise(params):
 
 def validate_params(params, where: str = "params") -> None:
     """The schema (types, ranges, keys), then every named check of config.checks."""
+    sections = "a mapping of sections such as seed, data, experiment"
+    if params is None:
+        raise ParamsError(f"{where}: empty; expected {sections}")
     if not isinstance(params, dict):
-        raise ParamsError(f"{where}: expected a mapping of sections, got {type(params).__name__}")
+        raise ParamsError(f"{where}: expected {sections}, got a {type(params).__name__}")
     _normalise(params)
     errors = sorted(jsonschema.Draft202012Validator(_schema()).iter_errors(params), key=lambda e: list(e.path))
     # JSON Schema bounds are comparisons, and every comparison with nan is false: `lr_img: .nan` passes

@@ -18,6 +18,7 @@ from ..io import read_npz
 from ..lease import GpuLease
 from ..plan import check_job
 from ..runtime import device_problem, pick_device, setup, stage_errors
+from ..score import non_finite_pixels, span
 from ..jobs import Env
 
 _LEASE = None
@@ -87,7 +88,7 @@ def training_set(artifact: Path, d: data_mod.Data) -> tuple[torch.Tensor, torch.
 
     def bad(what: str):
         return ArtifactError(f"{artifact}: {what}; the prepared {d.name} has {d.channels}x{d.im_size[0]}x"
-                             f"{d.im_size[1]} images and labels 0-{d.num_classes - 1}: rerun the stage that wrote it")
+                             f"{d.im_size[1]} images and labels 0..{d.num_classes - 1}: rerun the stage that wrote it")
 
     if "images" in z and "labels" in z:  # a condensed set
         x, y = z["images"], z["labels"]
@@ -96,14 +97,17 @@ def training_set(artifact: Path, d: data_mod.Data) -> tuple[torch.Tensor, torch.
         if y.shape != (len(x),) or not np.issubdtype(y.dtype, np.integer) or len(y) == 0:
             raise bad(f"{y.dtype} labels of shape {y.shape} for {len(x)} images")
         if y.min() < 0 or y.max() >= d.num_classes:
-            raise bad(f"labels {int(y.min())}-{int(y.max())}")
+            raise bad(f"labels {span(y)}")
+        problem = non_finite_pixels(x)
+        if problem:
+            raise bad(problem)
         return torch.as_tensor(x, device=dev), torch.as_tensor(y, device=dev)
     if "indices" in z:  # a coreset: indices of real training images (and their labels, as selected)
         idx = z["indices"]
         if idx.ndim != 1 or not np.issubdtype(idx.dtype, np.integer) or len(idx) == 0:
             raise bad(f"{idx.dtype} indices of shape {idx.shape}")
         if idx.min() < 0 or idx.max() >= len(d.y_train):
-            raise bad(f"indices {int(idx.min())}-{int(idx.max())} into {len(d.y_train)} training images")
+            raise bad(f"indices {span(idx)} into {len(d.y_train)} training images")
         t = torch.as_tensor(idx, device=dev)
         if "labels" in z and not np.array_equal(z["labels"], d.y_train[t].cpu().numpy()):
             raise bad("labels that differ from the training images' at its indices (selected from another "

@@ -6,12 +6,12 @@ import logging
 import time
 from pathlib import Path
 
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from .. import continual as cl
 from ..data import rgb32_name
 from ..errors import ArtifactError
-from ..io import atomic_path, provenance, read_json, resumable, write_json
+from ..io import provenance, read_json, resumable, write_json, write_safetensors
 from ..models import build_model
 from ..jobs import ContinualJob
 from ..seeding import torch_seeded
@@ -64,8 +64,7 @@ def continual(job: ContinualJob, prepared: list[Path], condensed: list[Path], ou
 
     def checkpoint(stage1_net, setting_run):
         if not stage1_file.exists():
-            with atomic_path(stage1_file) as tmp:
-                save_file({k: v.contiguous() for k, v in stage1_net.state_dict().items()}, str(tmp))
+            write_safetensors(stage1_file, {k: v.contiguous() for k, v in stage1_net.state_dict().items()})
         finished.append(setting_run)
         partial.save([_result(r) for r in finished])
 

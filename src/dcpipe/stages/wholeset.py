@@ -9,10 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import save_file
 
 from ..coreset import CorrectnessTrace, forgetting_counts, penultimate_features
-from ..io import atomic_path, provenance, write_json, write_npz
+from ..io import provenance, write_json, write_npz, write_safetensors
 from ..runtime import Progress
 from ..train import test_accuracy, trained_model
 from ..jobs import WholesetJob
@@ -41,8 +40,7 @@ def wholeset(job: WholesetJob, prepared: Path, weights_out: Path, features_out: 
     bar.close()
     acc = test_accuracy(trained, d.x_test, d.y_test, cfg.test_batch, cfg.test_precision)
     log.info("wholeset %s net %d: test accuracy %.4f (%.0f s)", dataset, net, acc, time.perf_counter() - t0)
-    with atomic_path(weights_out) as tmp:
-        save_file({k: v.detach().contiguous().cpu() for k, v in trained.state_dict().items()}, str(tmp))
+    write_safetensors(weights_out, {k: v.detach().contiguous().cpu() for k, v in trained.state_dict().items()})
     t1 = time.perf_counter()
     # float16 on disk: 60,000 x 2048 features are 250 MB instead of 500 (l2 distances keep 3 digits)
     feats = penultimate_features(trained, d.x_train, cfg.test_batch, cfg.test_precision)
