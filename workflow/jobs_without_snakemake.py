@@ -20,7 +20,7 @@ import subprocess
 import sys
 
 # The pipeline's rules in dependency order (workflow/rules/*.smk): each reads only outputs of rules before it.
-WAVES = ("prepare_data", "wholeset", "optimal_random", "nas_split", "condense", "select_coreset", "evaluate",
+WAVES = ("download", "prepare_data", "wholeset", "optimal_random", "nas_split", "condense", "select_coreset", "evaluate",
          "evaluate_cross", "nas_shard", "nas_ground_truth", "score", "continual")
 
 
