@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from ... import paper, plan
+from ...config import sections
 from ..collect import Inputs
 from ..section import Budget, Comparison, Section, stat
 from ..summary import status, why_not_run
@@ -43,10 +44,10 @@ def bar_chart(df: pd.DataFrame, tasks: list[str], out: Path) -> Path:
 
 
 def continual_section(inputs: Inputs, fig_dir: Path) -> Section:
-    c = inputs.params["continual"]
+    c = sections(inputs.params).continual
     df = continual_frame(inputs)
     stages = list(dict.fromkeys(df["stage"]))
-    tasks = list(c["tasks"])
+    tasks = list(c.tasks)
     runs = int(df["run"].nunique())
     figure = bar_chart(df, tasks, Path(fig_dir) / "continual.png")
 

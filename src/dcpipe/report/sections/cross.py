@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ... import paper, plan
-from ...methods import CROSS_STUDIES
+from ...config import sections
 from ..collect import Inputs, synthetic_meta
 from ..section import Budget, Section, budget_note, number, ours_paper, ref, stat
 from ..summary import compare, protocol_budget
@@ -71,8 +71,9 @@ def cross_sections(summary: pd.DataFrame, params, seconds: dict | None = None, f
     """One 'C \\ T' table per cross study, dataset and IPC (ours / paper); with `seconds` (condense_seconds) a
     last column gives each C's condensation cost; with `fig_dir` each table comes with its heat map."""
     out = []
-    for study, spec in params.get("studies", {}).items():
-        if study not in CROSS_STUDIES:
+    for spec in sections(params).studies:
+        study = spec.name
+        if not spec.cross:
             continue
         title, note = CROSS_TITLES[study]
         for d in spec["datasets"]:
