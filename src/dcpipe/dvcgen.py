@@ -80,15 +80,31 @@ def is_metrics_file(path: str) -> bool:
     return path.startswith("reports/metrics/") and path.endswith(".json")
 
 
+def in_file(params: dict, key: str) -> bool:
+    """Whether the parameter file sets the dotted key. DVC refuses a stage whose listed key the file lacks, so a stage
+    lists only the keys the file sets; a key left out takes its default from the code (config.sections), a
+    dependency of every stage, and setting it changes dvc.yaml (`dcpipe dvc-yaml --check` says so)."""
+    value = params
+    for part in key.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return False
+        value = value[part]
+    return True
+
+
 def dvc_stages(jobs, params_file: str) -> dict:
+    from .config import read_yaml  # the file as written: keys it leaves out are not DVC's to track
+
+    params = read_yaml(Path(params_file).read_text()) if Path(params_file).is_file() else {}
     stages = {}
     for job in sorted(jobs, key=lambda j: (j["rule"], stage_name(j))):
         logdirs = sorted({os.path.dirname(p) for p in job["log"]})
         cmd = (f"mkdir -p {' '.join(logdirs)} && " if logdirs else "") + job["cmd"]
         deps = job["input"] + [s for s in [_script(job["cmd"])] if s] + ["src/dcpipe"]
         stage = {"cmd": cmd, "deps": deps}
-        if job["dvc_params"]:
-            stage["params"] = job["dvc_params"] if params_file == "params.yaml" else [{params_file: job["dvc_params"]}]
+        keys = [k for k in job["dvc_params"] if in_file(params, k)]
+        if keys:
+            stage["params"] = keys if params_file == "params.yaml" else [{params_file: keys}]
         outs, metrics = [], []
         for o in job["output"]:
             # Every output is cached, the report's too: git ignores reports/ (a fresh clone must plan the whole job),

@@ -155,7 +155,7 @@ class Sections:
 def sections(params) -> Sections:
     """The typed sections of validated parameters."""
     c, cond, ev = params.get("coresets"), params["condense"], params["evaluate"]
-    budget = Budget(cond["model"], cond["iterations"], cond["loops"], cond.get("init", CONDENSE.init),
+    budget = Budget(cond.get("model", CONDENSE.model), cond["iterations"], cond["loops"], cond.get("init", CONDENSE.init),
                     cond.get("batch_real", CONDENSE.batch_real), ev["model"], ev["models_per_set"], ev["epochs"],
                     ev.get("epochs_augmented", ev["epochs"]))
     coresets = c and _typed(Coresets, c, **({"optimal_random": _typed(OptimalRandom, c["optimal_random"])}

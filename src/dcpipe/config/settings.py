@@ -26,7 +26,7 @@ class Runtime:
 
 
 def runtime(params) -> Runtime:
-    return Runtime(**params["runtime"])
+    return Runtime(**params.get("runtime", {}))
 
 
 @dataclass(frozen=True)
