@@ -93,6 +93,8 @@ class Continual:
     runs: int
     memories: tuple[str, ...]
     distillation: tuple[bool, ...]
+    iterations: int                        # training steps per stage
+    finetune_iterations: int               # balanced fine-tuning steps per stage
     condensed_sets: int | None = None      # DC memories per task (default: one per run)
 
     @property
