@@ -98,7 +98,7 @@ def set_dotted(doc: dict, dotted: str, value) -> None:
     """doc['a']['b'] = value for 'a.b' (or delete it when value is DELETE): edits of parameter files in tests."""
     *parents, last = dotted.split(".")
     for key in parents:
-        doc = doc[key]
+        doc = doc.setdefault(key, {}) if value is not DELETE else doc[key]
     if value is DELETE:
         del doc[last]
     else:

@@ -79,11 +79,11 @@ def test_not_yaml_and_missing_file(tmp_path):
 def test_a_key_given_twice_is_an_error_naming_it_and_both_lines(tmp_path):
     f = tmp_path / "p.yaml"
     text = yaml.safe_dump(GOOD)
-    f.write_text(text.replace("  lr_img: ", "  lr_img: 0.5\n  lr_img: ", 1))  # PyYAML alone keeps the last value
-    line = text[:text.index("  lr_img: ")].count("\n") + 1
+    f.write_text(text.replace("  batch_real: ", "  batch_real: 32\n  batch_real: ", 1))  # PyYAML keeps the last
+    line = text[:text.index("  batch_real: ")].count("\n") + 1
     with pytest.raises(ParamsError) as e:
         load_params(f)
-    assert str(e.value) == f"{f}: duplicate key 'lr_img' at line {line + 1} (first at line {line}); keep one of them"
+    assert str(e.value) == f"{f}: duplicate key 'batch_real' at line {line + 1} (first at line {line}); keep one of them"
 
 
 def test_a_merge_key_may_be_overridden_beside_it():
@@ -204,8 +204,9 @@ def test_every_speed_switch_can_be_turned_off(tmp_path):
     from dcpipe.runtime import setup
 
     doc = yaml.safe_load((ROOT / "params.yaml").read_text())
-    assert doc["runtime"]["fused"] is True and doc["evaluate"]["train_precision"] == "auto"  # bf16 where native
-    doc["runtime"]["fused"] = False
+    default = load_params(ROOT / "params.yaml")  # the defaults: fused, bf16 where native
+    assert runtime(default).fused is True and train_config(default, "MNIST", 1).train_precision == "auto"
+    doc.setdefault("runtime", {})["fused"] = False
     doc["condense"].update(real_precision="fp32", inner_precision="fp32")
     doc["evaluate"].update(train_precision="fp32", test_precision="fp32")
     doc["continual"]["precision"] = "fp32"

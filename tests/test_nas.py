@@ -165,8 +165,8 @@ def test_table4_ranks_by_proxy_correlates_each_proxys_top_k_and_marks_estimates(
     from dcpipe.report.sections.nas import table4
 
     monkeypatch.chdir(tmp_path)
-    params = {"seed": 0, "evaluate": {"batch": 256},
-              "nas": {"dataset": "D", "proxies": ["random", "early_stopping"], "shards": 2, "ground_truth_shards": 1,
+    params = {"seed": 0, "evaluate": {"batch": 256}, "experiment": {"datasets": ["MNIST"], "ipcs": [1]},
+              "nas": {"dataset": "D", "validation": 1, "ipc": 1, "architectures": 2, "batched": False, "proxies": ["random", "early_stopping"], "shards": 2, "ground_truth_shards": 1,
                       "top": 2, "repeats": 1, "whole_repeats": 1, "best_repeats": 2, "whole_epochs": 2, "epochs": 5,
                       "batched": False, "ipc": 10}}
     idx = [0, 1, 2, 3, 4]

@@ -1,14 +1,14 @@
 """The typed job of each stage, built once from the validated parameters: a stage reads its job and never the
-params dict (the dict's keys are read in config.settings and here, nowhere below the stages)."""
+params dict (the dict's keys are read in config, nowhere else: here from its typed sections and configs)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 from .condense import CondenseConfig
 from .config import (augment_datasets, batched, condense_config, continual_config, data_sources, evaluation_model_for,
                      models_per_set, nas_train_config, nas_whole_config, proxy_train_config, runtime, score_config,
-                     train_config, wholeset_config)
+                     sections, train_config, wholeset_config)
 from .continual import ContinualConfig, Setting
 from .score import ScoreConfig
 from .fetch import mirror_dirs
@@ -27,7 +27,7 @@ class Env:
 
 def env(params) -> Env:
     r = runtime(params)
-    return Env(r.device, r.log_every, params["data"].get("train_subset"))
+    return Env(r.device, r.log_every, sections(params).train_subset)
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ class SetJob:
 
 
 def set_job(params, dataset: str, ipc: int, method: str, index: int) -> SetJob:
-    return SetJob(env(params), dataset, ipc, method, index, derive_seed(params["seed"], dataset, ipc, method, index))
+    return SetJob(env(params), dataset, ipc, method, index, derive_seed(sections(params).seed, dataset, ipc, method, index))
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,7 @@ class EvaluateJob:
 
 def evaluate_job(params, dataset: str, ipc: int, method: str, index: int, model: str | None = None) -> EvaluateJob:
     """The set's own evaluation network, or (a cross study's evaluate_cross) the evaluation network `model`."""
-    seed = derive_seed(params["seed"], "evaluate", dataset, ipc, method, index)
+    seed = derive_seed(sections(params).seed, "evaluate", dataset, ipc, method, index)
     if model is None:
         model = evaluation_model_for(params, method)
     else:
@@ -92,7 +92,7 @@ class WholesetJob:
 
 
 def wholeset_job(params, dataset: str, model: str, net: int) -> WholesetJob:
-    return WholesetJob(env(params), dataset, model, derive_seed(params["seed"], "wholeset", dataset, model),
+    return WholesetJob(env(params), dataset, model, derive_seed(sections(params).seed, "wholeset", dataset, model),
                        wholeset_config(params, dataset), net)
 
 
@@ -109,10 +109,11 @@ class OptimalRandomJob:
 
 
 def optimal_random_job(params, dataset: str, ipc: int) -> OptimalRandomJob:
-    spec = params["coresets"]["optimal_random"]
+    s = sections(params)
+    spec = s.coresets.optimal_random
     return OptimalRandomJob(env(params), dataset, ipc, evaluation_model_for(params, "random"),
-                            derive_seed(params["seed"], "optimal_random", dataset, ipc), train_config(params, dataset, ipc),
-                            spec["coresets"], spec.get("models_per_coreset", 1))
+                            derive_seed(s.seed, "optimal_random", dataset, ipc), train_config(params, dataset, ipc),
+                            spec.coresets, spec.models_per_coreset)
 
 
 @dataclass(frozen=True)
@@ -127,8 +128,8 @@ class ContinualJob:
 
 def continual_job(params, run: int) -> ContinualJob:
     cfg, settings = continual_config(params)
-    return ContinualJob(env(params), run, derive_seed(params["seed"], "continual", run), cfg, tuple(settings),
-                        tuple(params["continual"]["tasks"]))
+    s = sections(params)
+    return ContinualJob(env(params), run, derive_seed(s.seed, "continual", run), cfg, tuple(settings), s.continual.tasks)
 
 
 @dataclass(frozen=True)
@@ -150,7 +151,7 @@ class NasJob:
     architectures: tuple[int, ...]  # a proxy shard's architectures (space indices); () for the other stages
     proxy: TrainConfig         # proxy training (proxy_config: early stopping's steps)
     whole: TrainConfig         # ground-truth training
-    # nas, evaluate and seed as written: a checkpoint is reused only while these are unchanged (io.resumable)
+    # the resolved nas section, trainings and seed: a checkpoint is reused only while these are unchanged (io.resumable)
     fingerprint: dict = field(compare=False)
 
     def arch_seed(self, proxy: str, arch: Arch) -> int:
@@ -166,12 +167,12 @@ class NasJob:
 
 
 def nas_job(params, shard: int | None = None) -> NasJob:
-    n = params["nas"]
-    return NasJob(env(params), n["dataset"], params["seed"], n["validation"], n["ipc"], tuple(n["proxies"]),
-                  n["repeats"], n["whole_repeats"], n["best_repeats"], n["top"], n["shards"], n["ground_truth_shards"],
-                  n["batched"], tuple(nas_shard(params, shard)) if shard is not None else (),
-                  nas_train_config(params, "", 0), nas_whole_config(params),
-                  {"nas": n, "evaluate": params["evaluate"], "seed": params["seed"]})
+    s = sections(params)
+    n, proxy, whole = s.nas, nas_train_config(params, "", 0), nas_whole_config(params)
+    return NasJob(env(params), n.dataset, s.seed, n.validation, n.ipc, n.proxies, n.repeats, n.whole_repeats,
+                  n.best_repeats, n.top, n.shards, n.ground_truth_shards, n.batched,
+                  tuple(nas_shard(params, shard)) if shard is not None else (), proxy, whole,
+                  {"nas": asdict(n), "proxy": asdict(proxy), "whole": asdict(whole), "seed": s.seed})
 
 
 @dataclass(frozen=True)
@@ -197,7 +198,7 @@ class ScoreJob:
 
 
 def score_job(params, dataset: str) -> ScoreJob:
-    return ScoreJob(env(params), dataset, derive_seed(params["seed"], "score", dataset), score_config(params, dataset))
+    return ScoreJob(env(params), dataset, derive_seed(sections(params).seed, "score", dataset), score_config(params, dataset))
 
 
 __all__ = ["ContinualJob", "CondenseJob", "Env", "EvaluateJob", "NasJob", "OptimalRandomJob", "DownloadJob", "ScoreJob",

@@ -9,11 +9,10 @@ from pathlib import Path
 
 from . import artifacts
 from . import fetch
-from .config import (condensed_memory_sets, continual_config, data_sources, ipc_sweep_methods, methods, nas_widths,
-                     score_files, study_of)
+from .config import condensed_memory_sets, continual_config, data_sources, score_files, sections
 from .data import dataset_spec, rgb32_name
 from .errors import ParamsError
-from .methods import CROSS_STUDIES, cell_name, parse
+from .methods import cell_name, parse
 from .models import evaluation_model
 from .nas import EARLY_STOPPING, shard, stratified_sample, subspace
 from .seeding import derive_seed
@@ -21,12 +20,13 @@ from .sources import mb
 
 
 def wholeset_model(params) -> str:
-    return evaluation_model(params["evaluate"]["model"])
+    return evaluation_model(sections(params).budget.evaluation_model)
 
 
 def whole_models(params) -> int:
     """Networks trained on the whole set (coresets.whole_models; 1 where the file has no coresets section)."""
-    return params.get("coresets", {}).get("whole_models", 1)
+    c = sections(params).coresets
+    return c.whole_models if c else 1
 
 
 def evidence_network(params, index) -> int:
@@ -48,63 +48,65 @@ def wholeset_jobs(params) -> list[dict]:
     dataset when the parameter file has a `coresets` section (Table 1's whole-dataset column and the
     features/counts of the coreset methods), and of each dataset of the IPC sweep (DC Figure 3's relative
     accuracy)."""
-    if "coresets" not in params:
+    if not sections(params).coresets:
         return []
-    datasets = dict.fromkeys(params["experiment"]["datasets"] + ipc_sweep_datasets(params))
+    datasets = dict.fromkeys(sections(params).experiment.datasets + tuple(ipc_sweep_datasets(params)))
     return [dict(dataset=d, model=wholeset_model(params), net=k) for d in datasets for k in range(whole_models(params))]
 
 
 def optimal_random_jobs(params) -> list[dict]:
     """(dataset, ipc) of the optimal random selection (DC Table T12), when coresets.optimal_random is set."""
-    spec = params.get("coresets", {}).get("optimal_random")
+    s = sections(params)
+    spec = s.coresets and s.coresets.optimal_random
     if not spec:
         return []
-    e = params["experiment"]
-    return [dict(dataset=d, ipc=i) for d in spec.get("datasets", e["datasets"]) for i in spec.get("ipcs", e["ipcs"])]
+    return [dict(dataset=d, ipc=i) for d in spec.datasets or s.experiment.datasets for i in spec.ipcs or s.experiment.ipcs]
 
 
 def study_cells(params) -> list[dict]:
     """(study, dataset, ipc, value, model, method) of every ablation cell. Studies run on their own budget
     (iterations, models per set), so their cells never share sets with the main table."""
     cells = []
-    for study, spec in params.get("studies", {}).items():
-        if study in CROSS_STUDIES:
+    for spec in sections(params).studies:
+        if spec.cross:
             continue  # cross_cells
-        for d in spec["datasets"]:
-            for i in spec["ipcs"]:
-                for v in spec.get("values", [None]):  # resources (T15): one cell per model, no values
-                    for m in spec.get("models", [None]):
-                        name = cell_name(study, v, m)
-                        if not m and not ({"iterations", "models_per_set", "sets"} & set(spec)):
+        for d in spec.datasets:
+            for i in spec.ipcs:
+                for v in spec.values or [None]:  # resources (T15): one cell per model, no values
+                    for m in spec.models or [None]:
+                        name = cell_name(spec.name, v, m)
+                        if not m and not spec.own_budget:
                             name = parse(name).same_as_variant()  # same budget: share the main table's set
-                        cells.append(dict(study=study, dataset=d, ipc=i, value=v, model=m, method=name))
+                        cells.append(dict(study=spec.name, dataset=d, ipc=i, value=v, model=m, method=name))
     return cells
 
 
 def ipc_sweep_cells(params) -> list[dict]:
     """(dataset, ipc, method) of DC Figure 3's sweep over images per class (the ipc_sweep section). Its cells
     run on the main experiment's budget, so where they meet the main table (IPC 1, 10, 50) they are its cells."""
-    spec = params.get("ipc_sweep")
+    spec = sections(params).ipc_sweep
     if not spec:
         return []
-    return [dict(dataset=d, ipc=i, method=m) for d in spec["datasets"] for i in spec["ipcs"]
-            for m in ipc_sweep_methods(params)]
+    return [dict(dataset=d, ipc=i, method=m) for d in spec.datasets for i in spec.ipcs for m in spec.methods]
 
 
 def ipc_sweep_datasets(params) -> list[str]:
-    return list(params.get("ipc_sweep", {}).get("datasets", []))
+    spec = sections(params).ipc_sweep
+    return list(spec.datasets) if spec else []
 
 
 def sets_of(params, method: str) -> int:
     """Sets per cell: experiment.sets, or a study's own `sets` (the follow-up evaluates 2 sets x 50 networks)."""
-    return study_of(params, method).get("sets", params["experiment"]["sets"])
+    s, study = sections(params), parse(method).study
+    own = s.study(study) if study else None
+    return own.sets if own and own.sets else s.experiment.sets
 
 
 def plan(params) -> list[dict]:
     """Every (dataset, ipc, method, set) the experiment, its studies and the IPC sweep evaluate, without
     duplicates."""
-    e = params["experiment"]
-    jobs = [(d, i, m) for d in e["datasets"] for i in e["ipcs"] for m in methods(params)]
+    e = sections(params).experiment
+    jobs = [(d, i, m) for d in e.datasets for i in e.ipcs for m in e.methods]
     jobs += [(c["dataset"], c["ipc"], c["method"]) for c in study_cells(params) + ipc_sweep_cells(params)]
     out = []
     for d, i, m in dict.fromkeys(jobs):
@@ -124,7 +126,8 @@ def score_outputs(params) -> list[str]:
 
 def continual_datasets(params) -> list[str]:
     """The prepared datasets of the continual tasks, in the shared 32x32 RGB format (data.rgb32_name)."""
-    return [rgb32_name(t) for t in params.get("continual", {}).get("tasks", [])]
+    c = sections(params).continual
+    return [rgb32_name(t) for t in c.tasks] if c else []
 
 
 def continual_condensed(params, run: int | None = None) -> list[dict]:
@@ -132,8 +135,8 @@ def continual_condensed(params, run: int | None = None) -> list[dict]:
     condense rule like any other synthetic set (the plan's settings at IPC = memory_per_class). Every task is
     condensed but the last one, whose memory no later stage uses. With `run`, the sets that run uses, in task
     order: run r uses set r mod condensed_sets."""
-    c = params.get("continual")
-    if not c or "DC" not in c["memories"]:
+    c = sections(params).continual
+    if not c or "DC" not in c.memories:
         return []
     n_sets = condensed_memory_sets(params)
     sets = range(n_sets) if run is None else [run % n_sets]
@@ -142,61 +145,59 @@ def continual_condensed(params, run: int | None = None) -> list[dict]:
 
 
 def continual_results(params) -> list[str]:
-    c = params.get("continual")
-    return [artifacts.CONTINUAL.format(run=r) for r in range(c["runs"])] if c else []
+    c = sections(params).continual
+    return [artifacts.CONTINUAL.format(run=r) for r in range(c.runs)] if c else []
 
 
 def nas_candidates(params) -> list[int]:
     """The architectures this parameter file searches: all of nas.widths' (sub)space (720 with every width), or
     a stratified sample of nas.architectures of them."""
-    nas = params["nas"]
-    factors = subspace(nas_widths(params))
-    n = math.prod(len(v) for v in factors.values()) if nas["architectures"] == "all" else nas["architectures"]
-    return stratified_sample(n, derive_seed(params["seed"], "nas", "sample"), factors)
+    s = sections(params)
+    factors = subspace(s.nas.widths)
+    n = math.prod(len(v) for v in factors.values()) if s.nas.architectures == "all" else s.nas.architectures
+    return stratified_sample(n, derive_seed(s.seed, "nas", "sample"), factors)
 
 
 def nas_shard(params, k: int) -> list[int]:
     """Shard k's architectures (space indices)."""
-    return shard(nas_candidates(params), k, params["nas"]["shards"])
+    return shard(nas_candidates(params), k, sections(params).nas.shards)
 
 
 def nas_proxy_jobs(params) -> list[dict]:
     """The coreset / condensed sets NAS trains on: built by the ordinary stages from the search split (the
     prepared variant without the validation images), set 0 at nas.ipc."""
-    nas = params.get("nas")
+    nas = sections(params).nas
     if not nas:
         return []
-    return [dict(dataset=artifacts.search_dataset(nas["dataset"]), ipc=nas["ipc"], method=p, set=0)
-            for p in nas["proxies"] if p != EARLY_STOPPING]
+    return [dict(dataset=artifacts.search_dataset(nas.dataset), ipc=nas.ipc, method=p, set=0)
+            for p in nas.proxies if p != EARLY_STOPPING]
 
 
 def nas_outputs(params) -> list[str]:
     """Every NAS result file (the report's inputs)."""
-    nas = params.get("nas")
+    nas = sections(params).nas
     if not nas:
         return []
-    return ([artifacts.NAS_SHARD.format(dataset=nas["dataset"], shard=k) for k in range(nas["shards"])]
-            + [artifacts.NAS_GROUND_TRUTH.format(dataset=nas["dataset"], shard=g)
-               for g in range(nas["ground_truth_shards"])])
+    return ([artifacts.NAS_SHARD.format(dataset=nas.dataset, shard=k) for k in range(nas.shards)]
+            + [artifacts.NAS_GROUND_TRUTH.format(dataset=nas.dataset, shard=g) for g in range(nas.ground_truth_shards)])
 
 
 def cross_cells(params) -> list[dict]:
     """(study, dataset, ipc, model, method) of every condensation of the cross studies: one per condensation
     model, named "<prefix>-<model>" (prefixes: methods.CROSS_STUDIES)."""
-    return [dict(study=study, dataset=d, ipc=i, model=m, method=cell_name(study, None, m))
-            for study, spec in params.get("studies", {}).items() if study in CROSS_STUDIES
-            for d in spec["datasets"] for i in spec["ipcs"] for m in spec["models"]]
+    return [dict(study=spec.name, dataset=d, ipc=i, model=m, method=cell_name(spec.name, None, m))
+            for spec in sections(params).studies if spec.cross
+            for d in spec.datasets for i in spec.ipcs for m in spec.models]
 
 
 def cross_plan(params) -> list[dict]:
     """Every evaluation of the cross studies: each set of each cell trained on each evaluation model once,
     (dataset, ipc, method, set, model) with model the evaluation network (EVAL_ON), plus study and
     condense_model for the report."""
-    spec = params.get("studies", {})
-    return [dict(dataset=c["dataset"], ipc=c["ipc"], method=c["method"], set=s, model=e, study=c["study"],
+    s = sections(params)
+    return [dict(dataset=c["dataset"], ipc=c["ipc"], method=c["method"], set=k, model=e, study=c["study"],
                  condense_model=c["model"])
-            for c in cross_cells(params) for s in range(params["experiment"]["sets"])
-            for e in spec[c["study"]]["eval_models"]]
+            for c in cross_cells(params) for k in range(s.experiment.sets) for e in s.study(c["study"]).eval_models]
 
 
 def set_jobs(params) -> list[dict]:
@@ -210,9 +211,9 @@ def prepared_datasets(params) -> list[str]:
     it). fetch_plans says where their files will come from, before any work."""
     names = {j["dataset"] for j in set_jobs(params) + wholeset_jobs(params) + optimal_random_jobs(params)}
     names |= set(continual_datasets(params)) | {f["dataset"] for f in score_jobs(params)}
-    if params.get("nas"):
-        names.discard(artifacts.search_dataset(params["nas"]["dataset"]))
-        names.add(params["nas"]["dataset"])
+    if nas := sections(params).nas:
+        names.discard(artifacts.search_dataset(nas.dataset))
+        names.add(nas.dataset)
     return sorted(names)
 
 
@@ -277,11 +278,12 @@ def check_job(params, where: str = "params", dataset: str | None = None, ipc: in
         evals = sorted({j["model"] for j in cross_plan(params) if (j["dataset"], j["ipc"], j["method"]) == (dataset, ipc, method)})
         if model not in evals:
             problems.append(f"  --model {model!r}: not an evaluation model of {method} (planned: {', '.join(evals) or 'none'})")
-    runs = params.get("continual", {}).get("runs", 0)
+    s = sections(params)
+    runs = s.continual.runs if s.continual else 0
     if run is not None and not 0 <= run < runs:
         problems.append(f"  --run {run}: not planned (continual.runs = {runs})")
     for key, k in (("shards", shard), ("ground_truth_shards", ground_truth_shard)):
-        n = params.get("nas", {}).get(key, 0)
+        n = getattr(s.nas, key) if s.nas else 0
         if k is not None and not 0 <= k < n:
             problems.append(f"  --shard {k}: nas.{key} is {n} (shards 0..{n - 1})")
     if problems:
@@ -308,14 +310,14 @@ PLOTS = ("matching_loss", "accuracy_vs_ipc", "model_accuracies")
 def report_inputs(params) -> dict[str, list[str]]:
     """Every file the report may open, by kind: the rule declares exactly these (`input: **report_inputs(P)`),
     and collect.Inputs refuses to open anything else."""
-    jobs, cross, e = plan(params), cross_plan(params), params["experiment"]
+    jobs, cross, e = plan(params), cross_plan(params), sections(params).experiment
     synthetic = [j for j in jobs if parse(j["method"]).synthetic]
     cross_sets = sorted({artifacts.SYNTHETIC.format(**j) for j in cross})
     return {
         "evals": [artifacts.EVAL.format(**j) for j in jobs],
         # the images of the grids: set 0 of DC per dataset and IPC of the main table
-        "synthetic": [artifacts.SYNTHETIC.format(dataset=d, ipc=i, method="DC", set=0) for d in e["datasets"]
-                      for i in e["ipcs"] if "DC" in methods(params)],
+        "synthetic": [artifacts.SYNTHETIC.format(dataset=d, ipc=i, method="DC", set=0) for d in e.datasets
+                      for i in e.ipcs if "DC" in e.methods],
         "synthetic_meta": [artifacts.SYNTHETIC.format(**j) + ".json" for j in synthetic],
         "losses": [artifacts.LOSS.format(**j) for j in synthetic],
         "prepared_meta": sorted({artifacts.PREPARED.format(**j) + ".json" for j in jobs}),
@@ -335,8 +337,8 @@ def report_inputs(params) -> dict[str, list[str]]:
 def section_keys(params) -> list[str]:
     """The report's sections in page order (each writes reports/metrics/<key>.json), known from the parameters
     alone so that the rule can declare every output before it runs."""
-    main = methods(params)
-    studies = params.get("studies", {})
+    s = sections(params)
+    main, studies = s.experiment.methods, {spec.name: spec for spec in s.studies}
     keys = ["summary", "main"]
     if any(parse(m).synthetic for m in main) or "variants" in studies:
         keys.append("cost")
@@ -344,17 +346,17 @@ def section_keys(params) -> list[str]:
         keys.append("table1")
     if optimal_random_jobs(params):
         keys.append("t12")
-    if params.get("ipc_sweep"):
+    if s.ipc_sweep:
         keys.append("ipc_sweep")
     keys += [s for s in ("levels", "distances", "variants", "traditional", "resources") if s in studies]
-    if params.get("continual"):
+    if s.continual:
         keys.append("continual")
-    if params.get("nas"):
+    if s.nas:
         keys.append("nas")
     if score_jobs(params):
         keys.append("score")
-    keys += [f"cross_{study}_{d}_ipc{i}" for study, spec in studies.items() if study in CROSS_STUDIES
-             for d in spec["datasets"] for i in spec["ipcs"]]
+    keys += [f"cross_{spec.name}_{d}_ipc{i}" for spec in s.studies if spec.cross for d in spec.datasets
+             for i in spec.ipcs]
     keys.append("protocol_runs")
     keys += [f"speed_{name}" for name in (*RECORDS, *OPTIONAL_RECORDS)]
     if "DC" in main:

@@ -3,6 +3,8 @@
 # of them changes, exactly as DVC does.
 import json
 
+from dcpipe.config import runtime
+
 from dcpipe.methods import CORESET_PATTERN, CROSS_PATTERN, SYNTHETIC_PATTERN, parse as parse_method  # Snakemake has a `parse`
 
 
@@ -17,7 +19,7 @@ def settings(keys):
 
 RUN = "python workflow/scripts"
 SCRIPT_ARGS = f"--params {PARAMS_FILE}"
-THREADS = P["runtime"].get("threads", 1)
+THREADS = runtime(P).threads
 
 wildcard_constraints:
     dataset="[A-Za-z0-9_]+",

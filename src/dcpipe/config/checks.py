@@ -13,7 +13,9 @@ from ..matching import DISTANCES, is_distance
 from ..methods import CROSS_STUDIES, MAIN, parse
 from ..models import MODEL_NAMES, build_model, is_model_name
 from ..nas import EARLY_STOPPING, subspace
+from ..score import ScoreConfig
 from ..sources import SOURCES
+from .sections import CONDENSE, Coresets, Experiment
 from .settings import augment_datasets, continual_config, dsa_methods, ipc_sweep_methods, methods, nas_widths
 
 
@@ -41,7 +43,7 @@ def names(params) -> list[str]:
     exp, cond, ev = params["experiment"], params["condense"], params["evaluate"]
     problems = (_each("experiment.datasets", exp["datasets"], DATASETS) + _each("experiment.methods", methods(params), MAIN)
                 + _each("evaluate.augment_datasets", augment_datasets(params), DATASETS)
-                + _unknown("condense.model", cond["model"], MODEL_NAMES, is_model_name)
+                + _unknown("condense.model", cond.get("model", CONDENSE.model), MODEL_NAMES, is_model_name)
                 + _unknown("evaluate.model", ev["model"], MODEL_NAMES, is_model_name)
                 + _unknown("condense.distance", cond.get("distance", CondenseConfig.distance), DISTANCES, is_distance))
     problems += [line for d in params["data"].get("urls", {}) for line in _unknown("data.urls", d, SOURCES)]
@@ -157,7 +159,7 @@ def coresets(params) -> list[str]:
     if needs_wholeset and "coresets" not in params:
         problems.append(f"  coresets: methods {', '.join(needs_wholeset)} select from a model trained on the whole "
                         "set; add a coresets section (whole_epochs, whole_models)")
-    n, sets = spec.get("whole_models", 1), params["experiment"]["sets"]
+    n, sets = spec.get("whole_models", Coresets.whole_models), params["experiment"].get("sets", Experiment.sets)
     if needs_wholeset and 1 < n < sets:
         problems.append(f"  coresets.whole_models: {n} networks for {sets} sets; set k selects from whole-set network "
                         f"k, so give 1 (every set from network 0) or at least {sets}")
@@ -216,7 +218,7 @@ def score(params) -> list[str]:
     s = params.get("score")
     if not s:
         return []
-    problems = _unknown("score.model", s.get("model", "ConvNet"), MODEL_NAMES, is_model_name)
+    problems = _unknown("score.model", s.get("model", ScoreConfig.model), MODEL_NAMES, is_model_name)
     files = s.get("files", [])
     problems += _each("score.files[].dataset", [f["dataset"] for f in files], DATASETS)
     names = [f["name"] for f in files]

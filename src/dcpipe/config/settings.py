@@ -1,5 +1,6 @@
 """The library's typed configs, built from validated parameters: the one place that reads a section's keys and
-fills in their defaults (a default lives in the dataclass it configures, or here, once)."""
+fills in their defaults. A default lives in the dataclass it configures (here, config.sections, or the library's
+config), and where a parameter file's default departs from the library's, in CONDENSE / EVALUATE / CONTINUAL."""
 
 from __future__ import annotations
 
@@ -7,13 +8,13 @@ import math
 from dataclasses import dataclass, replace
 
 from ..artifacts import search_dataset
-from ..condense import CondenseConfig
 from ..continual import ContinualConfig, Setting
 from ..dsa import AUTO, strategy_for
-from ..methods import MAIN, parse
-from ..nas import EARLY_STOPPING, WIDTHS
+from ..methods import parse
+from ..nas import EARLY_STOPPING
 from ..score import ScoreConfig
 from ..train import TrainConfig
+from .sections import CONDENSE, CONTINUAL, EVALUATE, Experiment, IpcSweep, Nas, sections
 
 
 @dataclass(frozen=True)
@@ -25,7 +26,7 @@ class Runtime:
 
 
 def runtime(params) -> Runtime:
-    return Runtime(**params["runtime"])
+    return Runtime(**params.get("runtime", {}))
 
 
 @dataclass(frozen=True)
@@ -46,17 +47,13 @@ def data_sources(params) -> DataSources:
 
 def methods(params) -> list[str]:
     """The main experiment's methods (default: every one)."""
-    return list(params["experiment"].get("methods", MAIN))
-
-
-# DC Figure 3 plots DC against herding ("outperforms the coreset method - Herding by a large margin").
-IPC_SWEEP_METHODS = ("DC", "herding")
+    return list(params["experiment"].get("methods", Experiment.methods))
 
 
 def ipc_sweep_methods(params) -> list[str]:
     """The methods of DC Figure 3's sweep over images per class ([] without an ipc_sweep section)."""
     spec = params.get("ipc_sweep")
-    return list(spec.get("methods", IPC_SWEEP_METHODS)) if spec else []
+    return list(spec.get("methods", IpcSweep.methods)) if spec else []
 
 
 def study_of(params, method: str) -> dict:
@@ -90,7 +87,7 @@ def condense_config(params, ipc: int, method: str = "DC", dataset: str | None = 
     nas = params.get("nas", {})
     if dataset is not None and nas and dataset == search_dataset(nas["dataset"]) and "condense_iterations" in nas:
         iterations = nas["condense_iterations"]  # DC section 3.2: the proxy set is condensed with K = 500
-    return CondenseConfig(ipc=ipc, iterations=iterations, outer_loop=outer, inner_loop=inner, **keys)
+    return replace(CONDENSE, ipc=ipc, iterations=iterations, outer_loop=outer, inner_loop=inner, **keys)
 
 
 def augment_datasets(params) -> list[str]:
@@ -118,8 +115,8 @@ def train_config(params, dataset: str, ipc: int | None, method: str | None = Non
     if method is not None and "epochs" in study_of(params, method):
         epochs = study_of(params, method)["epochs"][str(ipc)]
     if dsa:  # DSA augmentation replaces crop/scale/rotate, as in the authors' code
-        return TrainConfig(epochs=epochs, dsa=strategy_for(AUTO, dataset), **_optimiser(params))
-    return TrainConfig(epochs=epochs, augment=aug, **_optimiser(params))
+        return replace(EVALUATE, epochs=epochs, dsa=strategy_for(AUTO, dataset), **_optimiser(params))
+    return replace(EVALUATE, epochs=epochs, augment=aug, **_optimiser(params))
 
 
 def dsa_methods(params) -> list[str]:
@@ -152,17 +149,18 @@ def continual_config(params) -> tuple[ContinualConfig, list[Setting]]:
     c = params["continual"]
     keys = {k: c[k] for k in ContinualConfig.__dataclass_fields__ if k in c}
     settings = [Setting(m, kd) for kd in c["distillation"] for m in c["memories"]]
-    return ContinualConfig(**keys), settings
+    return replace(CONTINUAL, **keys), settings
 
 
 def condensed_memory_sets(params) -> int:
     """Condensed DC memories per task, shared by the runs round-robin (default: one per run)."""
-    return params["continual"].get("condensed_sets", params["continual"]["runs"])
+    return sections(params).continual.memory_sets
 
 
 def nas_train_config(params, proxy: str, n_proxy_images: int) -> TrainConfig:
     """Proxy training: nas.epochs epochs (paper: 100) with the evaluation optimiser."""
-    return proxy_train_config(TrainConfig(epochs=params["nas"]["epochs"], **_optimiser(params)), proxy, n_proxy_images)
+    return proxy_train_config(replace(EVALUATE, epochs=params["nas"]["epochs"], **_optimiser(params)), proxy,
+                              n_proxy_images)
 
 
 def proxy_train_config(cfg: TrainConfig, proxy: str, n_proxy_images: int) -> TrainConfig:
@@ -175,11 +173,11 @@ def proxy_train_config(cfg: TrainConfig, proxy: str, n_proxy_images: int) -> Tra
 
 def nas_widths(params) -> tuple[int, ...]:
     """The ConvNet widths searched (default: every one of the space)."""
-    return tuple(params["nas"].get("widths", WIDTHS))
+    return tuple(params["nas"].get("widths", Nas.widths))
 
 
 def nas_whole_config(params) -> TrainConfig:
-    return TrainConfig(epochs=params["nas"]["whole_epochs"], **_optimiser(params))
+    return replace(EVALUATE, epochs=params["nas"]["whole_epochs"], **_optimiser(params))
 
 
 def score_config(params, dataset: str) -> ScoreConfig:
@@ -187,10 +185,9 @@ def score_config(params, dataset: str) -> ScoreConfig:
     (none | crop_scale_rotate | dsa), the evaluation's optimiser and lr schedule (x0.1 half-way)."""
     s = params.get("score", {})
     augment = s.get("augment", "none")
-    train = TrainConfig(epochs=s.get("epochs", 300), augment=augment == "crop_scale_rotate",
-                        dsa=strategy_for(AUTO, dataset) if augment == "dsa" else None, **_optimiser(params))
-    return ScoreConfig(model=s.get("model", "ConvNet"), models=s.get("models", 5), train=train,
-                       random_baseline=s.get("random_baseline", True))
+    train = replace(EVALUATE, epochs=s.get("epochs", EVALUATE.epochs), augment=augment == "crop_scale_rotate",
+                    dsa=strategy_for(AUTO, dataset) if augment == "dsa" else None, **_optimiser(params))
+    return replace(ScoreConfig(), train=train, **{k: s[k] for k in ("model", "models", "random_baseline") if k in s})
 
 
 def score_files(params) -> list[dict]:

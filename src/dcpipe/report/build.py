@@ -15,8 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .. import paper
-from ..condense import CondenseConfig
-from ..config import augment_datasets, methods as experiment_methods
+from ..config import augment_datasets, methods as experiment_methods, sections as parameter_sections
 from ..io import atomic_path, provenance, write_json
 from .collect import Inputs, cross_evaluations, evaluations, matching_losses, summarise
 from ..plan import report_outputs, section_keys
@@ -79,17 +78,16 @@ def build_sections(inputs: Inputs, fig_dir: Path, evals: pd.DataFrame, summary: 
 
 
 def setting_line(params, params_file: str) -> str:
-    c, ev = params["condense"], params["evaluate"]
-    init = c.get("init", CondenseConfig.init)
-    loops = per_ipc({i: f"{t} × {s}" for i, (t, s) in c["loops"].items()})
+    s = parameter_sections(params)
+    b, init = s.budget, s.budget.init
+    loops = per_ipc({i: f"{t} × {k}" for i, (t, k) in b.loops.items()})
     augmented = augment_datasets(params)
-    return (f"Parameters: {params_file} (base seed {params['seed']}). Condensation: {c['model']}, K = "
-            f"{per_ipc(c['iterations'])} iterations, loops T × ς_θ = {loops}, real batch {c.get('batch_real', CondenseConfig.batch_real)}"
+    return (f"Parameters: {params_file} (base seed {s.seed}). Condensation: {b.condense_model}, K = "
+            f"{per_ipc(b.iterations)} iterations, loops T × ς_θ = {loops}, real batch {b.batch_real}"
             f" per class, init {per_ipc(init) if isinstance(init, dict) else init}. Evaluation: "
-            f"{ev['models_per_set']} fresh {ev['model']} model(s) per set × {params['experiment']['sets']} set(s), "
-            f"epochs {per_ipc(ev['epochs'])}"
-            + (f" ({words(augmented)}, augmented: {per_ipc(ev.get('epochs_augmented', ev['epochs']))})"
-               if augmented else "")
+            f"{b.models_per_set} fresh {b.evaluation_model} model(s) per set × {s.experiment.sets} set(s), "
+            f"epochs {per_ipc(b.epochs)}"
+            + (f" ({words(augmented)}, augmented: {per_ipc(b.epochs_augmented)})" if augmented else "")
             + ", whole test set; studies, coresets and cross tables name their own budgets. Paper protocol: "
             f"K = {paper.PROTOCOL['iterations']}, {paper.PROTOCOL['sets']} sets × {paper.PROTOCOL['models_per_set']} "
             f"models, {paper.PROTOCOL['epochs']} epochs (MNIST: {paper.PROTOCOL['epochs_augmented']}, augmented).")

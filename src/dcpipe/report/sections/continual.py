@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from ... import paper, plan
+from ...config import continual_config, sections
 from ..collect import Inputs
 from ..section import Budget, Comparison, Section, stat
 from ..summary import status, why_not_run
@@ -43,10 +44,10 @@ def bar_chart(df: pd.DataFrame, tasks: list[str], out: Path) -> Path:
 
 
 def continual_section(inputs: Inputs, fig_dir: Path) -> Section:
-    c = inputs.params["continual"]
+    c, cfg = sections(inputs.params).continual, continual_config(inputs.params)[0]
     df = continual_frame(inputs)
     stages = list(dict.fromkeys(df["stage"]))
-    tasks = list(c["tasks"])
+    tasks = list(c.tasks)
     runs = int(df["run"].nunique())
     figure = bar_chart(df, tasks, Path(fig_dir) / "continual.png")
 
@@ -66,7 +67,7 @@ def continual_section(inputs: Inputs, fig_dir: Path) -> Section:
     seq = " → ".join(tasks)
     dc_k = df["dc_iterations"].iloc[0]
     budget = Budget(int(dc_k) if dc_k.isdigit() else None, runs, None, None, unit="run",
-                    setting=f"{seq}, {c['iterations']} + {c['finetune_iterations']} steps per stage")
+                    setting=f"{seq}, {c.iterations} + {c.finetune_iterations} steps per stage")
     p = paper.CONTINUAL_PROTOCOL
     protocol = Budget(p["dc_iterations"], p["runs"], None, None, unit="run",
                       setting=f"{' → '.join(p['tasks'])}, {p['iterations']} + {p['finetune_iterations']} steps "
@@ -92,12 +93,12 @@ def continual_section(inputs: Inputs, fig_dir: Path) -> Section:
     note = (f"Sequence: {seq}"
             + ("" if tasks == list(paper.CONTINUAL_SEQUENCE) else
                f" (the paper's is {' → '.join(paper.CONTINUAL_SEQUENCE)}; SVHN is not available offline here)")
-            + f". Accuracy (%) after each stage on {c.get('test_per_task', 2000):,} random test images of every task "
-            f"seen so far, mean ± std over {runs} run(s). E2E learner ({c.get('model', 'ConvNet')}), memory "
-            f"{c.get('memory_per_class', 10)} img/cls per earlier task, {c['iterations']} training + "
-            f"{c['finetune_iterations']} balanced fine-tuning iterations per stage (paper: 5,000 + 500). "
+            + f". Accuracy (%) after each stage on {cfg.test_per_task:,} random test images of every task "
+            f"seen so far, mean ± std over {runs} run(s). E2E learner ({cfg.model}), memory "
+            f"{cfg.memory_per_class} img/cls per earlier task, {cfg.iterations} training + "
+            f"{cfg.finetune_iterations} balanced fine-tuning iterations per stage (paper: 5,000 + 500). "
             f"DC memory condensed with K = {dc_k} iteration(s) (paper: 1,000), herding over "
-            f"{c.get('herding_candidates') or 'all'} image(s) per class. Stage 1 has no memory and no teacher: all "
+            f"{cfg.herding_candidates or 'all'} image(s) per class. Stage 1 has no memory and no teacher: all "
             "settings share its model. DC − herding: paired by run. The paper's Figure 4 bar heights are not in its "
             f"text; the last column gives what the text states. Budget: {budget.text()}.")
     return Section("continual", "Continual learning (DC paper Figure 4)", note, header, rows, figures=[figure],

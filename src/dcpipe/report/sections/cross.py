@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ... import paper, plan
-from ...methods import CROSS_STUDIES
+from ...config import sections
 from ..collect import Inputs, synthetic_meta
 from ..section import Budget, Section, budget_note, number, ours_paper, ref, stat
 from ..summary import compare, protocol_budget
@@ -71,16 +71,17 @@ def cross_sections(summary: pd.DataFrame, params, seconds: dict | None = None, f
     """One 'C \\ T' table per cross study, dataset and IPC (ours / paper); with `seconds` (condense_seconds) a
     last column gives each C's condensation cost; with `fig_dir` each table comes with its heat map."""
     out = []
-    for study, spec in params.get("studies", {}).items():
-        if study not in CROSS_STUDIES:
+    for spec in sections(params).studies:
+        study = spec.name
+        if not spec.cross:
             continue
         title, note = CROSS_TITLES[study]
-        for d in spec["datasets"]:
-            for i in spec["ipcs"]:
+        for d in spec.datasets:
+            for i in spec.ipcs:
                 rows, comparisons, budgets, metrics = [], [], {}, {}
-                for c in spec["models"]:
+                for c in spec.models:
                     row = [c]
-                    for t in spec["eval_models"]:
+                    for t in spec.eval_models:
                         r, theirs = cross_cell(summary, study, d, i, c, t), paper.cross(study, d, i, c, t)
                         row.append(ours_paper("–" if r is None else stat(r["mean"], r["std"], r["n_models"]),
                                               ref(theirs)))
@@ -93,12 +94,12 @@ def cross_sections(summary: pd.DataFrame, params, seconds: dict | None = None, f
                             metrics[f"{c}_on_{t}"] = {"mean": round(r["mean"], 2), "std": round(r["std"], 2),
                                                       "n_models": int(r["n_models"])}
                     rows.append(row + ([number(seconds[(study, d, i, c)])] if seconds else []))
-                figures = [heatmap(summary, study, d, i, spec["models"], spec["eval_models"],
+                figures = [heatmap(summary, study, d, i, spec.models, spec.eval_models,
                                    Path(fig_dir) / f"cross_{study}_{d}_ipc{i}.png")] if fig_dir else []
                 caption = (f"ours / paper (the paper: MNIST, 1 img/cls only). {note} "
                            + (budget_note(budgets) if budgets else ""))
                 out.append(Section(f"cross_{study}_{d}_ipc{i}", f"{title} ({d}, {i} img/cls)", caption.strip(),
-                                   ["C \\ T"] + list(spec["eval_models"]) + (["C: s / iteration"] if seconds else []),
+                                   ["C \\ T"] + list(spec.eval_models) + (["C: s / iteration"] if seconds else []),
                                    rows, figures=figures, metrics=metrics, comparisons=comparisons))
     return out
 

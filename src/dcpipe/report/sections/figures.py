@@ -13,7 +13,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from ... import artifacts  # noqa: E402
-from ...config import methods as experiment_methods  # noqa: E402
+from ...config import methods as experiment_methods, sections  # noqa: E402
 from ...io import atomic_path  # noqa: E402
 from ..collect import Inputs  # noqa: E402
 from ..section import Section  # noqa: E402
@@ -49,9 +49,8 @@ def image_grid(inputs: Inputs, dataset: str, ipc: int, out: Path) -> Path:
 
 
 def synthetic_images_section(inputs: Inputs, fig_dir: Path) -> Section:
-    e = inputs.params["experiment"]
-    figures = [image_grid(inputs, d, i, Path(fig_dir) / f"synthetic_{d}_ipc{i}.png")
-               for d in e["datasets"] for i in e["ipcs"]]
+    e = sections(inputs.params).experiment
+    figures = [image_grid(inputs, d, i, Path(fig_dir) / f"synthetic_{d}_ipc{i}.png") for d in e.datasets for i in e.ipcs]
     return Section("synthetic_images", "Synthetic images", "Set 0 of DC per dataset and IPC, one row per class "
                    "(at most 10 images per row shown).", [], [], figures=figures, metrics={"grids": len(figures)})
 
@@ -76,9 +75,9 @@ def seeds_section(evaluations: pd.DataFrame, params) -> Section:
     seeds = (evaluations.groupby(["dataset", "ipc", "method", "set"], sort=False)[["seed", "eval_seed"]].first()
              .reset_index())
     rows = [[r.dataset, str(r.ipc), r.method, str(r.set), str(r.seed), str(r.eval_seed)] for r in seeds.itertuples()]
-    planned = set(experiment_methods(params))
-    return Section("seeds", "Seeds", f"Every seed derives from the base seed {params['seed']} (dcpipe.seeding): "
+    planned, seed = set(experiment_methods(params)), sections(params).seed
+    return Section("seeds", "Seeds", f"Every seed derives from the base seed {seed} (dcpipe.seeding): "
                    "the seed of each set (its selection or condensation) and of the networks trained on it.",
                    ["Dataset", "IPC", "Method", "Set", "Set seed", "Evaluation seed"], rows,
-                   metrics={"base_seed": params["seed"], "sets": len(rows),
+                   metrics={"base_seed": seed, "sets": len(rows),
                             "main_table_sets": int(seeds.method.isin(planned).sum())})

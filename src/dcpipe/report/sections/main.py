@@ -7,7 +7,7 @@ import pandas as pd
 
 from ... import paper, plan
 from ...methods import parse
-from ...config import methods as experiment_methods
+from ...config import methods as experiment_methods, sections
 from ..collect import Inputs, budget_of, cell, synthetic_meta
 from ..section import Budget, Section, budget_note, number, ours_paper, ref, stat
 from ..summary import compare, not_run, protocol_budget
@@ -28,8 +28,9 @@ def cell_budgets(summary: pd.DataFrame, params, methods) -> dict[str, Budget]:
     """{label: budget} of every cell, labelled by method and IPC (and dataset where datasets differ)."""
     out = {}
     for m in methods:
-        for i in params["experiment"]["ipcs"]:
-            by_dataset = {d: budget_of(r) for d in params["experiment"]["datasets"]
+        e = sections(params).experiment
+        for i in e.ipcs:
+            by_dataset = {d: budget_of(r) for d in e.datasets
                           if (r := cell(summary, d, i, m)) is not None}
             if len(set(by_dataset.values())) == 1:
                 out[f"{m} at IPC {i}"] = next(iter(by_dataset.values()))
@@ -40,10 +41,10 @@ def cell_budgets(summary: pd.DataFrame, params, methods) -> dict[str, Budget]:
 
 def main_section(summary: pd.DataFrame, params) -> Section:
     methods = experiment_methods(params)
-    e = params["experiment"]
+    e = sections(params).experiment
     rows, comparisons = [], []
-    for d in e["datasets"]:
-        for i in e["ipcs"]:
+    for d in e.datasets:
+        for i in e.ipcs:
             row = [d, str(i)]
             for m in methods:
                 if not parse(m).applies_at(i):
@@ -57,7 +58,7 @@ def main_section(summary: pd.DataFrame, params) -> Section:
                                                protocol_budget(d, parse(m).synthetic, m,
                                                                followup=source_table(m) == "Follow-up Table 3")))
             rows.append(row)
-    ran = {(d, int(i)) for d in e["datasets"] for i in e["ipcs"]}
+    ran = {(d, int(i)) for d in e.datasets for i in e.ipcs}
     comparisons += not_run("DC Table 1", paper.TABLE1, ran)
     if set(methods) & set(VARIANT_METHODS):
         comparisons += not_run("Follow-up Table 3", paper.TABLE3, ran)

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ... import artifacts, nas as nas_mod, paper
-from ...config import nas_whole_config, nas_widths
+from ...config import nas_whole_config, sections
 from ..collect import Inputs
 from ..section import Budget, Comparison, Section, number, words
 from ..summary import status
@@ -21,9 +21,9 @@ PROXY_TITLES = {"random": "Random", "herding": "Herding", "DC": "Ours (DC)", nas
 
 def load(inputs: Inputs) -> tuple[list[dict], dict[int, dict], dict]:
     """(proxy rows of every candidate, ground-truth rows by space index, one shard's header)."""
-    nas = inputs.params["nas"]
-    shard_files = [artifacts.NAS_SHARD.format(dataset=nas["dataset"], shard=k) for k in range(nas["shards"])]
-    gt_files = [artifacts.NAS_GROUND_TRUTH.format(dataset=nas["dataset"], shard=g) for g in range(nas["ground_truth_shards"])]
+    nas = sections(inputs.params).nas
+    shard_files = [artifacts.NAS_SHARD.format(dataset=nas.dataset, shard=k) for k in range(nas.shards)]
+    gt_files = [artifacts.NAS_GROUND_TRUTH.format(dataset=nas.dataset, shard=g) for g in range(nas.ground_truth_shards)]
     docs = {f: inputs.json(f) for f in shard_files + gt_files}
     gt = {r["index"]: r for f in gt_files for r in docs[f]["rows"]}
     header = dict(docs[gt_files[0]])
@@ -36,12 +36,12 @@ def load(inputs: Inputs) -> tuple[list[dict], dict[int, dict], dict]:
 def table4(inputs: Inputs) -> dict:
     """Per proxy (and the whole training set): the metrics of DC Table 4, with which numbers are estimates."""
     params = inputs.params
-    nas = params["nas"]
+    nas = sections(params).nas
     rows, gt, gt_header = load(inputs)
-    k = nas["top"]
+    k = nas.top
     n_train = gt_header["n_train"]
     out = {}
-    for p in nas["proxies"]:
+    for p in nas.proxies:
         scores = nas_mod.proxy_scores(rows, p)
         chosen = nas_mod.top(scores, k)
         best = chosen[0]
@@ -59,20 +59,20 @@ def table4(inputs: Inputs) -> dict:
     # Whole training set: the ground truth covers only the proxies' top-k union, so its best architecture is
     # the best of that union, and its search time for all candidates is estimated where not measured: an
     # architecture's early-stopping steps (same data, same batch) times the whole training's step count.
-    whole_steps = math.ceil(n_train / nas_whole_config(params).batch) * nas["whole_epochs"]
+    whole_steps = math.ceil(n_train / nas_whole_config(params).batch) * nas.whole_epochs
     est, measured, ratios = 0.0, 0, []
     for r in rows:
         es = r["proxies"].get(nas_mod.EARLY_STOPPING)
-        per_run = (es["train_seconds"] / (nas["repeats"] * es["steps"]) * whole_steps) if es else None
+        per_run = (es["train_seconds"] / (nas.repeats * es["steps"]) * whole_steps) if es else None
         if r["index"] in gt:
             g = gt[r["index"]]
-            t = g["train_seconds"] / g["runs"] * nas["whole_repeats"]
+            t = g["train_seconds"] / g["runs"] * nas.whole_repeats
             measured += 1
             if per_run:
                 ratios.append(per_run / (g["train_seconds"] / g["runs"]))
             est += t
         elif per_run is not None:
-            est += per_run * nas["whole_repeats"]
+            est += per_run * nas.whole_repeats
         else:
             est = float("nan")
     gscores = {i: g["val_mean"] for i, g in gt.items()}
@@ -84,16 +84,16 @@ def table4(inputs: Inputs) -> dict:
                     "estimate_over_measured": float(np.median(ratios)) if ratios else None}
     out["_setting"] = {"candidates": len(rows), "space": len(nas_mod.SPACE), "ground_truth_architectures": len(gt),
                        "n_train": n_train, "n_validation": gt_header["n_validation"], "n_test": gt_header["n_test"],
-                       "proxy_epochs": nas["epochs"], "repeats": nas["repeats"], "whole_epochs": nas["whole_epochs"],
-                       "whole_repeats": nas["whole_repeats"], "best_repeats": nas["best_repeats"], "top": k,
-                       "batched": nas["batched"], "job_cpu_seconds": gt_header["job_cpu_seconds"],
-                       "seconds_per_architecture": {p: out[p]["search_minutes"] * 60 / len(rows) for p in nas["proxies"]}}
+                       "proxy_epochs": nas.epochs, "repeats": nas.repeats, "whole_epochs": nas.whole_epochs,
+                       "whole_repeats": nas.whole_repeats, "best_repeats": nas.best_repeats, "top": k,
+                       "batched": nas.batched, "job_cpu_seconds": gt_header["job_cpu_seconds"],
+                       "seconds_per_architecture": {p: out[p]["search_minutes"] * 60 / len(rows) for p in nas.proxies}}
     return out
 
 
 def scatter(t4: dict, params, out: Path) -> Path:
     """Figure F5: proxy against whole-training-set validation accuracy of each proxy's top k."""
-    proxies = params["nas"]["proxies"]
+    proxies = sections(params).nas.proxies
     fig, axes = plt.subplots(1, len(proxies), figsize=(3.2 * len(proxies), 3.0), squeeze=False)
     for ax, p in zip(axes[0], proxies):
         pts = t4[p]["top"]
@@ -114,12 +114,13 @@ ROWS = (("Performance (%)", "best_test", ".1f", "performance", ".1f"),
 
 def nas_section(inputs: Inputs, fig_dir: Path) -> Section:
     params = inputs.params
+    nas = sections(params).nas
     t4 = table4(inputs)
     s = t4["_setting"]
-    cols = list(params["nas"]["proxies"]) + ["whole"]
+    cols = list(nas.proxies) + ["whole"]
     p = paper.NAS_PROTOCOL
     budget = Budget(None, s["candidates"], s["repeats"], s["proxy_epochs"], unit="architecture",
-                    setting=params["nas"]["dataset"])
+                    setting=nas.dataset)
     protocol = Budget(None, p["architectures"], p["repeats"], p["epochs"], unit="architecture", setting=p["dataset"])
     rows, comparisons = [], []
     for label, key, spec, paper_key, paper_spec in ROWS:
@@ -136,12 +137,12 @@ def nas_section(inputs: Inputs, fig_dir: Path) -> Section:
     rows.append(["Best architecture", *[f"{t4[c]['best_arch'].removeprefix('ConvNet_')} ({t4[c]['best_runs']} runs)"
                                         for c in cols]])
     w = t4["whole"]
-    widths = words(list(nas_widths(params)))
-    note = (f"ours / paper (CIFAR-10, 720 ConvNets, GTX 1080 Ti). Ours: {params['nas']['dataset']}, "
+    widths = words(list(nas.widths))
+    note = (f"ours / paper (CIFAR-10, 720 ConvNets, GTX 1080 Ti). Ours: {nas.dataset}, "
             f"{s['candidates']} candidate architectures ({'all' if s['candidates'] == 720 else 'a stratified sample'}"
             f" of widths {widths}), {s['n_validation']} training images held "
             f"out as validation, {s['n_train']} left for the proxies and whole-set training, {s['n_test']} test. "
-            f"Proxies: {params['nas']['ipc']} img/cls, {s['proxy_epochs']} epochs, {s['repeats']} run(s) per "
+            f"Proxies: {nas.ipc} img/cls, {s['proxy_epochs']} epochs, {s['repeats']} run(s) per "
             f"architecture; early stopping: the whole training split for the same number of SGD steps. "
             f"Performance: mean test accuracy of the proxy's best-ranked architecture trained on the whole training "
             f"split ({s['whole_epochs']} epochs). Correlation: Spearman's rho between proxy and whole-split validation "

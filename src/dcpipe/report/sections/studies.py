@@ -6,6 +6,7 @@ from __future__ import annotations
 import pandas as pd
 
 from ... import paper, plan
+from ...config import sections
 from ...methods import parse
 from ...models import evaluation_model
 from ..collect import budget_of, cell
@@ -39,14 +40,14 @@ def published(study: str, dataset: str, ipc: int, value: str):
 
 
 def study_section(study: str, summary: pd.DataFrame, params) -> Section:
-    spec = params["studies"][study]
+    spec = sections(params).study(study)
     mine = {(c["dataset"], c["ipc"], c["value"]): c["method"] for c in plan.study_cells(params) if c["study"] == study}
     table = TABLE_NAMES[study]
     rows, comparisons, budgets, metrics = [], [], {}, {}
-    for d in spec["datasets"]:
-        for i in spec["ipcs"]:
+    for d in spec.datasets:
+        for i in spec.ipcs:
             row = [d, str(i)]
-            for v in spec["values"]:
+            for v in spec.values:
                 if study == "variants" and not parse(v).applies_at(i):
                     row.append("n/a")
                     continue
@@ -58,27 +59,27 @@ def study_section(study: str, summary: pd.DataFrame, params) -> Section:
                     comparisons.append(compare(table, f"{d}, IPC {i}, {v}", d, c, theirs,
                                                protocol_budget(d, True, followup=True)))
                 if c is not None:
-                    budgets[f"{v} at IPC {i}" + (f" on {d}" if len(spec["datasets"]) > 1 else "")] = budget_of(c)
+                    budgets[f"{v} at IPC {i}" + (f" on {d}" if len(spec.datasets) > 1 else "")] = budget_of(c)
                     metrics[f"{d}_ipc{i}_{v}"] = {"mean": round(c["mean"], 2), "std": round(c["std"], 2),
                                                   "n_models": int(c["n_models"])}
             rows.append(row)
-    ran = {(d, int(i)) for d in spec["datasets"] for i in spec["ipcs"]}
+    ran = {(d, int(i)) for d in spec.datasets for i in spec.ipcs}
     if study == "levels":
         comparisons += not_run(table, paper.LEVELS, ran)
     elif study == "variants":
         comparisons += not_run(table, paper.TABLE3, ran)
     elif ("SVHN", 1) not in ran:
-        rows.append(["paper: SVHN", "1"] + [ref(paper.DISTANCES_SVHN_IPC1.get(v)) for v in spec["values"]])
+        rows.append(["paper: SVHN", "1"] + [ref(paper.DISTANCES_SVHN_IPC1.get(v)) for v in spec.values])
         comparisons.append(Comparison(table, f"SVHN, IPC 1 ({len(paper.DISTANCES_SVHN_IPC1)} cells)", "–",
                                       "see the paper", status(None, None, None, None, why_not_run("SVHN"))))
     title, note = TITLES[study]
-    other = params["condense"].get("variant_distance", {})
+    other = sections(params).variant_distance
     if study == "variants" and other:
         note += (" D's distance where the follow-up uses another (its footnote 5): "
                  + "; ".join(f"{d} at IPC {i}: {dist}" for d, by_ipc in other.items() for i, dist in by_ipc.items())
                  + ".")
     return Section(study, title, f"{note} {budget_note(budgets)}" if budgets else note,
-                   ["Dataset", "IPC"] + list(spec["values"]), rows, metrics=metrics, comparisons=comparisons)
+                   ["Dataset", "IPC"] + list(spec.values), rows, metrics=metrics, comparisons=comparisons)
 
 
 def _column(model: str) -> str:
@@ -89,15 +90,15 @@ def _column(model: str) -> str:
 
 def t11_section(summary: pd.DataFrame, params) -> Section:
     """DC Table T11: distance x architecture, each set learned and tested on the same network."""
-    spec = params["studies"]["traditional"]
+    spec = sections(params).study("traditional")
     mine = {(c["dataset"], c["ipc"], c["value"], c["model"]): c["method"]
             for c in plan.study_cells(params) if c["study"] == "traditional"}
     rows, comparisons, budgets, metrics = [], [], {}, {}
-    for d in spec["datasets"]:
-        for i in spec["ipcs"]:
-            for v in spec["values"]:
+    for d in spec.datasets:
+        for i in spec.ipcs:
+            for v in spec.values:
                 row = [d, str(i), v]
-                for m in spec["models"]:
+                for m in spec.models:
                     c = cell(summary, d, i, mine[(d, i, v, m)])
                     tested = evaluation_model(m)  # the paper's columns name the tested network
                     theirs = paper.T11.get(v, {}).get(tested) if (d, int(i)) == ("MNIST", 1) else None
@@ -115,6 +116,6 @@ def t11_section(summary: pd.DataFrame, params) -> Section:
             "BatchNorm network (statistics of real data, DC appendix A) and tested on the instance-norm one. "
             + (budget_note(budgets) if budgets else ""))
     return Section("traditional", "DC Table T11: distance × architecture (learned and tested on the same network)",
-                   note.strip(), ["Dataset", "IPC", "Distance"] + [_column(m) for m in spec["models"]], rows,
+                   note.strip(), ["Dataset", "IPC", "Distance"] + [_column(m) for m in spec.models], rows,
                    metrics=metrics,
                    comparisons=comparisons)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 
 from ... import paper, plan
-from ...config import ipc_sweep_methods
+from ...config import sections
 from ..collect import Inputs, budget_of, cell, synthetic_meta
 from ..section import Comparison, Section, budget_note, number, ours_paper, ref, stat
 from ..summary import compare, protocol_budget
@@ -22,14 +22,15 @@ def ipc_sweep_section(summary: pd.DataFrame, inputs: Inputs) -> Section:
     figure's own values are not printed in the paper), and relative to the whole-set accuracy (ours to ours,
     the paper's to its Table 1 whole-dataset column)."""
     params = inputs.params
-    spec, methods = params["ipc_sweep"], ipc_sweep_methods(params)
+    spec = sections(params).ipc_sweep
+    methods = list(spec.methods)
     whole = wholeset_results(inputs)
     header = ["Dataset", "IPC"] + [h for m in methods for h in (m, f"{m} relative (ours / paper)")]
     rows, metrics, budgets = [], {}, {}
-    for d in spec["datasets"]:
+    for d in spec.datasets:
         ours_whole = whole.get(d, {}).get("mean")
         paper_whole = (paper.WHOLE_DATASET.get(d) or (None,))[0]
-        for i in spec["ipcs"]:
+        for i in spec.ipcs:
             row = [d, str(i)]
             for m in methods:
                 c, published = cell(summary, d, i, m), paper.table1(d, i, m)

@@ -8,7 +8,7 @@ import pandas as pd
 
 from ... import artifacts, paper, plan
 from ...methods import parse
-from ...config import methods as experiment_methods
+from ...config import methods as experiment_methods, sections
 from ..collect import Inputs, cell
 from ..section import Budget, Comparison, Section, budget_note, ours_paper, plural, ref, stat
 from ..summary import compare, not_run, protocol_budget, status, why_not_run
@@ -33,7 +33,7 @@ def wholeset_results(inputs: Inputs) -> dict[str, dict]:
 def evidence_note(params) -> str:
     """Which whole-set network each coreset set selects from: its own (the paper runs each baseline 5 times), or
     network 0 for every set where the file trains one (then herding's and k-center's sets are identical)."""
-    n, sets = plan.whole_models(params), params["experiment"]["sets"]
+    n, sets = plan.whole_models(params), sections(params).experiment.sets
     if sets == 1:
         return "The one coreset per cell selects from whole-set network 0. "
     if n == 1:
@@ -59,8 +59,9 @@ def table1_section(summary: pd.DataFrame, inputs: Inputs) -> Section:
     whole = wholeset_results(inputs)
     header = ["Dataset", "IPC"] + [name for _, name in cols] + (["Whole dataset"] if whole else [])
     rows, comparisons = [], []
-    for d in params["experiment"]["datasets"]:
-        for i in params["experiment"]["ipcs"]:
+    e = sections(params).experiment
+    for d in e.datasets:
+        for i in e.ipcs:
             row = [d, str(i)]
             for m, _ in cols:
                 c, published = cell(summary, d, i, m), paper.table1(d, i, m)
@@ -77,7 +78,7 @@ def table1_section(summary: pd.DataFrame, inputs: Inputs) -> Section:
         comparisons.append(Comparison("DC Table 1", f"{d}, whole dataset", stat(w["mean"], w["std"], w["models"]),
                                       ref(published), status(w["mean"], published, whole_budget(w),
                                                              whole_protocol(d))))
-    ran = {(d, int(i)) for d in params["experiment"]["datasets"] for i in params["experiment"]["ipcs"]}
+    ran = {(d, int(i)) for d in e.datasets for i in e.ipcs}
     comparisons += not_run("DC Table 1", paper.TABLE1, ran)
     budgets = cell_budgets(summary, params, [m for m, _ in cols])
     budgets.update({f"whole dataset on {d}": whole_budget(w) for d, w in whole.items()})
