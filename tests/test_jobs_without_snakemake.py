@@ -59,7 +59,7 @@ def test_the_gpu_protocol_files_dry_run_becomes_every_one_of_its_jobs_in_depende
     assert {"prepare_data", "condense", "evaluate", "report"} <= set(rules)
     script = jws.script(jobs)
     commands = [ln for ln in script.splitlines() if "python workflow/scripts/" in ln]
-    assert len(commands) == sum(r not in ("all", "report") for r in rules) == 1 + 5 + 5  # prepare, 5 sets, 5 evaluations
+    assert len(commands) == sum(r not in ("all", "report") for r in rules) == 1 + 1 + 5 + 5  # download, prepare, 5 sets, 5 evaluations
     waves = [ln.split()[3].rstrip(":") for ln in script.splitlines() if ln.startswith('echo "$(date +%T) ')
              and "jobs" in ln]
     assert waves == sorted(waves, key=jws.WAVES.index)
