@@ -24,7 +24,7 @@ LAYERS = [
     ("plan", "jobs"),  # the jobs of a parameter file, and the typed job of each stage
     ("report",),       # the report's pages, from the artifacts
     ("stages", "bench", "gpu_check"),  # stages: one entry function per rule (stages.report calls the report)
-    ("cli", "dvcgen", "dvc_dry_run"),
+    ("cli", "dvcgen"),
 ]
 LAYER = {name: i for i, names in enumerate(LAYERS) for name in names}
 
