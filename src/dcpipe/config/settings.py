@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass, replace
 
 from ..artifacts import search_dataset
-from ..condense import CondenseConfig
+from ..condense_config import CondenseConfig
 from ..continual import ContinualConfig, Setting
 from ..dsa import AUTO, strategy_for
 from ..methods import MAIN, parse
