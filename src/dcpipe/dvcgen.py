@@ -67,6 +67,27 @@ def snakemake_jobs(snakefile: Path, params_file: str) -> list:
                      dvc_params=list(getattr(j.params, "dvc", []) or [])) for j in jobs]
 
 
+def waves(jobs) -> list[list[dict]]:
+    """The jobs grouped in dependency order: wave k holds the jobs whose inputs the waves before it make (or that no
+    job makes), each job in the first wave it can run in."""
+    made_by = {o: i for i, j in enumerate(jobs) for o in j["output"]}
+    level: dict[int, int] = {}
+
+    def makers(path: str) -> list[int]:  # the job that makes the file, or the directory it lies in
+        parts = path.split("/")
+        return [made_by[p] for p in ("/".join(parts[:k]) for k in range(len(parts), 0, -1)) if p in made_by][:1]
+
+    def depth(i: int) -> int:
+        if i not in level:
+            level[i] = 1 + max((depth(m) for f in jobs[i]["input"] for m in makers(f)), default=-1)
+        return level[i]
+
+    out: list[list[dict]] = [[] for _ in range(1 + max(map(depth, range(len(jobs))), default=-1))]
+    for i, job in enumerate(jobs):
+        out[level[i]].append(job)
+    return out
+
+
 def stage_name(job) -> str:
     # DVC stage names allow letters, digits, '-', '_' and '.': distances like d1+d2 spell '+' as 'p'
     return "_".join([job["rule"]] + [str(v) for v in job["wildcards"].values()]).replace("+", "p")
