@@ -72,35 +72,32 @@ def below(wd: Path, module: str) -> set[str]:
     return {re.search(r"python workflow/scripts/\S+ [^>\n]*", stages[n]["cmd"]).group(0) for n in hit}
 
 
-def edited(wd: Path, module: str):
-    """Append one comment line to a module, then put it back (text and mtime)."""
+def scripts_planned_after_an_edit(wd: Path, module: str) -> set[str]:
+    """Append one comment line to a module (newer than every output, as a real edit is), check that both runners
+    plan the same commands, those of the stages whose code holds the module and of the stages below them, and put
+    the module back (text and mtime); returns the planned scripts."""
     path = wd / module
     text, stat = path.read_text(), path.stat()
     path.write_text(text + "# an edit\n")
-    os.utime(path, (stat.st_atime, stat.st_mtime + 10_000))  # newer than every output, as a real edit is
-    return lambda: (path.write_text(text), os.utime(path, (stat.st_atime, stat.st_mtime)))
+    os.utime(path, (stat.st_atime, stat.st_mtime + 10_000))
+    try:
+        smk, dvc = planned(wd)
+    finally:
+        path.write_text(text)
+        os.utime(path, (stat.st_atime, stat.st_mtime))
+    assert smk == dvc == below(wd, module)
+    return {c.split()[1].split("/")[-1] for c in dvc}
 
 
 def test_a_report_edit_reruns_only_the_report(finished):
-    restore = edited(finished, "src/dcpipe/report/render.py")
-    try:
-        smk, dvc = planned(finished)
-    finally:
-        restore()
-    assert smk == dvc == below(finished, "src/dcpipe/report/render.py")
-    assert len(dvc) == 1 and "workflow/scripts/report.py" in next(iter(dvc))
+    planned_scripts = scripts_planned_after_an_edit(finished, "src/dcpipe/report/render.py")
+    assert planned_scripts == {"report.py"} and len(below(finished, "src/dcpipe/report/render.py")) == 1
 
 
 def test_a_matching_edit_reruns_the_condensations_and_everything_below_them(finished):
-    restore = edited(finished, "src/dcpipe/matching.py")
-    try:
-        smk, dvc = planned(finished)
-    finally:
-        restore()
-    assert smk == dvc == below(finished, "src/dcpipe/matching.py")
-    scripts = {c.split()[1].split("/")[-1] for c in dvc}
-    assert {"condense.py", "evaluate.py", "report.py"} <= scripts
-    assert not scripts & {"download.py", "prepare_data.py", "wholeset.py", "select_coreset.py"}
+    planned_scripts = scripts_planned_after_an_edit(finished, "src/dcpipe/matching.py")
+    assert {"condense.py", "evaluate.py", "report.py"} <= planned_scripts
+    assert not planned_scripts & {"download.py", "prepare_data.py", "wholeset.py", "select_coreset.py"}
 
 
 def test_after_the_edits_both_runners_have_nothing_to_do_again(finished):
