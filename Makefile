@@ -36,8 +36,6 @@ setup: $(STAMP) fashion-mnist plots-template
 $(STAMP): pyproject.toml
 	test -x $(VENV)/bin/python || python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -e '.[test]'
-	echo 'import os, sys; os.path.basename((sys.argv or [""])[0]) == "dvc" and __import__("importlib.util").util.find_spec("dcpipe.dvc_dry_run") and __import__("dcpipe.dvc_dry_run").dvc_dry_run.install_if_dvc(sys.argv[0])' \
-	  > "$$($(VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/dcpipe-dvc-dry-run.pth"
 	rm -f $(VENV)/.installed-* && touch $@
 
 # Fashion-MNIST comes from Debian's dataset-fashion-mnist (installed when missing and we are root).

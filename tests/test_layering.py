@@ -1,5 +1,6 @@
 """Imports point one way: down the layers below, never up, and never in a circle (read from the source with ast,
-nothing imported). A module may import its own layer's modules as long as no circle forms."""
+nothing imported, by dcpipe.codedeps: the graph that each stage's code dependencies come from). A module may import
+its own layer's modules as long as no circle forms."""
 
 from __future__ import annotations
 
@@ -8,51 +9,33 @@ from pathlib import Path
 
 import pytest
 
+from dcpipe import codedeps
+
 SRC = Path(__file__).resolve().parents[1] / "src"
 PACKAGE = SRC / "dcpipe"
 
 # Top-level modules (or packages) of dcpipe, lowest layer first.
 LAYERS = [
-    ("dcpipe", "errors", "precision", "io", "seeding", "paper", "lease", "fused", "runtime"),  # set-up, files, seeds, kernels
-    ("sources", "fetch", "data", "models", "matching", "dsa", "train", "coreset", "condense", "dm", "continual", "nas", "score"),  # the algorithms
+    ("dcpipe", "codedeps", "errors", "precision", "io", "seeding", "paper", "lease", "fused", "runtime"),  # set-up, files, seeds, kernels
+    ("distances", "condense_config", "sources", "fetch", "data", "models", "matching", "dsa", "train", "coreset", "condense", "dm", "continual", "nas", "score"),  # the algorithms
     ("methods",),      # the grammar of method names
     ("artifacts",),    # path templates
     ("config",),       # load, validate, typed configs
     ("plan", "jobs"),  # the jobs of a parameter file, and the typed job of each stage
-    ("stages", "bench", "gpu_check"),
-    ("report",),
-    ("cli", "dvcgen", "dvc_dry_run"),
+    ("report",),       # the report's pages, from the artifacts
+    ("stages", "bench", "gpu_check"),  # stages: one entry function per rule (stages.report calls the report)
+    ("cli", "dvcgen"),
 ]
 LAYER = {name: i for i, names in enumerate(LAYERS) for name in names}
 
 
 def module_name(path: Path) -> str:
-    parts = path.relative_to(SRC).with_suffix("").parts
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+    return codedeps.module_name(path, SRC)
 
 
 def imports(path: Path) -> list[tuple[str, ast.stmt, bool]]:
     """(imported dcpipe module, the statement, whether it is inside a function) of one source file."""
-    here = module_name(path)
-    package = here if path.name == "__init__.py" else here.rpartition(".")[0]
-    tree = ast.parse(path.read_text())
-    local = {id(n) for f in ast.walk(tree) if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef))
-             for n in ast.walk(f)}
-    out = []
-    for node in ast.walk(tree):
-        targets = []
-        if isinstance(node, ast.ImportFrom) and node.level:
-            base = package.split(".")[:len(package.split(".")) - node.level + 1]
-            module = ".".join(base + ([node.module] if node.module else []))
-            # `from . import x` imports the submodule x when there is one
-            targets = [f"{module}.{a.name}" if (PACKAGE.parent / f"{module}.{a.name}".replace(".", "/")).with_suffix(".py").exists()
-                       or (PACKAGE.parent / f"{module}.{a.name}".replace(".", "/")).is_dir() else module for a in node.names]
-        elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "dcpipe":
-            targets = [node.module]
-        elif isinstance(node, ast.Import):
-            targets = [a.name for a in node.names if a.name.split(".")[0] == "dcpipe"]
-        out += [(t, node, id(node) in local) for t in targets]
-    return out
+    return codedeps.imports(path, SRC)
 
 
 def top(module: str) -> str:
@@ -60,8 +43,8 @@ def top(module: str) -> str:
     return parts[1] if len(parts) > 1 else parts[0]
 
 
-SOURCES = sorted(PACKAGE.rglob("*.py"))
-GRAPH = {module_name(p): {t for t, _, _ in imports(p)} - {module_name(p)} for p in SOURCES}
+SOURCES = codedeps.sources(SRC)
+GRAPH = codedeps.graph(SRC)
 
 
 def test_every_module_has_a_layer():
@@ -112,9 +95,9 @@ def test_there_is_no_import_circle():
     assert not circles, " ; ".join(" -> ".join(c) for c in circles)
 
 
-def test_the_workflow_imports_only_config_plan_artifacts_and_methods():
+def test_the_workflow_imports_only_config_plan_artifacts_methods_and_codedeps():
     root = PACKAGE.parents[1]
-    allowed = {"dcpipe.config", "dcpipe.plan", "dcpipe.artifacts", "dcpipe.methods"}
+    allowed = {"dcpipe.config", "dcpipe.plan", "dcpipe.artifacts", "dcpipe.methods", "dcpipe.codedeps"}
     found = set()
     for f in [root / "Snakefile", *sorted((root / "workflow" / "rules").glob("*.smk"))]:
         for line in f.read_text().splitlines():

@@ -23,7 +23,7 @@ from dcpipe.jobs import score_job
 from dcpipe.report.collect import Inputs, summarise
 from dcpipe.report.sections.score import score_section
 from dcpipe.score import checked, load_set, stats
-from dcpipe.stages.score import score_file
+from dcpipe.stages.score import score as score_file
 
 ROOT = Path(__file__).resolve().parents[1]
 CLASSES = 3

@@ -19,7 +19,7 @@ from .report.protocol import cell_stats, protocol_record
 from .runtime import device_problem, pick_device, setup, stage_errors
 from .score import PIXELS, summary_line
 from .stages.common import training_set
-from .stages.score import score_file
+from .stages.score import score as score_file
 from .train import TrainConfig, compare_test_precision, compare_train_precision
 
 

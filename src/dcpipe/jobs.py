@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from .condense import CondenseConfig
+from .condense_config import CondenseConfig
 from .config import (augment_datasets, batched, condense_config, continual_config, data_sources, evaluation_model_for,
                      models_per_set, nas_train_config, nas_whole_config, proxy_train_config, runtime, score_config,
                      sections, train_config, wholeset_config)

@@ -8,9 +8,9 @@ nothing: both papers match per output node, and a bias has one number per node.
 
 from __future__ import annotations
 
-import re
-
 import torch
+
+from .distances import DISTANCES, is_distance, parse_distance  # noqa: F401 (the names, read without torch)
 
 
 def _rows(g: torch.Tensor) -> torch.Tensor:
@@ -34,26 +34,7 @@ def _d4(a, b):  # mean squared error
     return ((a - b) ** 2).mean(1)
 
 
-TERMS = {"d1": _d1, "d2": _d2, "d3": _d3, "d4": _d4}
-# Named distances. "ours" is DC's eq. 10 (= d1); "improved" is the follow-up's eq. 9 (d1 + d2, its "MD");
-# the others are the rows of its Table 2 and the CIFAR-10 IPC-50 exception (d1 + 0.1 d2).
-DISTANCES = ("ours", "improved", "d1", "d2", "d3", "d4", "100d4", "d1+d2", "d1+d3", "d1+100d4", "d1+0.1d2",
-             "mse", "cos")
-_TERM = re.compile(r"^(\d*\.?\d*)(d[1-4])$")
-
-
-def parse_distance(name: str) -> list[tuple[float, str]]:
-    """'d1+0.1d2' -> [(1.0, 'd1'), (0.1, 'd2')]; also accepts the aliases ours/improved."""
-    name = {"ours": "d1", "improved": "d1+d2"}.get(name, name)
-    terms = []
-    for part in name.split("+"):
-        m = _TERM.match(part.strip())
-        if not m:
-            raise ValueError(f"unknown distance {name!r}; valid: {', '.join(DISTANCES)} (or any sum like 'd1+0.5d3')")
-        terms.append((float(m.group(1)) if m.group(1) else 1.0, m.group(2)))
-    return terms
-
-
+TERMS = {"d1": _d1, "d2": _d2, "d3": _d3, "d4": _d4}  # the terms of dcpipe.distances' names
 def channel_distance(gs: torch.Tensor, gr: torch.Tensor, terms=((1.0, "d1"),)) -> torch.Tensor:
     """One layer: sum over output channels of the weighted per-row terms (default: DC eq. 10)."""
     if gs.dim() == 1:
@@ -76,12 +57,3 @@ def match_loss(gw_syn, gw_real, distance: str = "ours") -> torch.Tensor:
         return 1 - (flat_s * flat_r).sum() / (flat_s.norm() * flat_r.norm() + 1e-6)
     terms = parse_distance(distance)
     return sum(channel_distance(s, r, terms) for s, r in zip(gw_syn, gw_real))
-
-
-def is_distance(name: str) -> bool:
-    try:
-        if name not in ("mse", "cos"):
-            parse_distance(name)
-        return True
-    except ValueError:
-        return False

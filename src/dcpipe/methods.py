@@ -17,10 +17,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .condense import LEVELS, VARIANTS
+from .condense_config import LEVELS, VARIANTS
 from .coreset import EVIDENCE, SELECTORS
 from .errors import ParamsError
-from .matching import is_distance
+from .distances import is_distance
 from .models import evaluation_model, is_model_name
 
 CORESETS = tuple(SELECTORS)

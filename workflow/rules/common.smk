@@ -6,6 +6,13 @@ import json
 from dcpipe.config import runtime
 
 from dcpipe.methods import CORESET_PATTERN, CROSS_PATTERN, SYNTHETIC_PATTERN, parse as parse_method  # Snakemake has a `parse`
+from dcpipe.codedeps import script_code
+
+
+def code(rule):
+    """Every rule's last input: its script and the dcpipe modules the script runs (dcpipe.codedeps), so that a library
+    edit reruns exactly the jobs whose code it touches, here as under DVC (dvc.yaml lists the same files as deps)."""
+    return script_code(f"workflow/scripts/{rule}.py")
 
 
 def settings(keys):

@@ -16,7 +16,8 @@ def condense_keys(wc):
 
 rule condense:
     input:
-        artifacts.PREPARED,
+        prepared=artifacts.PREPARED,
+        code=code("condense"),
     output:
         npz=artifacts.SYNTHETIC,
         meta=artifacts.SYNTHETIC + ".json",
@@ -36,4 +37,4 @@ rule condense:
     shell:
         "{RUN}/condense.py {SCRIPT_ARGS} --dataset {wildcards.dataset} --ipc {wildcards.ipc}"
         " --method {wildcards.method} --set {wildcards.set}"
-        " --prepared {input} --out {output.npz} --loss {output.loss} > {log} 2>&1"
+        " --prepared {input.prepared} --out {output.npz} --loss {output.loss} > {log} 2>&1"

@@ -10,6 +10,7 @@ if "continual" in P:
         input:
             prepared=[artifacts.PREPARED.format(dataset=d) for d in plan.continual_datasets(P)],
             condensed=lambda wc: [artifacts.SYNTHETIC.format(**j) for j in plan.continual_condensed(P, int(wc.run))],
+            code=code("continual"),
         output:
             artifacts.CONTINUAL,
         params:

@@ -5,6 +5,7 @@ rule select_coreset:
     input:
         prepared=artifacts.PREPARED,
         evidence=lambda wc: plan.evidence(P, wc.dataset, wc.method, wc.set),  # herding, kcenter, forgetting: network {set}
+        code=code("select_coreset"),
     output:
         npz=artifacts.CORESET,
         meta=artifacts.CORESET + ".json",

@@ -5,6 +5,7 @@ rule evaluate_cross:
     input:
         prepared=artifacts.PREPARED,
         train_set=artifacts.SYNTHETIC,
+        code=code("evaluate_cross"),
     output:
         artifacts.EVAL_ON,
     params:

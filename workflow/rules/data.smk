@@ -6,6 +6,8 @@ localrules:
 
 
 rule download:
+    input:
+        code=code("download"),
     output:
         artifacts.RAW,
     params:
@@ -24,6 +26,7 @@ rule download:
 rule prepare_data:
     input:
         raw=lambda wc: artifacts.RAW.format(dataset=plan.source_dataset(wc.dataset)),
+        code=code("prepare_data"),
     output:
         npz=artifacts.PREPARED,
         meta=artifacts.PREPARED + ".json",

@@ -5,6 +5,7 @@ rule evaluate:
     input:
         prepared=artifacts.PREPARED,
         train_set=lambda wc: artifacts.train_set(wc.dataset, wc.ipc, wc.method, wc.set),
+        code=code("evaluate"),
     output:
         artifacts.EVAL,
     params:

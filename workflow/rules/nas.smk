@@ -13,7 +13,8 @@ if "nas" in P:
 
     rule nas_split:
         input:
-            artifacts.PREPARED.format(dataset=NAS["dataset"]),
+            prepared=artifacts.PREPARED.format(dataset=NAS["dataset"]),
+            code=code("nas_split"),
         output:
             npz=NAS_PREPARED,
             meta=NAS_PREPARED + ".json",
@@ -28,12 +29,13 @@ if "nas" in P:
             mem_mb=2000,
             runtime=30,
         shell:
-            "{RUN}/nas_split.py {SCRIPT_ARGS} --prepared {input} --out {output.npz} > {log} 2>&1"
+            "{RUN}/nas_split.py {SCRIPT_ARGS} --prepared {input.prepared} --out {output.npz} > {log} 2>&1"
 
     rule nas_shard:
         input:
             prepared=NAS_PREPARED,
             sets=[artifacts.train_set(j["dataset"], j["ipc"], j["method"], j["set"]) for j in plan.nas_proxy_jobs(P)],
+            code=code("nas_shard"),
         output:
             artifacts.NAS_SHARD,
         params:
@@ -57,6 +59,7 @@ if "nas" in P:
         input:
             prepared=NAS_PREPARED,
             shards=[artifacts.NAS_SHARD.format(dataset=NAS["dataset"], shard=k) for k in range(NAS["shards"])],
+            code=code("nas_ground_truth"),
         output:
             artifacts.NAS_GROUND_TRUTH,
         params:

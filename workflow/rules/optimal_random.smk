@@ -4,7 +4,8 @@ OPTIMAL_RANDOM_PARAMS = ["seed", "data.train_subset", "coresets.optimal_random",
 
 rule optimal_random:
     input:
-        artifacts.PREPARED,
+        prepared=artifacts.PREPARED,
+        code=code("optimal_random"),
     output:
         artifacts.OPTIMAL_RANDOM,
     params:
@@ -19,4 +20,4 @@ rule optimal_random:
         runtime=1440,
     shell:
         "{RUN}/optimal_random.py {SCRIPT_ARGS} --dataset {wildcards.dataset} --ipc {wildcards.ipc}"
-        " --prepared {input} --out {output} > {log} 2>&1"
+        " --prepared {input.prepared} --out {output} > {log} 2>&1"

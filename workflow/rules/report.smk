@@ -9,6 +9,7 @@ REPORT_OUTPUTS = report_outputs(P)
 rule report:
     input:
         **report_inputs(P),
+        code=code("report"),
     output:
         # report(...): what `snakemake --report report.html` shows, with its caption (workflow/report/*.rst)
         md=REPORT_OUTPUTS["md"],

@@ -7,6 +7,7 @@ rule score:
     input:
         prepared=lambda wc: artifacts.PREPARED.format(dataset=SCORE_FILES[wc.name]["dataset"]),
         set_file=lambda wc: SCORE_FILES[wc.name]["path"],
+        code=code("score"),
     output:
         artifacts.SCORE,
     params:

@@ -21,7 +21,8 @@ WHOLESET_PARAMS = [k for k in ["seed", "data.train_subset", "coresets.whole_epoc
 
 rule wholeset:
     input:
-        artifacts.PREPARED,
+        prepared=artifacts.PREPARED,
+        code=code("wholeset"),
     output:
         weights=artifacts.WHOLESET_MODEL,
         features=artifacts.WHOLESET_FEATURES,
@@ -42,5 +43,5 @@ rule wholeset:
         runtime=720,
     shell:
         "{RUN}/wholeset.py {SCRIPT_ARGS} --dataset {wildcards.dataset} --model {wildcards.model} --net {wildcards.net}"
-        " --prepared {input} --weights {output.weights} --features {output.features}"
+        " --prepared {input.prepared} --weights {output.weights} --features {output.features}"
         " --forgetting {output.forgetting} --out {output.result} > {log} 2>&1"

@@ -5,7 +5,7 @@ import click
 
 from dcpipe.jobs import evaluate_job
 from dcpipe.stages.common import set_job_options, stage_job
-from dcpipe.stages.evaluate import evaluate_cross
+from dcpipe.stages.evaluate_cross import evaluate_cross
 
 
 @click.command()

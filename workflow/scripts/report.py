@@ -3,8 +3,8 @@ from pathlib import Path
 
 import click
 
-from dcpipe.report import build_report
 from dcpipe.stages.common import stage_job
+from dcpipe.stages.report import report
 
 
 @click.command()
@@ -12,7 +12,7 @@ from dcpipe.stages.common import stage_job
 @click.option("--out-dir", required=True, type=click.Path(path_type=Path))
 def main(params_file, out_dir):
     with stage_job(params_file) as params:
-        build_report(params, params_file, out_dir)
+        report(params, params_file, out_dir)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ from dcpipe.errors import ParamsError
 from dcpipe.jobs import score_job
 from dcpipe.plan import score_jobs
 from dcpipe.stages.common import stage_job
-from dcpipe.stages.score import score_file
+from dcpipe.stages.score import score
 
 
 @click.command()
@@ -24,7 +24,7 @@ def main(params_file, name, dataset, set_file, entry, pixels, prepared, out):
         planned = [f["name"] for f in score_jobs(params)]
         if name not in planned:
             raise ParamsError(f"{params_file}: --name {name!r} is not in score.files (planned: {', '.join(planned) or 'none'})")
-        score_file(score_job(params, dataset), set_file, prepared, out, entry, pixels)
+        score(score_job(params, dataset), set_file, prepared, out, entry, pixels)
 
 
 if __name__ == "__main__":

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import math
 
-from ..condense import LEVELS, LOOPS, VARIANTS, CondenseConfig
+from ..condense_config import LEVELS, LOOPS, VARIANTS, CondenseConfig
 from ..data import DATASETS, dataset_spec, rgb32_name
 from ..errors import DataError
-from ..matching import DISTANCES, is_distance
+from ..distances import DISTANCES, is_distance
 from ..methods import CROSS_STUDIES, MAIN, parse
 from ..models import MODEL_NAMES, build_model, is_model_name
 from ..nas import EARLY_STOPPING, subspace

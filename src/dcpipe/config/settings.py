@@ -8,6 +8,7 @@ import math
 from dataclasses import dataclass, replace
 
 from ..artifacts import search_dataset
+from ..condense_config import CondenseConfig
 from ..continual import ContinualConfig, Setting
 from ..dsa import AUTO, strategy_for
 from ..methods import parse

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .. import paper
+from ..condense_config import CondenseConfig
 from ..config import augment_datasets, methods as experiment_methods, sections as parameter_sections
 from ..io import atomic_path, provenance, write_json
 from .collect import Inputs, cross_evaluations, evaluations, matching_losses, summarise

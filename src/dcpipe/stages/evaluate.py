@@ -1,4 +1,5 @@
-"""Stages evaluate and evaluate_cross: fresh networks trained on one set and tested on the whole test set."""
+"""Stage evaluate: fresh networks trained on one set and tested on the whole test set (stage evaluate_cross trains a
+cross study's sets the same way)."""
 
 from __future__ import annotations
 
@@ -29,15 +30,10 @@ def use_batched_training(choice: str, model: str, device) -> bool:
 
 def evaluate(job: EvaluateJob, prepared: Path, train_set: Path, out: Path) -> None:
     """The set's own evaluation network (jobs.evaluate_job)."""
-    _evaluate(job, prepared, train_set, out)
+    train_and_test(job, prepared, train_set, out)
 
 
-def evaluate_cross(job: EvaluateJob, prepared: Path, train_set: Path, out: Path) -> None:
-    """A cross study's set trained on the evaluation network the job names (artifacts.EVAL_ON)."""
-    _evaluate(job, prepared, train_set, out)
-
-
-def _evaluate(job: EvaluateJob, prepared: Path, train_set: Path, out: Path) -> None:
+def train_and_test(job: EvaluateJob, prepared: Path, train_set: Path, out: Path) -> None:
     s, cfg, n, model, seed = job.set, job.cfg, job.models, job.model, job.seed
     dev = device(s.env)
     d = load_data(s.env, prepared, dev)

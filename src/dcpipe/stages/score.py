@@ -9,20 +9,20 @@ from pathlib import Path
 from ..io import provenance, write_json
 from ..jobs import ScoreJob
 from ..runtime import Progress
-from ..score import checked, load_set, score
+from ..score import checked, load_set, score as score_set
 from .common import device, load_data
 
 log = logging.getLogger("dcpipe")
 
 
-def score_file(job: ScoreJob, path: Path, prepared: Path, out: Path, entry: int = -1,
-               pixels: str = "normalised") -> dict:
+def score(job: ScoreJob, path: Path, prepared: Path, out: Path, entry: int = -1,
+          pixels: str = "normalised") -> dict:
     """Read, check (before any training), score and write `out` (JSON); returns the result."""
     images, labels, source = load_set(path, entry)  # a bad file fails here, before the dataset is loaded
     d = load_data(job.env, prepared, device(job.env))
     x, y = checked(images, labels, d, pixels, where=str(path))
     bar = Progress(job.cfg.models, f"score {path.name} on {job.dataset}", job.env.log_every)
-    result = score(x, y, d, job.cfg, job.seed, progress=bar)
+    result = score_set(x, y, d, job.cfg, job.seed, progress=bar)
     bar.close()
     result.update(path=str(path), source=source, dataset=job.dataset, pixels=pixels, seed=job.seed,
                   provenance=provenance())

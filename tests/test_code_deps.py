@@ -1,0 +1,105 @@
+"""A stage depends on the code it runs: its script and the dcpipe modules the script imports (dcpipe.codedeps), as
+rule inputs and as dvc.yaml deps, so Snakemake and DVC rerun exactly the stages a library edit touches. Checked on
+a copy of the finished smoke run: a report edit plans only the report, a matching.py edit the condensations and
+everything below them, under both runners."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from dcpipe import codedeps
+from tests.conftest import NO_MIRROR, ROOT, run, smoke_params
+
+pytestmark = pytest.mark.slow
+
+DVC_DRY = ["dvc", "repro", "--dry", "--force-downstream"]
+
+
+def test_a_scripts_code_is_its_import_closure_with_data_files():
+    src = ROOT / "src"
+    report = codedeps.script_code(str(ROOT / "workflow/scripts/report.py"), src)
+    download = codedeps.script_code(str(ROOT / "workflow/scripts/download.py"), src)
+    assert str(src / "dcpipe/report/render.py") in report and str(src / "dcpipe/report/render.py") not in download
+    assert str(src / "dcpipe/report/templates/report.html.j2") in report
+    assert str(src / "dcpipe/stages/common.py") in download and str(src / "dcpipe/__init__.py") in download
+
+
+def test_every_data_file_of_the_package_has_a_reader():
+    package = ROOT / "src/dcpipe"
+    data = {str(p.relative_to(package)) for p in package.rglob("*") if p.is_file() and p.suffix not in (".py", ".pyc")}
+    claimed = {f for files in codedeps.DATA_FILES.values() for f in files}
+    assert data == claimed, (sorted(data - claimed), sorted(claimed - data))
+
+
+@pytest.fixture(scope="module")
+def finished(smoke_run, official_server, tmp_path_factory) -> Path:
+    """A copy of the finished smoke run (mtimes kept), adopted by DVC: both runners have nothing to do."""
+    wd = tmp_path_factory.mktemp("code-deps") / "run"
+    shutil.copytree(smoke_run, wd, symlinks=True)
+    smoke_params(wd, official_server.urls())  # the e2e module's DVC test edits the shared run's params.yaml
+    run(["dvc", "commit", "-f", "-q"], wd, env=NO_MIRROR)
+    run(["snakemake", "--touch", "--cores", "1"], wd, env=NO_MIRROR)  # DVC re-linked the outputs (new mtimes)
+    out = run(["snakemake", "-n"], wd, env=NO_MIRROR)
+    assert "Nothing to be done" in out.stdout + out.stderr
+    assert "Running stage" not in run(DVC_DRY, wd, env=NO_MIRROR).stdout
+    return wd
+
+
+def planned(wd: Path) -> tuple[set[str], set[str]]:
+    """The commands `snakemake -n -p` and `dvc repro --dry --force-downstream` would run."""
+    def commands(text):
+        return set(re.findall(r"python workflow/scripts/\S+ [^>\n]*", text))
+    return (commands(run(["snakemake", "-n", "-p"], wd, env=NO_MIRROR).stdout),
+            commands(run(DVC_DRY, wd, env=NO_MIRROR).stdout))
+
+
+def below(wd: Path, module: str) -> set[str]:
+    """From dvc.yaml: the commands of the stages whose deps hold `module`, and of every stage below them."""
+    stages = yaml.safe_load((wd / "dvc.yaml").read_text())["stages"]
+    hit = {n for n, s in stages.items() if module in s["deps"]}
+    while True:
+        made = {o for n in hit for o in stages[n].get("outs", []) + stages[n].get("metrics", [])}
+        more = {n for n, s in stages.items() if n not in hit and made & set(s["deps"])}
+        if not more:
+            break
+        hit |= more
+    return {re.search(r"python workflow/scripts/\S+ [^>\n]*", stages[n]["cmd"]).group(0) for n in hit}
+
+
+def scripts_planned_after_an_edit(wd: Path, module: str) -> set[str]:
+    """Append one comment line to a module (newer than every output, as a real edit is), check that both runners
+    plan the same commands, those of the stages whose code holds the module and of the stages below them, and put
+    the module back (text and mtime); returns the planned scripts."""
+    path = wd / module
+    text, stat = path.read_text(), path.stat()
+    path.write_text(text + "# an edit\n")
+    os.utime(path, (stat.st_atime, stat.st_mtime + 10_000))
+    try:
+        smk, dvc = planned(wd)
+    finally:
+        path.write_text(text)
+        os.utime(path, (stat.st_atime, stat.st_mtime))
+    assert smk == dvc == below(wd, module)
+    return {c.split()[1].split("/")[-1] for c in dvc}
+
+
+def test_a_report_edit_reruns_only_the_report(finished):
+    planned_scripts = scripts_planned_after_an_edit(finished, "src/dcpipe/report/render.py")
+    assert planned_scripts == {"report.py"} and len(below(finished, "src/dcpipe/report/render.py")) == 1
+
+
+def test_a_matching_edit_reruns_the_condensations_and_everything_below_them(finished):
+    planned_scripts = scripts_planned_after_an_edit(finished, "src/dcpipe/matching.py")
+    assert {"condense.py", "evaluate.py", "report.py"} <= planned_scripts
+    assert not planned_scripts & {"download.py", "prepare_data.py", "wholeset.py", "select_coreset.py"}
+
+
+def test_after_the_edits_both_runners_have_nothing_to_do_again(finished):
+    smk, dvc = planned(finished)
+    assert smk == dvc == set()
