@@ -104,31 +104,6 @@ def test_same_seed_is_bit_identical_and_other_seed_differs(model):
     assert not torch.equal(a, c)
 
 
-def test_resumed_run_is_bit_identical_to_an_uninterrupted_one(tmp_path):
-    """Interrupt after iteration 2 (the checkpoint of iterations 0-1 is on disk), resume, and compare."""
-    data, cfg = fake_data(), tiny_cfg(iterations=4, checkpoint_every=2)
-    ref_images, ref_labels, ref_losses, _ = condense(data, cfg, seed=3, checkpoint=tmp_path / "a.safetensors")
-
-    class Interrupt(Exception):
-        pass
-
-    def stop_at_2(it, loss):
-        if it == 2:
-            raise Interrupt
-
-    ckpt = tmp_path / "b.safetensors"
-    with pytest.raises(Interrupt):
-        condense(data, cfg, seed=3, checkpoint=ckpt, progress=stop_at_2)
-    assert ckpt.exists()
-
-    seen = []
-    images, labels, losses, _ = condense(data, cfg, seed=3, checkpoint=ckpt, progress=lambda it, l: seen.append(it))
-    assert seen == [2, 3]  # iterations 0 and 1 came from the checkpoint
-    assert torch.equal(images, ref_images)
-    assert torch.equal(labels, ref_labels)
-    assert losses == ref_losses
-
-
 def test_checkpoint_of_other_settings_is_refused(tmp_path):
     data = fake_data()
     ckpt = tmp_path / "c.safetensors"
