@@ -728,7 +728,8 @@ def test_a_set_holding_nan_or_inf_is_refused_by_every_reader_before_training(val
     from dcpipe.jobs import continual_job, evaluate_job, score_job
     from dcpipe.stages import evaluate as evaluate_mod
     from dcpipe.stages.continual import continual
-    from dcpipe.stages.score import score_file
+    from dcpipe.stages.evaluate_cross import evaluate_cross
+    from dcpipe.stages.score import score as score_file
 
     def train(*args, **kwargs):
         raise AssertionError("a network trained on a set holding a non-finite pixel")
@@ -748,9 +749,8 @@ def test_a_set_holding_nan_or_inf_is_refused_by_every_reader_before_training(val
     readers = {
         "evaluate": (lambda: evaluate_mod.evaluate(evaluate_job(params, "MNIST", 1, "DC", 0), mnist, bad,
                                                    out / "MNIST/ipc1/DC_set0.json"), stage_message),
-        "evaluate_cross": (lambda: evaluate_mod.evaluate_cross(evaluate_job(params, "MNIST", 1, "DC", 0, "LeNet"),
-                                                               mnist, bad, out / "cross/DC_set0_on_LeNet.json"),
-                           stage_message),
+        "evaluate_cross": (lambda: evaluate_cross(evaluate_job(params, "MNIST", 1, "DC", 0, "LeNet"), mnist, bad,
+                                                  out / "cross/DC_set0_on_LeNet.json"), stage_message),
         "continual": (lambda: continual(continual_job(params, 0), [mnist, mnist], [bad], out / "continual/run0.json"),
                       stage_message),
         "score": (lambda: score_file(score_job(params, "MNIST"), bad, mnist, out / "score/DC_set0.json"),

@@ -105,7 +105,8 @@ def test_a_set_in_the_res_pt_layout_scores_like_the_same_set_as_npz_and_safetens
                 "accs_all_exps": {"ConvNet": [0.5]}}, pt)
     save_file({"images": x, "labels": y}, str(st))
     params = {"seed": 0, "runtime": {"threads": 1, "device": "cpu", "log_every": 10}, "data": {"train_subset": None},
-              "evaluate": {"lr": 0.01}, "score": {"model": "ConvNetW32", "models": 2, "epochs": 2}}
+              "experiment": {"datasets": ["MNIST"], "ipcs": [1]}, "evaluate": {"lr": 0.01},
+              "score": {"model": "ConvNetW32", "models": 2, "epochs": 2}}
     job = score_job(params, "fake")
     results = [score_file(job, p, prepared, tmp_path / f"{p.name}.json") for p in (npz, pt, st)]
     assert results[1]["source"] == "res_*.pt entry 1 of 2"

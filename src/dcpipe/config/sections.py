@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
 
-from ..condense import CondenseConfig
+from ..condense_config import CondenseConfig
 from ..continual import ContinualConfig
 from ..methods import CROSS_STUDIES, MAIN
 from ..nas import WIDTHS
