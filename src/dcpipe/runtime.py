@@ -11,8 +11,9 @@ import time
 import torch
 from tqdm import tqdm
 
-from .errors import ArtifactError, DataError, NonFiniteError, ParamsError
+from .errors import ArtifactError, DataError, NonFiniteError, OutputError, ParamsError
 from .fused import set_enabled as set_fused
+from .io import unwritable_reason
 
 
 def keep_freed_memory(keep: bool = True) -> bool:
@@ -104,11 +105,24 @@ class Progress:
 @contextlib.contextmanager
 def stage_errors():
     """Wrap a stage script's body: an error the user can fix (bad params, missing or corrupt data or artifact,
-    a diverged run) ends the process with `error: <message>` on stderr and exit status 2, not a traceback.
-    Anything else is a bug and keeps its traceback (so no bare ValueError/RuntimeError here)."""
+    a diverged run, an output that cannot be written) ends the process with `error: <message>` on stderr and exit
+    status 2, not a traceback. A full file system or a folder that cannot be written, met by a write outside
+    io.atomic_path, is one such line too, naming the path. Anything else is a bug and keeps its traceback (so no
+    bare ValueError/RuntimeError here)."""
     try:
         yield
-    except (ParamsError, DataError, ArtifactError, NonFiniteError) as e:
-        logging.getLogger("dcpipe").debug("stage failed", exc_info=True)
-        print(f"error: {e}", file=sys.stderr, flush=True)
-        raise SystemExit(2) from None
+    except (ParamsError, DataError, ArtifactError, NonFiniteError, OutputError) as e:
+        _fail(str(e))
+    except Exception as e:
+        reason = unwritable_reason(e, (getattr(e, "filename", None),))
+        if not reason:
+            raise
+        where = getattr(e, "filename", None) or "an output"
+        _fail(f"{where}: could not be written: {reason}; free space or make the folder writable, then rerun the job "
+              f"(files already written, checkpoints included, are kept)")
+
+
+def _fail(message: str):
+    logging.getLogger("dcpipe").debug("stage failed", exc_info=True)
+    print(f"error: {message}", file=sys.stderr, flush=True)
+    raise SystemExit(2) from None
