@@ -452,6 +452,11 @@ def _foreign_checkpoint() -> bytes:
                 metadata={"next_iteration": "2", "fingerprint": "written by other settings"})
 
 
+# the whole training split (no train_subset), and an IPC of 6000 beside the jobs' IPC 1, with every budget it needs
+_AT_IPC_6000 = {"data.train_subset": None, "experiment.ipcs": [1, 6000], "condense.iterations": {1: 12, 6000: 1},
+                "condense.loops": {1: [1, 1], 6000: [1, 1]}, "evaluate.epochs": {1: 5, 6000: 5},
+                "evaluate.epochs_augmented": {1: 5, 6000: 5}}
+
 BAD_INPUTS = [
     # config typos / unknown keys
     Bad("typo-condense-key", ("condense: Additional properties are not allowed ('iteratons' was unexpected)",
@@ -529,6 +534,11 @@ BAD_INPUTS = [
         edit={"data.train_subset": 5, "experiment.ipcs": [1, 10], "condense.iterations": {1: 12, 10: 2},
               "condense.loops": {1: [1, 1], 10: [10, 50]}, "evaluate.epochs": {1: 5, 10: 5},
               "evaluate.epochs_augmented": {1: 5, 10: 5}}, names_params=True),
+    Bad("ipc-larger-than-a-class", ("experiment.ipcs: IPC 6000 is more than MNIST's smallest class holds: 5421 "
+                                     "training images in class 5; use at most 5421 images per class",),
+        edit=_AT_IPC_6000, names_params=True, line="error: {params}: invalid parameters:"),
+    Bad("ipc-larger-than-a-class-at-selection", ("experiment.ipcs: IPC 6000 is more than MNIST's smallest class",),
+        stage="select_coreset", edit=_AT_IPC_6000, names_params=True, line="error: {params}: invalid parameters:"),
     # missing and corrupt data
     Bad("missing-mirror", ("dataset MNIST not found offline, and data.download is false",
                            "{tmp}/no-such-env-mirror  (does not exist)", "{tmp}/no-such-params-mirror  (does not exist)",
@@ -703,8 +713,34 @@ def test_the_bad_input_table_covers_every_category():
                    "train-set-holding-inf", "duplicate-key-in-a-flow-mapping",
                    "duplicate-section-key-in-a-flow-mapping", "score-unknown-dataset", "score-pt-carrying-code",
                    "score-raw-pickle-as-pt", "empty-params-file", "train-set-label-below-zero",
-                   "score-entry-of-an-npz", "score-dataset-not-prepared"):
+                   "score-entry-of-an-npz", "score-dataset-not-prepared", "ipc-larger-than-a-class",
+                   "ipc-larger-than-a-class-at-selection"):
         assert needed in ids
+
+
+@pytest.mark.parametrize("dotted, value, line", [
+    ("experiment.ipcs", [1, 600], None),  # MNIST's classes hold 5421 or more
+    ("experiment.datasets", ["USPS"], "  experiment.ipcs: IPC 600 is more than USPS's smallest class holds: 542 "
+                                      "training images in class 8; use at most 542 images per class"),
+    ("continual", {"tasks": ["SVHN", "USPS", "MNIST"], "memories": ["herding"], "memory_per_class": 543},
+     "  continual.memory_per_class: IPC 543 is more than USPS's smallest class holds: 542 training images in class "
+     "8; use at most 542 images per class"),
+    ("nas", {"dataset": "CIFAR10_subset", "validation": 400, "ipc": 330},
+     "  nas.ipc: IPC 330 is more than CIFAR10_subset's smallest class holds: 329 training images (about, once "
+     "nas.validation holds 400 images out) in class 1; use at most 329 images per class"),
+], ids=["fits", "usps", "continual-memory", "nas-search-split"])
+def test_an_ipc_is_checked_against_the_smallest_class_of_its_dataset(dotted, value, line):
+    """The class counts are the datasets' known training splits (DatasetSpec.train_class_counts): no data read."""
+    from dcpipe.config.checks import class_sizes
+
+    params = tiny_params(**{"data.train_subset": None, "experiment.ipcs": [1, 600]})
+    if dotted in ("nas", "continual"):  # the smoke test's continual section; of nas, the keys the check reads
+        params["experiment"]["ipcs"] = [1]
+        value = {**copy.deepcopy(SMOKE["continual"]), **value} if dotted == "continual" else value
+    _set(params, dotted, value)
+    assert class_sizes(params) == ([line] if line else [])
+    params["data"]["train_subset"] = 20  # then train_subset bounds the IPC, and its own check says so
+    assert class_sizes(params) == []
 
 
 def _set_with_a_non_finite_pixel(path: Path, value: float) -> Path:
