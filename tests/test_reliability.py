@@ -947,6 +947,42 @@ def test_a_real_run_stops_before_any_job_when_a_mirror_lacks_planned_data(svhn_w
     assert not (svhn_workdir / "logs").exists() and not (svhn_workdir / "data").exists()  # no job started
 
 
+@pytest.fixture(scope="module")
+def cuda_workdir(tmp_path_factory, mirrors):
+    """A copy of the workflow whose parameters ask for runtime.device: cuda, the data in the local mirror."""
+    wd = tmp_path_factory.mktemp("cuda")
+    for name in ("Snakefile", "workflow", "reports/records"):
+        (shutil.copytree if (ROOT / name).is_dir() else shutil.copy)(ROOT / name, wd / name)
+    p = tiny_params(**{"experiment.datasets": ["MNIST"], "experiment.methods": ["DC"], "coresets": _DELETE,
+                       "evaluate.augment_datasets": [], "data.mirrors": [str(m) for m in mirrors],
+                       "data.download": False, "runtime.device": "cuda"})
+    (wd / "params.yaml").write_text(yaml.safe_dump(p))
+    return wd
+
+
+CUDA_AT_PLANNING = ("params.yaml: runtime.device is 'cuda' but torch.cuda.is_available() is False on this machine; "
+                    "use 'auto' or 'cpu'; if the GPU jobs run on another host that has CUDA (a cluster job), run "
+                    "snakemake there or pass --no-hooks (each GPU job still checks at its start)")
+
+
+def test_a_dry_run_on_a_machine_without_cuda_warns_and_shows_the_plan(cuda_workdir):
+    r = subprocess.run(["snakemake", "-n", "--cores", "1"], cwd=cuda_workdir, capture_output=True, text=True,
+                       env=stage_env(CUDA_VISIBLE_DEVICES=""), timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert f"warning: {CUDA_AT_PLANNING}\n" in r.stderr, r.stderr
+    assert re.search(r"^condense\s+1$", r.stdout, re.M) and "This was a dry-run" in r.stdout, r.stdout
+
+
+def test_a_real_run_on_a_machine_without_cuda_stops_before_any_job(cuda_workdir):
+    r = subprocess.run(["snakemake", "--cores", "1"], cwd=cuda_workdir, capture_output=True, text=True,
+                       env=stage_env(CUDA_VISIBLE_DEVICES=""), timeout=120)
+    out = r.stdout + r.stderr
+    assert r.returncode == 2, out
+    assert [line for line in r.stderr.splitlines() if line.startswith("error: ")] == [f"error: {CUDA_AT_PLANNING}"], out
+    assert "Traceback" not in out
+    assert not (cuda_workdir / "logs").exists() and not (cuda_workdir / "data").exists()  # no job started
+
+
 def test_snakemake_reports_a_bad_parameter_file_as_one_error_line(svhn_workdir):
     (svhn_workdir / "twice.yaml").write_text("seed: 0\n" + (svhn_workdir / "params.yaml").read_text())
     r = _run_in(svhn_workdir, "snakemake", "-n", "--cores", "1", "--config", "params=twice.yaml")

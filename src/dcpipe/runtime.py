@@ -49,6 +49,12 @@ CUDA_UNAVAILABLE = ("runtime.device is 'cuda' but torch.cuda.is_available() is F
                     "use 'auto' or 'cpu'")
 
 
+# A Snakemake run stops at its start (onstart) where runtime.device is cuda and this machine has none. The way out
+# where the jobs get their GPU elsewhere (a cluster job): run snakemake on the GPU host, or skip the start hook.
+CUDA_ELSEWHERE = ("if the GPU jobs run on another host that has CUDA (a cluster job), run snakemake there or pass "
+                  "--no-hooks (each GPU job still checks at its start)")
+
+
 def device_problem(choice: str) -> str | None:
     """Why runtime.device cannot be honoured on this machine (None when it can)."""
     if choice != "cuda":

@@ -44,6 +44,11 @@ def with_study(keys):
 import sys
 
 from dcpipe.plan import download_lines, fetch_plans, missing_data_message, unreachable_message
+from dcpipe.runtime import CUDA_ELSEWHERE, device_problem
+
+# runtime.device: cuda where this machine has no CUDA: a dry run warns, a real run with GPU jobs to run stops in
+# onstart (one error line, no job started). A cluster whose jobs get the GPU: `--no-hooks`, or run on the GPU host.
+_DEVICE = device_problem(runtime(P).device)
 
 if workflow.output_settings.dryrun:
     _plans = fetch_plans(P)
@@ -52,6 +57,8 @@ if workflow.output_settings.dryrun:
     _missing = missing_data_message(_plans, P)
     if _missing:
         print(f"warning: {PARAMS_FILE}: {_missing}", file=sys.stderr, flush=True)
+    if _DEVICE:
+        print(f"warning: {PARAMS_FILE}: {_DEVICE}; {CUDA_ELSEWHERE}", file=sys.stderr, flush=True)
 
 
 onstart:
@@ -61,4 +68,7 @@ onstart:
     _problem = missing_data_message(_plans, P) or unreachable_message(_plans, P)
     if _problem:
         print(f"error: {PARAMS_FILE}: {_problem}", file=sys.stderr, flush=True)
+        sys.exit(2)
+    if _DEVICE and any(j.resources.get("gpu", 0) for j in workflow.dag.needrun_jobs()):
+        print(f"error: {PARAMS_FILE}: {_DEVICE}; {CUDA_ELSEWHERE}", file=sys.stderr, flush=True)
         sys.exit(2)
