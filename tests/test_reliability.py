@@ -306,6 +306,12 @@ def _no_cuda(ctx):
     ctx.env["CUDA_VISIBLE_DEVICES"] = ""  # hides every GPU: the case holds on a GPU machine too
 
 
+def _planned_from_other_values(ctx):
+    from dcpipe.config import PLANNED_PARAMS
+
+    ctx.env[PLANNED_PARAMS] = f"0123456789abcdef {ctx.params_file.resolve()}"  # what Snakemake's onstart recorded
+
+
 def _missing_params(ctx):
     ctx.write_params = False
     ctx.args["--params"] = str(ctx.tmp / "paramz.yaml")
@@ -539,6 +545,11 @@ BAD_INPUTS = [
         edit=_AT_IPC_6000, names_params=True, line="error: {params}: invalid parameters:"),
     Bad("ipc-larger-than-a-class-at-selection", ("experiment.ipcs: IPC 6000 is more than MNIST's smallest class",),
         stage="select_coreset", edit=_AT_IPC_6000, names_params=True, line="error: {params}: invalid parameters:"),
+    # the file edited while its run goes: a job planned from other values is refused at its start
+    Bad("params-edited-after-planning", ("{params}: changed after this run was planned (values 0123456789abcdef then, ",
+                                         " now); its jobs must all use one version: restore the file, or stop the run "
+                                         "and start it again to plan from the new values"),
+        setup=_planned_from_other_values, names_params=True),
     # missing and corrupt data
     Bad("missing-mirror", ("dataset MNIST not found offline, and data.download is false",
                            "{tmp}/no-such-env-mirror  (does not exist)", "{tmp}/no-such-params-mirror  (does not exist)",
@@ -714,7 +725,7 @@ def test_the_bad_input_table_covers_every_category():
                    "duplicate-section-key-in-a-flow-mapping", "score-unknown-dataset", "score-pt-carrying-code",
                    "score-raw-pickle-as-pt", "empty-params-file", "train-set-label-below-zero",
                    "score-entry-of-an-npz", "score-dataset-not-prepared", "ipc-larger-than-a-class",
-                   "ipc-larger-than-a-class-at-selection"):
+                   "ipc-larger-than-a-class-at-selection", "params-edited-after-planning"):
         assert needed in ids
 
 

@@ -41,8 +41,10 @@ def with_study(keys):
 # download jobs the DAG will run: data the plan cannot have (download off, no mirror), and URLs that do not answer
 # (one HEAD request per file), so an offline machine gets each dataset's block before any job. `--no-hooks` skips
 # onstart: then the download job itself stops with the same block, as under `dvc repro` (DVC has no start hook).
+import os
 import sys
 
+from dcpipe.config import PLANNED_PARAMS, planned_params
 from dcpipe.plan import download_lines, fetch_plans, missing_data_message, unreachable_message
 from dcpipe.runtime import CUDA_ELSEWHERE, device_problem
 
@@ -62,6 +64,8 @@ if workflow.output_settings.dryrun:
 
 
 onstart:
+    # The values this run is planned from, for its jobs: one whose --params file has changed since is refused.
+    os.environ.setdefault(PLANNED_PARAMS, planned_params(P, PARAMS_FILE))
     _plans = fetch_plans(P, [j.wildcards.dataset for j in workflow.dag.needrun_jobs() if j.rule.name == "download"])
     for _line in download_lines(_plans):
         print(_line, file=sys.stderr, flush=True)

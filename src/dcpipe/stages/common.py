@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from pathlib import Path
 
 import click
@@ -12,7 +13,7 @@ import numpy as np
 import torch
 
 from .. import data as data_mod
-from ..config import load_params, runtime
+from ..config import PLANNED_PARAMS, check_planned, load_params, runtime
 from ..errors import ArtifactError, ParamsError
 from ..io import check_writable, read_npz
 from ..lease import GpuLease
@@ -29,6 +30,7 @@ def start_stage(params_file: str, gpu: bool = False, **job) -> dict:
     plan.check_job), logging, thread count, and (for GPU rules) a device lease held until the process exits."""
     global _LEASE
     params = load_params(params_file)
+    check_planned(params, params_file, os.environ.get(PLANNED_PARAMS))  # not edited since Snakemake planned the run
     check_job(params, params_file, **job)
     for folder in output_folders():
         check_writable(folder)
