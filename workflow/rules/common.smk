@@ -45,12 +45,11 @@ import os
 import sys
 
 from dcpipe.config import PLANNED_PARAMS, planned_params
-from dcpipe.plan import download_lines, fetch_plans, missing_data_message, unreachable_message
-from dcpipe.runtime import CUDA_ELSEWHERE, device_problem
+from dcpipe.plan import device_message, download_lines, fetch_plans, missing_data_message, unreachable_message
 
 # runtime.device: cuda where this machine has no CUDA: a dry run warns, a real run with GPU jobs to run stops in
 # onstart (one error line, no job started). A cluster whose jobs get the GPU: `--no-hooks`, or run on the GPU host.
-_DEVICE = device_problem(runtime(P).device)
+_DEVICE = device_message(P)
 
 if workflow.output_settings.dryrun:
     _plans = fetch_plans(P)
@@ -60,7 +59,7 @@ if workflow.output_settings.dryrun:
     if _missing:
         print(f"warning: {PARAMS_FILE}: {_missing}", file=sys.stderr, flush=True)
     if _DEVICE:
-        print(f"warning: {PARAMS_FILE}: {_DEVICE}; {CUDA_ELSEWHERE}", file=sys.stderr, flush=True)
+        print(f"warning: {PARAMS_FILE}: {_DEVICE}", file=sys.stderr, flush=True)
 
 
 onstart:
@@ -74,5 +73,5 @@ onstart:
         print(f"error: {PARAMS_FILE}: {_problem}", file=sys.stderr, flush=True)
         sys.exit(2)
     if _DEVICE and any(j.resources.get("gpu", 0) for j in workflow.dag.needrun_jobs()):
-        print(f"error: {PARAMS_FILE}: {_DEVICE}; {CUDA_ELSEWHERE}", file=sys.stderr, flush=True)
+        print(f"error: {PARAMS_FILE}: {_DEVICE}", file=sys.stderr, flush=True)
         sys.exit(2)
