@@ -155,3 +155,40 @@ def test_score_refuses_a_read_only_or_full_output_folder_before_training_and_sco
         r = score(out)
         assert r.returncode == 0, r.stderr
         assert without_timing(out) == without_timing(ref)
+
+
+# --- the same faults without a mount: what every write meets ----------------------------------------------------
+
+def test_a_write_that_finds_the_disk_full_names_its_file_and_keeps_the_old_one(tmp_path):
+    import errno
+
+    from dcpipe.errors import OutputError
+    from dcpipe.io import atomic_path
+
+    ckpt = tmp_path / "DC_set0.npz.ckpt.safetensors"
+    ckpt.write_bytes(b"the previous checkpoint")
+    with pytest.raises(OutputError) as full:
+        with atomic_path(ckpt) as tmp:
+            tmp.write_bytes(b"half")
+            raise OSError(errno.ENOSPC, "No space left on device")  # as write() raises it: no file named
+    assert str(full.value) == f"{ckpt}: could not be written: no space left on device; free space on its file system, {KEPT}"
+    assert ckpt.read_bytes() == b"the previous checkpoint"
+    assert [p.name for p in tmp_path.iterdir()] == [ckpt.name]  # no temporary left
+
+
+def test_a_library_that_says_the_disk_is_full_in_words_is_understood(capsys):
+    from safetensors import SafetensorError
+
+    from dcpipe.io import unwritable_reason
+    from dcpipe.runtime import stage_errors
+
+    assert unwritable_reason(SafetensorError("Error while serializing: IoError(Os { code: 28, kind: StorageFull, "
+                                             "message: \"No space left on device\" })")) == "no space left on device"
+    assert unwritable_reason(ValueError("bad value")) is None
+    with pytest.raises(SystemExit) as stopped:
+        with stage_errors():
+            raise OSError(30, "Read-only file system", "/srv/shared/eval/x.json")
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err == ("error: /srv/shared/eval/x.json: could not be written: read-only file system; free "
+                                       "space or make the folder writable, then rerun the job (files already written, "
+                                       "checkpoints included, are kept)\n")

@@ -306,6 +306,14 @@ def _no_cuda(ctx):
     ctx.env["CUDA_VISIBLE_DEVICES"] = ""  # hides every GPU: the case holds on a GPU machine too
 
 
+def _file_in_the_way(option: str):
+    """The job's output under results/MNIST/, where results is a file."""
+    def setup(ctx):
+        (ctx.tmp / "results").write_text("notes\n")
+        ctx.args[option] = str(ctx.tmp / "results" / "MNIST" / Path(ctx.args[option]).name)
+    return setup
+
+
 def _planned_from_other_values(ctx):
     from dcpipe.config import PLANNED_PARAMS
 
@@ -545,6 +553,14 @@ BAD_INPUTS = [
         edit=_AT_IPC_6000, names_params=True, line="error: {params}: invalid parameters:"),
     Bad("ipc-larger-than-a-class-at-selection", ("experiment.ipcs: IPC 6000 is more than MNIST's smallest class",),
         stage="select_coreset", edit=_AT_IPC_6000, names_params=True, line="error: {params}: invalid parameters:"),
+    # an output folder that cannot be made (a read-only or full one: tests/test_full_disk.py, on a tmpfs)
+    Bad("output-folder-is-a-file", ("{tmp}/results is a file, not a folder",), setup=_file_in_the_way("--out"),
+        line="error: {tmp}/results/MNIST: the output folder cannot be made: {tmp}/results is a file, not a folder; "
+             "move it away or write elsewhere, then rerun (nothing was started)"),
+    Bad("score-output-folder-is-a-file", ("{tmp}/results is a file, not a folder",), stage="score",
+        setup=_file_in_the_way("--out"),
+        line="error: {tmp}/results/MNIST: the output folder cannot be made: {tmp}/results is a file, not a folder; "
+             "move it away or write elsewhere, then rerun (nothing was started)"),
     # the file edited while its run goes: a job planned from other values is refused at its start
     Bad("params-edited-after-planning", ("{params}: changed after this run was planned (values 0123456789abcdef then, ",
                                          " now); its jobs must all use one version: restore the file, or stop the run "
@@ -725,7 +741,8 @@ def test_the_bad_input_table_covers_every_category():
                    "duplicate-section-key-in-a-flow-mapping", "score-unknown-dataset", "score-pt-carrying-code",
                    "score-raw-pickle-as-pt", "empty-params-file", "train-set-label-below-zero",
                    "score-entry-of-an-npz", "score-dataset-not-prepared", "ipc-larger-than-a-class",
-                   "ipc-larger-than-a-class-at-selection", "params-edited-after-planning"):
+                   "ipc-larger-than-a-class-at-selection", "params-edited-after-planning",
+                   "output-folder-is-a-file", "score-output-folder-is-a-file"):
         assert needed in ids
 
 

@@ -82,6 +82,10 @@ def check_writable(folder: str | os.PathLike) -> None:
                 f.write(b"x")
         finally:
             os.unlink(probe)
+    except (FileExistsError, NotADirectoryError) as e:  # a file where a folder of the path should be
+        blocker = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), e.filename)
+        raise OutputError(f"{folder}: the output folder cannot be made: {blocker} is a file, not a folder; move "
+                          f"it away or write elsewhere, then rerun (nothing was started)") from None
     except OSError as e:
         reason = _UNWRITABLE.get(e.errno)
         if reason is None:

@@ -112,8 +112,8 @@ class Progress:
 def stage_errors():
     """Wrap a stage script's body: an error the user can fix (bad params, missing or corrupt data or artifact,
     a diverged run, an output that cannot be written) ends the process with `error: <message>` on stderr and exit
-    status 2, not a traceback. A full file system or a folder that cannot be written, met by a write outside
-    io.atomic_path, is one such line too, naming the path. Anything else is a bug and keeps its traceback (so no
+    status 2, not a traceback. A full or read-only file system met by a write outside io.atomic_path is one such
+    line too, naming the path. Anything else is a bug and keeps its traceback (so no
     bare ValueError/RuntimeError here)."""
     try:
         yield
@@ -121,11 +121,14 @@ def stage_errors():
         _fail(str(e))
     except Exception as e:
         reason = unwritable_reason(e, (getattr(e, "filename", None),))
-        if not reason:
+        if reason not in WRITE_ONLY_FAULTS:  # permission denied may be a read's: a bug's traceback stays
             raise
         where = getattr(e, "filename", None) or "an output"
         _fail(f"{where}: could not be written: {reason}; free space or make the folder writable, then rerun the job "
               f"(files already written, checkpoints included, are kept)")
+
+
+WRITE_ONLY_FAULTS = ("no space left on device", "disk quota exceeded", "read-only file system")
 
 
 def _fail(message: str):
