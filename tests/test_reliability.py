@@ -306,6 +306,20 @@ def _no_cuda(ctx):
     ctx.env["CUDA_VISIBLE_DEVICES"] = ""  # hides every GPU: the case holds on a GPU machine too
 
 
+def _file_in_the_way(option: str):
+    """The job's output under results/MNIST/, where results is a file."""
+    def setup(ctx):
+        (ctx.tmp / "results").write_text("notes\n")
+        ctx.args[option] = str(ctx.tmp / "results" / "MNIST" / Path(ctx.args[option]).name)
+    return setup
+
+
+def _planned_from_other_values(ctx):
+    from dcpipe.config import PLANNED_PARAMS
+
+    ctx.env[PLANNED_PARAMS] = f"0123456789abcdef {ctx.params_file.resolve()}"  # what Snakemake's onstart recorded
+
+
 def _missing_params(ctx):
     ctx.write_params = False
     ctx.args["--params"] = str(ctx.tmp / "paramz.yaml")
@@ -452,6 +466,11 @@ def _foreign_checkpoint() -> bytes:
                 metadata={"next_iteration": "2", "fingerprint": "written by other settings"})
 
 
+# the whole training split (no train_subset), and an IPC of 6000 beside the jobs' IPC 1, with every budget it needs
+_AT_IPC_6000 = {"data.train_subset": None, "experiment.ipcs": [1, 6000], "condense.iterations": {1: 12, 6000: 1},
+                "condense.loops": {1: [1, 1], 6000: [1, 1]}, "evaluate.epochs": {1: 5, 6000: 5},
+                "evaluate.epochs_augmented": {1: 5, 6000: 5}}
+
 BAD_INPUTS = [
     # config typos / unknown keys
     Bad("typo-condense-key", ("condense: Additional properties are not allowed ('iteratons' was unexpected)",
@@ -529,6 +548,24 @@ BAD_INPUTS = [
         edit={"data.train_subset": 5, "experiment.ipcs": [1, 10], "condense.iterations": {1: 12, 10: 2},
               "condense.loops": {1: [1, 1], 10: [10, 50]}, "evaluate.epochs": {1: 5, 10: 5},
               "evaluate.epochs_augmented": {1: 5, 10: 5}}, names_params=True),
+    Bad("ipc-larger-than-a-class", ("experiment.ipcs: IPC 6000 is more than MNIST's smallest class holds: 5421 "
+                                     "training images in class 5; use at most 5421 images per class",),
+        edit=_AT_IPC_6000, names_params=True, line="error: {params}: invalid parameters:"),
+    Bad("ipc-larger-than-a-class-at-selection", ("experiment.ipcs: IPC 6000 is more than MNIST's smallest class",),
+        stage="select_coreset", edit=_AT_IPC_6000, names_params=True, line="error: {params}: invalid parameters:"),
+    # an output folder that cannot be made (a read-only or full one: tests/test_full_disk.py, on a tmpfs)
+    Bad("output-folder-is-a-file", ("{tmp}/results is a file, not a folder",), setup=_file_in_the_way("--out"),
+        line="error: {tmp}/results/MNIST: the output folder cannot be made: {tmp}/results is a file, not a folder; "
+             "move it away or write elsewhere, then rerun (nothing was started)"),
+    Bad("score-output-folder-is-a-file", ("{tmp}/results is a file, not a folder",), stage="score",
+        setup=_file_in_the_way("--out"),
+        line="error: {tmp}/results/MNIST: the output folder cannot be made: {tmp}/results is a file, not a folder; "
+             "move it away or write elsewhere, then rerun (nothing was started)"),
+    # the file edited while its run goes: a job planned from other values is refused at its start
+    Bad("params-edited-after-planning", ("{params}: changed after this run was planned (values 0123456789abcdef then, ",
+                                         " now); its jobs must all use one version: restore the file, or stop the run "
+                                         "and start it again to plan from the new values"),
+        setup=_planned_from_other_values, names_params=True),
     # missing and corrupt data
     Bad("missing-mirror", ("dataset MNIST not found offline, and data.download is false",
                            "{tmp}/no-such-env-mirror  (does not exist)", "{tmp}/no-such-params-mirror  (does not exist)",
@@ -703,8 +740,35 @@ def test_the_bad_input_table_covers_every_category():
                    "train-set-holding-inf", "duplicate-key-in-a-flow-mapping",
                    "duplicate-section-key-in-a-flow-mapping", "score-unknown-dataset", "score-pt-carrying-code",
                    "score-raw-pickle-as-pt", "empty-params-file", "train-set-label-below-zero",
-                   "score-entry-of-an-npz", "score-dataset-not-prepared"):
+                   "score-entry-of-an-npz", "score-dataset-not-prepared", "ipc-larger-than-a-class",
+                   "ipc-larger-than-a-class-at-selection", "params-edited-after-planning",
+                   "output-folder-is-a-file", "score-output-folder-is-a-file"):
         assert needed in ids
+
+
+@pytest.mark.parametrize("dotted, value, line", [
+    ("experiment.ipcs", [1, 600], None),  # MNIST's classes hold 5421 or more
+    ("experiment.datasets", ["USPS"], "  experiment.ipcs: IPC 600 is more than USPS's smallest class holds: 542 "
+                                      "training images in class 8; use at most 542 images per class"),
+    ("continual", {"tasks": ["SVHN", "USPS", "MNIST"], "memories": ["herding"], "memory_per_class": 543},
+     "  continual.memory_per_class: IPC 543 is more than USPS's smallest class holds: 542 training images in class "
+     "8; use at most 542 images per class"),
+    ("nas", {"dataset": "CIFAR10_subset", "validation": 400, "ipc": 330},
+     "  nas.ipc: IPC 330 is more than CIFAR10_subset's smallest class holds: 329 training images (about, once "
+     "nas.validation holds 400 images out) in class 1; use at most 329 images per class"),
+], ids=["fits", "usps", "continual-memory", "nas-search-split"])
+def test_an_ipc_is_checked_against_the_smallest_class_of_its_dataset(dotted, value, line):
+    """The class counts are the datasets' known training splits (DatasetSpec.train_class_counts): no data read."""
+    from dcpipe.config.checks import class_sizes
+
+    params = tiny_params(**{"data.train_subset": None, "experiment.ipcs": [1, 600]})
+    if dotted in ("nas", "continual"):  # the smoke test's continual section; of nas, the keys the check reads
+        params["experiment"]["ipcs"] = [1]
+        value = {**copy.deepcopy(SMOKE["continual"]), **value} if dotted == "continual" else value
+    _set(params, dotted, value)
+    assert class_sizes(params) == ([line] if line else [])
+    params["data"]["train_subset"] = 20  # then train_subset bounds the IPC, and its own check says so
+    assert class_sizes(params) == []
 
 
 def _set_with_a_non_finite_pixel(path: Path, value: float) -> Path:
@@ -909,6 +973,42 @@ def test_a_real_run_stops_before_any_job_when_a_mirror_lacks_planned_data(svhn_w
     assert "error: params.yaml: the plan needs datasets" in r.stderr and _says_what_is_missing(r.stderr, svhn_workdir)
     assert "Traceback" not in out and "warning:" not in out, out
     assert not (svhn_workdir / "logs").exists() and not (svhn_workdir / "data").exists()  # no job started
+
+
+@pytest.fixture(scope="module")
+def cuda_workdir(tmp_path_factory, mirrors):
+    """A copy of the workflow whose parameters ask for runtime.device: cuda, the data in the local mirror."""
+    wd = tmp_path_factory.mktemp("cuda")
+    for name in ("Snakefile", "workflow", "reports/records"):
+        (shutil.copytree if (ROOT / name).is_dir() else shutil.copy)(ROOT / name, wd / name)
+    p = tiny_params(**{"experiment.datasets": ["MNIST"], "experiment.methods": ["DC"], "coresets": _DELETE,
+                       "evaluate.augment_datasets": [], "data.mirrors": [str(m) for m in mirrors],
+                       "data.download": False, "runtime.device": "cuda"})
+    (wd / "params.yaml").write_text(yaml.safe_dump(p))
+    return wd
+
+
+CUDA_AT_PLANNING = ("params.yaml: runtime.device is 'cuda' but torch.cuda.is_available() is False on this machine; "
+                    "use 'auto' or 'cpu'; if the GPU jobs run on another host that has CUDA (a cluster job), run "
+                    "snakemake there or pass --no-hooks (each GPU job still checks at its start)")
+
+
+def test_a_dry_run_on_a_machine_without_cuda_warns_and_shows_the_plan(cuda_workdir):
+    r = subprocess.run(["snakemake", "-n", "--cores", "1"], cwd=cuda_workdir, capture_output=True, text=True,
+                       env=stage_env(CUDA_VISIBLE_DEVICES=""), timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert f"warning: {CUDA_AT_PLANNING}\n" in r.stderr, r.stderr
+    assert re.search(r"^condense\s+1$", r.stdout, re.M) and "This was a dry-run" in r.stdout, r.stdout
+
+
+def test_a_real_run_on_a_machine_without_cuda_stops_before_any_job(cuda_workdir):
+    r = subprocess.run(["snakemake", "--cores", "1"], cwd=cuda_workdir, capture_output=True, text=True,
+                       env=stage_env(CUDA_VISIBLE_DEVICES=""), timeout=120)
+    out = r.stdout + r.stderr
+    assert r.returncode == 2, out
+    assert [line for line in r.stderr.splitlines() if line.startswith("error: ")] == [f"error: {CUDA_AT_PLANNING}"], out
+    assert "Traceback" not in out
+    assert not (cuda_workdir / "logs").exists() and not (cuda_workdir / "data").exists()  # no job started
 
 
 def test_snakemake_reports_a_bad_parameter_file_as_one_error_line(svhn_workdir):

@@ -13,7 +13,7 @@ from .config import ParamsError, load_params
 from .dvcgen import render
 from .errors import DataError
 from .jobs import score_job
-from .io import atomic_path, provenance, write_json
+from .io import atomic_path, check_writable, provenance, write_json
 from .plan import download_lines, fetch_plans, missing_data_message, unreachable_message
 from .report.protocol import cell_stats, protocol_record
 from .runtime import device_problem, pick_device, setup, stage_errors
@@ -188,6 +188,7 @@ def score(path, dataset, params_file, prepared, entry, pixels, out):
         prepared = _prepared_to_score_on(dataset, prepared, params_file)
         setup(config.runtime(params).threads, fused=config.runtime(params).fused)
         out = out or Path(str(path) + ".score.json")
+        check_writable(out.parent)  # before any network trains
         result = score_file(score_job(params, dataset), path, prepared, out, -1 if entry is None else entry, pixels)
         click.echo(f"{path}: {summary_line(result)} -> {out}")
 

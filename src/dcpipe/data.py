@@ -28,19 +28,32 @@ class DatasetSpec:
     mean: tuple[float, ...]  # the papers' normalisation (reference code utils.py)
     std: tuple[float, ...]
     variant_of: str = ""  # prepared from this dataset's source files, converted to 32x32 RGB (to_rgb32)
+    # Images per class in the training split as prepared (labels 0, 1, ...): what bounds an IPC before any work.
+    train_class_counts: tuple[int, ...] = ()
+
+    def smallest_class(self) -> tuple[int, int]:
+        """(label, training images) of the class with the fewest training images."""
+        n = min(self.train_class_counts)
+        return self.train_class_counts.index(n), n
 
 
 # Where each one's files come from: sources.SOURCES.
 DATASETS = {
-    "MNIST": DatasetSpec("MNIST", 1, (28, 28), 10, (0.1307,), (0.3081,)),
-    "FashionMNIST": DatasetSpec("FashionMNIST", 1, (28, 28), 10, (0.2861,), (0.3530,)),
-    "SVHN": DatasetSpec("SVHN", 3, (32, 32), 10, (0.4377, 0.4438, 0.4728), (0.1980, 0.2010, 0.1970)),
-    "CIFAR10": DatasetSpec("CIFAR10", 3, (32, 32), 10, (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)),
-    "CIFAR100": DatasetSpec("CIFAR100", 3, (32, 32), 100, (0.5071, 0.4866, 0.4409), (0.2673, 0.2564, 0.2762)),
+    "MNIST": DatasetSpec("MNIST", 1, (28, 28), 10, (0.1307,), (0.3081,),
+                         train_class_counts=(5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949)),
+    "FashionMNIST": DatasetSpec("FashionMNIST", 1, (28, 28), 10, (0.2861,), (0.3530,), train_class_counts=(6000,) * 10),
+    "SVHN": DatasetSpec("SVHN", 3, (32, 32), 10, (0.4377, 0.4438, 0.4728), (0.1980, 0.2010, 0.1970),
+                        train_class_counts=(4948, 13861, 10585, 8497, 7458, 6882, 5727, 5595, 5045, 4659)),
+    "CIFAR10": DatasetSpec("CIFAR10", 3, (32, 32), 10, (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010),
+                           train_class_counts=(5000,) * 10),
+    "CIFAR100": DatasetSpec("CIFAR100", 3, (32, 32), 100, (0.5071, 0.4866, 0.4409), (0.2673, 0.2564, 0.2762),
+                            train_class_counts=(500,) * 100),
     # The first 4,000 training and 1,000 test images of CIFAR-10 (official order): CPU-sized runs only.
-    "CIFAR10_subset": DatasetSpec("CIFAR10_subset", 3, (32, 32), 10, (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)),
+    "CIFAR10_subset": DatasetSpec("CIFAR10_subset", 3, (32, 32), 10, (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010),
+                                  train_class_counts=(396, 366, 420, 384, 422, 393, 414, 385, 407, 413)),
     # The full USPS (7,291 / 2,007) in its ESL "zip code" form; the normalisation is computed at preparation.
-    "USPS": DatasetSpec("USPS", 1, (16, 16), 10, (), ()),
+    "USPS": DatasetSpec("USPS", 1, (16, 16), 10, (), (),
+                        train_class_counts=(1194, 1005, 731, 658, 652, 556, 664, 645, 542, 644)),
 }
 CIFAR10_SUBSET = (4000, 1000)  # CIFAR10_subset: the first n training and test images of CIFAR-10
 

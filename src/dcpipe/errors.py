@@ -16,3 +16,8 @@ class ArtifactError(RuntimeError):
 
 class NonFiniteError(RuntimeError):
     """Condensation diverged (a loss or an image became nan or inf); its last good checkpoint, if any, is kept."""
+
+
+class OutputError(RuntimeError):
+    """An output cannot be written: its folder is read-only or not ours, or its file system is full. Raised before
+    the work starts where the folder is checked, and in place of the OSError where a write fails mid-run."""

@@ -10,6 +10,7 @@ that folder and starts again."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import gzip
 import hashlib
 import logging
@@ -126,7 +127,12 @@ def _copy_in(found: dict[str, Path], work: Path) -> dict[str, Path]:
             with (gzip.open(src, "rb") if _gunzips_to(src, rel) else open(src, "rb")) as fin, \
                     open(dst, "wb") as fout:
                 shutil.copyfileobj(fin, fout, 1 << 20)
-        except (OSError, EOFError) as e:
+        except OSError as e:
+            if e.errno not in (errno.ENOENT, errno.ESTALE):  # ESTALE: removed on an NFS server while open here
+                raise DataError(f"{src}: unreadable or truncated ({e}); replace it with a fresh copy") from e
+            raise DataError(f"{src}: disappeared from the mirror while it was copied ({e.strerror}); check that the "
+                            f"mirror is there (a network file system that went away?) and rerun the download job") from e
+        except EOFError as e:
             raise DataError(f"{src}: unreadable or truncated ({e}); replace it with a fresh copy") from e
         problem = checksum_problem(dst, rel)
         if problem:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import platform
@@ -17,7 +18,7 @@ import torch
 from safetensors.torch import save as safetensors_bytes
 
 from . import __version__
-from .errors import ArtifactError
+from .errors import ArtifactError, OutputError
 from .precision import native_bf16
 
 
@@ -26,16 +27,71 @@ def atomic_path(path: str | os.PathLike):
     """Yield a temporary path next to `path`; rename it over `path` only if the block succeeds.
 
     A reader therefore sees the old file or the complete new one, never a half-written one.
+    A full file system or a folder that cannot be written raises OutputError naming `path` (not the temporary),
+    and the old file stays as it was: a checkpoint being replaced is kept whole.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)  # directories: 0777 & ~umask, like any mkdir
-    tmp = _create_temp(path.parent, f".{path.name}.", ".tmp" + path.suffix)
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)  # directories: 0777 & ~umask, like any mkdir
+        tmp = _create_temp(path.parent, f".{path.name}.", ".tmp" + path.suffix)
         yield Path(tmp)
         os.replace(tmp, path)
+    except Exception as e:
+        reason = unwritable_reason(e, (None, tmp, str(path), str(path.parent)))
+        if reason:
+            raise OutputError(f"{path}: could not be written: {reason}; {_FIX[reason]}, then rerun the job (files "
+                              f"already written, checkpoints included, are kept)") from e
+        raise
     finally:
-        if os.path.exists(tmp):
+        if tmp and os.path.exists(tmp):
             os.unlink(tmp)
+
+
+# The write faults a user can fix, by errno, and what to do about each.
+_UNWRITABLE = {errno.ENOSPC: "no space left on device", errno.EDQUOT: "disk quota exceeded",
+               errno.EROFS: "read-only file system", errno.EACCES: "permission denied", errno.EPERM: "permission denied"}
+_FIX = {"no space left on device": "free space on its file system", "disk quota exceeded": "free space within your quota",
+        "read-only file system": "write it to a writable file system",
+        "permission denied": "make its folder writable for this user, or write it elsewhere"}
+
+
+def unwritable_reason(e: BaseException, paths=(None,)) -> str | None:
+    """Why a write failed, where it is a fault of the output's file system (full, read-only, not ours) met on one of
+    `paths` (an OSError's filename; None: a write or close, which names no file). Libraries that write files
+    themselves say it in words: safetensors' SafetensorError "No space left on device", torch.save's RuntimeError."""
+    if isinstance(e, OSError) and e.errno in _UNWRITABLE:
+        return _UNWRITABLE[e.errno] if e.filename in paths else None
+    if not isinstance(e, OSError) and "No space left on device" in str(e):
+        return _UNWRITABLE[errno.ENOSPC]
+    return None
+
+
+def check_writable(folder: str | os.PathLike) -> None:
+    """Before a job's work: can a file be created in `folder` (made if missing), with room for it? A read-only or
+    foreign folder, or a full file system, raises OutputError naming the folder, so no work is done for nothing."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        st = os.statvfs(folder)
+        if (st.f_bfree if os.geteuid() == 0 else st.f_bavail) == 0:  # root may use the reserved blocks
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        probe = _create_temp(folder, ".dcpipe-write-check.", ".tmp")
+        try:
+            with open(probe, "wb") as f:
+                f.write(b"x")
+        finally:
+            os.unlink(probe)
+    except (FileExistsError, NotADirectoryError) as e:  # a file where a folder of the path should be
+        blocker = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), e.filename)
+        raise OutputError(f"{folder}: the output folder cannot be made: {blocker} is a file, not a folder; move "
+                          f"it away or write elsewhere, then rerun (nothing was started)") from None
+    except OSError as e:
+        reason = _UNWRITABLE.get(e.errno)
+        if reason is None:
+            raise
+        raise OutputError(f"{folder}: the output folder cannot be written: {reason}; {_FIX[reason]}, then rerun "
+                          f"(nothing was started)") from None
 
 
 def _create_temp(folder: Path, prefix: str, suffix: str) -> str:

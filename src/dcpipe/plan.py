@@ -9,12 +9,13 @@ from pathlib import Path
 
 from . import artifacts
 from . import fetch
-from .config import condensed_memory_sets, continual_config, data_sources, score_files, sections
+from .config import condensed_memory_sets, continual_config, data_sources, runtime as runtime_of, score_files, sections
 from .data import dataset_spec, rgb32_name
 from .errors import ParamsError
 from .methods import cell_name, parse
 from .models import evaluation_model
 from .nas import EARLY_STOPPING, shard, stratified_sample, subspace
+from .runtime import CUDA_ELSEWHERE, device_problem
 from .seeding import derive_seed
 from .sources import mb
 
@@ -376,3 +377,10 @@ def report_outputs(params, out_dir: str = OUT_DIR) -> dict:
         "plots": [f"{out_dir}/plots/{p}.csv" for p in PLOTS],
         "figures": f"{out_dir}/figures",
     }
+
+
+def device_message(params) -> str | None:
+    """runtime.device: cuda on a machine without CUDA (the Snakefile's start check), with the way out where the
+    GPU jobs run on another host."""
+    problem = device_problem(runtime_of(params).device)
+    return f"{problem}; {CUDA_ELSEWHERE}" if problem else None

@@ -11,8 +11,9 @@ import time
 import torch
 from tqdm import tqdm
 
-from .errors import ArtifactError, DataError, NonFiniteError, ParamsError
+from .errors import ArtifactError, DataError, NonFiniteError, OutputError, ParamsError
 from .fused import set_enabled as set_fused
+from .io import unwritable_reason
 
 
 def keep_freed_memory(keep: bool = True) -> bool:
@@ -46,6 +47,12 @@ def setup(threads: int = 1, level=logging.INFO, fused: bool = True):
 
 CUDA_UNAVAILABLE = ("runtime.device is 'cuda' but torch.cuda.is_available() is False on this machine; "
                     "use 'auto' or 'cpu'")
+
+
+# A Snakemake run stops at its start (onstart) where runtime.device is cuda and this machine has none. The way out
+# where the jobs get their GPU elsewhere (a cluster job): run snakemake on the GPU host, or skip the start hook.
+CUDA_ELSEWHERE = ("if the GPU jobs run on another host that has CUDA (a cluster job), run snakemake there or pass "
+                  "--no-hooks (each GPU job still checks at its start)")
 
 
 def device_problem(choice: str) -> str | None:
@@ -104,11 +111,27 @@ class Progress:
 @contextlib.contextmanager
 def stage_errors():
     """Wrap a stage script's body: an error the user can fix (bad params, missing or corrupt data or artifact,
-    a diverged run) ends the process with `error: <message>` on stderr and exit status 2, not a traceback.
-    Anything else is a bug and keeps its traceback (so no bare ValueError/RuntimeError here)."""
+    a diverged run, an output that cannot be written) ends the process with `error: <message>` on stderr and exit
+    status 2, not a traceback. A full or read-only file system met by a write outside io.atomic_path is one such
+    line too, naming the path. Anything else is a bug and keeps its traceback (so no
+    bare ValueError/RuntimeError here)."""
     try:
         yield
-    except (ParamsError, DataError, ArtifactError, NonFiniteError) as e:
-        logging.getLogger("dcpipe").debug("stage failed", exc_info=True)
-        print(f"error: {e}", file=sys.stderr, flush=True)
-        raise SystemExit(2) from None
+    except (ParamsError, DataError, ArtifactError, NonFiniteError, OutputError) as e:
+        _fail(str(e))
+    except Exception as e:
+        reason = unwritable_reason(e, (getattr(e, "filename", None),))
+        if reason not in WRITE_ONLY_FAULTS:  # permission denied may be a read's: a bug's traceback stays
+            raise
+        where = getattr(e, "filename", None) or "an output"
+        _fail(f"{where}: could not be written: {reason}; free space or make the folder writable, then rerun the job "
+              f"(files already written, checkpoints included, are kept)")
+
+
+WRITE_ONLY_FAULTS = ("no space left on device", "disk quota exceeded", "read-only file system")
+
+
+def _fail(message: str):
+    logging.getLogger("dcpipe").debug("stage failed", exc_info=True)
+    print(f"error: {message}", file=sys.stderr, flush=True)
+    raise SystemExit(2) from None

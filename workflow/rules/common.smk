@@ -48,9 +48,15 @@ def with_study(keys):
 # download jobs the DAG will run: data the plan cannot have (download off, no mirror), and URLs that do not answer
 # (one HEAD request per file), so an offline machine gets each dataset's block before any job. `--no-hooks` skips
 # onstart: then the download job itself stops with the same block, as under `dvc repro` (DVC has no start hook).
+import os
 import sys
 
-from dcpipe.plan import download_lines, fetch_plans, missing_data_message, unreachable_message
+from dcpipe.config import PLANNED_PARAMS, planned_params
+from dcpipe.plan import device_message, download_lines, fetch_plans, missing_data_message, unreachable_message
+
+# runtime.device: cuda where this machine has no CUDA: a dry run warns, a real run with GPU jobs to run stops in
+# onstart (one error line, no job started). A cluster whose jobs get the GPU: `--no-hooks`, or run on the GPU host.
+_DEVICE = device_message(P)
 
 if workflow.output_settings.dryrun:
     _plans = fetch_plans(P)
@@ -59,13 +65,20 @@ if workflow.output_settings.dryrun:
     _missing = missing_data_message(_plans, P)
     if _missing:
         print(f"warning: {PARAMS_FILE}: {_missing}", file=sys.stderr, flush=True)
+    if _DEVICE:
+        print(f"warning: {PARAMS_FILE}: {_DEVICE}", file=sys.stderr, flush=True)
 
 
 onstart:
+    # The values this run is planned from, for its jobs: one whose --params file has changed since is refused.
+    os.environ.setdefault(PLANNED_PARAMS, planned_params(P, PARAMS_FILE))
     _plans = fetch_plans(P, [j.wildcards.dataset for j in workflow.dag.needrun_jobs() if j.rule.name == "download"])
     for _line in download_lines(_plans):
         print(_line, file=sys.stderr, flush=True)
     _problem = missing_data_message(_plans, P) or unreachable_message(_plans, P)
     if _problem:
         print(f"error: {PARAMS_FILE}: {_problem}", file=sys.stderr, flush=True)
+        sys.exit(2)
+    if _DEVICE and any(j.resources.get("gpu", 0) for j in workflow.dag.needrun_jobs()):
+        print(f"error: {PARAMS_FILE}: {_DEVICE}", file=sys.stderr, flush=True)
         sys.exit(2)

@@ -179,6 +179,50 @@ def train_subset(params) -> list[str]:
     return []
 
 
+def _larger_than_a_class(key: str, dataset: str, ipc: int, held_out: int = 0) -> list[str]:
+    """IPC `ipc` of `dataset` against its smallest class (DatasetSpec.train_class_counts); `held_out` training
+    images removed at random first (the NAS search split), which leave about that share of each class."""
+    if dataset not in DATASETS or not dataset_spec(dataset).train_class_counts:
+        return []
+    spec = dataset_spec(dataset)
+    label, n = spec.smallest_class()
+    where = ""
+    if held_out:
+        n = n * max(0, sum(spec.train_class_counts) - held_out) // sum(spec.train_class_counts)
+        where = f" (about, once nas.validation holds {held_out} images out)"
+    if ipc <= n:
+        return []
+    return [f"  {key}: IPC {ipc} is more than {dataset}'s smallest class holds: {n} training images{where} in class "
+            f"{label}; use at most {n} images per class"]
+
+
+def class_sizes(params) -> list[str]:
+    """Every set draws IPC images per class from the training split (with data.train_subset null, all of it): an
+    IPC larger than the dataset's smallest class cannot be selected or condensed."""
+    if params["data"].get("train_subset"):
+        return []  # train_subset's own check bounds the IPC
+    exp, problems = params["experiment"], []
+    wanted = [("experiment.ipcs", d, i) for d in exp["datasets"] for i in exp["ipcs"]]
+    for study, spec in params.get("studies", {}).items():
+        wanted += [(f"studies.{study}.ipcs", d, i) for d in spec.get("datasets", []) for i in spec.get("ipcs", [])]
+    sweep = params.get("ipc_sweep", {})
+    wanted += [("ipc_sweep.ipcs", d, i) for d in sweep.get("datasets", []) for i in sweep.get("ipcs", [])]
+    optimal = params.get("coresets", {}).get("optimal_random", {})
+    wanted += [("coresets.optimal_random.ipcs", d, i) for d in optimal.get("datasets", []) for i in optimal.get("ipcs", [])]
+    if params.get("continual"):  # each earlier task's memory: memory_per_class images of each of its classes
+        memory = continual_config(params)[0].memory_per_class
+        wanted += [("continual.memory_per_class", t, memory) for t in params["continual"]["tasks"][:-1]]
+    seen = set()
+    for key, dataset, ipc in wanted:
+        if (key, dataset, ipc) not in seen:
+            seen.add((key, dataset, ipc))
+            problems += _larger_than_a_class(key, dataset, ipc)
+    if "nas" in params:
+        nas = params["nas"]
+        problems += _larger_than_a_class("nas.ipc", nas["dataset"], nas["ipc"], nas.get("validation", 0))
+    return problems
+
+
 def continual(params) -> list[str]:
     """Names and budgets of the continual section (DC paper section 3.2)."""
     c = params.get("continual")
@@ -226,4 +270,5 @@ def score(params) -> list[str]:
     return problems
 
 
-CHECKS = (names, cross_studies, ablation_studies, budgets_per_ipc, successors, score, nas, coresets, train_subset, continual)
+CHECKS = (names, cross_studies, ablation_studies, budgets_per_ipc, successors, score, nas, coresets, train_subset,
+          class_sizes, continual)

@@ -6,6 +6,8 @@ fails in a second with the key and the file named, not three hours into a run.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import re
 from importlib import resources
@@ -158,3 +160,34 @@ def _non_finite(node, path=()):
             yield from _non_finite(v, (*path, i))
 
 
+
+
+# The parameters a Snakemake run was planned from, as `<digest> <file>`: common.smk's onstart sets it (kept where the
+# environment already has it, so a cluster job's own Snakemake, which reads the file again, still holds the head
+# node's plan), and every stage compares the file it loads at its start (stages.common.start_stage). A file
+# edited while its run goes would otherwise give the jobs still to start values the plan (its reruns, its outputs'
+# names) never saw; such a job is refused, one line, before any work. Comments and layout may change freely.
+PLANNED_PARAMS = "DCPIPE_PLANNED_PARAMS"
+
+
+def params_digest(params) -> str:
+    """A digest of the loaded parameters' values (not of the file's text)."""
+    def canonical(v):
+        if isinstance(v, dict):
+            return {str(k): canonical(x) for k, x in v.items()}
+        return [canonical(x) for x in v] if isinstance(v, (list, tuple)) else v
+    return hashlib.sha256(json.dumps(canonical(params), sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def planned_params(params, path) -> str:
+    return f"{params_digest(params)} {Path(path).resolve()}"
+
+
+def check_planned(params, path, planned: str | None) -> None:
+    """ParamsError where `planned` (PLANNED_PARAMS of the run) names this file with other values than it has now."""
+    digest, _, planned_path = (planned or "").partition(" ")
+    if not planned or Path(planned_path) != Path(path).resolve() or digest == params_digest(params):
+        return
+    raise ParamsError(f"{path}: changed after this run was planned (values {digest} then, {params_digest(params)} "
+                      f"now); its jobs must all use one version: restore the file, or stop the run and start it "
+                      f"again to plan from the new values")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from pathlib import Path
 
 import click
@@ -12,9 +13,9 @@ import numpy as np
 import torch
 
 from .. import data as data_mod
-from ..config import load_params, runtime
+from ..config import PLANNED_PARAMS, check_planned, load_params, runtime
 from ..errors import ArtifactError, ParamsError
-from ..io import read_npz
+from ..io import check_writable, read_npz
 from ..lease import GpuLease
 from ..plan import check_job
 from ..runtime import device_problem, pick_device, setup, stage_errors
@@ -29,7 +30,10 @@ def start_stage(params_file: str, gpu: bool = False, **job) -> dict:
     plan.check_job), logging, thread count, and (for GPU rules) a device lease held until the process exits."""
     global _LEASE
     params = load_params(params_file)
+    check_planned(params, params_file, os.environ.get(PLANNED_PARAMS))  # not edited since Snakemake planned the run
     check_job(params, params_file, **job)
+    for folder in output_folders():
+        check_writable(folder)
     setup(runtime(params).threads, fused=runtime(params).fused)
     if gpu:
         _LEASE = GpuLease()
@@ -42,6 +46,22 @@ def start_stage(params_file: str, gpu: bool = False, **job) -> dict:
         if problem:
             raise ParamsError(f"{params_file}: {problem}")
     return params
+
+
+# The command-line options of the stage scripts that name what a job writes: a file (its folder is checked), or
+# (OUTPUT_FOLDER_OPTIONS) a folder the job writes into.
+OUTPUT_OPTIONS = ("out", "loss_csv", "weights", "features", "forgetting")
+OUTPUT_FOLDER_OPTIONS = ("out_dir",)
+
+
+def output_folders() -> list[Path]:
+    """The folders the running stage script writes its outputs into, read from its command line (click's
+    context), so that start_stage checks each one can be written before the job's work starts."""
+    ctx = click.get_current_context(silent=True)
+    options = ctx.params if ctx else {}
+    folders = [Path(options[k]).parent for k in OUTPUT_OPTIONS if options.get(k)]
+    folders += [Path(options[k]) for k in OUTPUT_FOLDER_OPTIONS if options.get(k)]
+    return list(dict.fromkeys(folders))
 
 
 def set_job_options(method_default: str | None = None):
