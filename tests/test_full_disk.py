@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import yaml
 
-from tests.test_reliability import PROGRESS_LINE, ROOT, SCRIPTS, stage_env, tiny_params
+from tests.stage_runs import PROGRESS_LINE, SCRIPTS, stage_env, tiny_params
 
 KEPT = "then rerun the job (files already written, checkpoints included, are kept)"
 TIMING = {"wall_seconds", "seconds_per_iteration", "set_seconds", "random_seconds", "peak_memory", "provenance"}

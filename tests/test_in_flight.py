@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from tests.conftest import DELETE
-from tests.test_reliability import ROOT, SCRIPTS, stage_env, tiny_params
+from tests.stage_runs import ROOT, SCRIPTS, stage_env, tiny_params
 
 LABELS = "MNIST/raw/t10k-labels-idx1-ubyte"
 
