@@ -13,7 +13,7 @@ import yaml
 
 from dcpipe import artifacts, config, nas, plan
 from dcpipe.coreset import rank_coresets
-from dcpipe.data import DATASETS
+from dcpipe.data import DATASETS, dataset_spec
 from dcpipe.io import write_json, write_npz
 from dcpipe.methods import parse
 
@@ -83,9 +83,37 @@ def write_fake_run(params, root: Path, seed: int = 0) -> None:
         write_json(root / artifacts.OPTIMAL_RANDOM.format(**job),
                    {"coresets": spec["coresets"], "models_per_coreset": 1, "scores": scores,
                     "top": rank_coresets(scores), "train_config": {"epochs": 300}})
+    _write_fake_sets(params, root, rng)
     _write_fake_continual(params, root, rng)
     _write_fake_nas(params, root, rng)
     shutil.copytree(ROOT / "reports/records", root / "reports/records", dirs_exist_ok=True)
+
+
+def _write_fake_sets(params, root: Path, rng) -> None:
+    """The sets the cell pages show that the loop above did not write (coresets, cross, continual and NAS sets),
+    and a tiny prepared training split (10 random images per class) for the coresets to index."""
+    for job in plan.set_jobs(params):
+        d, i = job["dataset"], int(job["ipc"])
+        spec = dataset_spec(d.removesuffix("_nas"))  # the NAS search split of a dataset
+        path = root / artifacts.train_set(d, i, job["method"], job["set"])
+        if path.exists():
+            continue
+        labels = np.repeat(np.arange(spec.num_classes), i)
+        if parse(job["method"]).synthetic:
+            write_npz(path, images=rng.standard_normal((len(labels), spec.channels, *spec.im_size)).astype("f4"),
+                      labels=labels)
+            if not Path(str(path) + ".json").exists():
+                write_json(str(path) + ".json", {"kind": "synthetic", "seed": 1, "config": {"iterations": 5}})
+            (root / artifacts.LOSS.format(**job)).write_text("iteration,matching_loss,net_updates\n0,1.0,10\n1,0.5,10\n")
+        else:
+            write_npz(path, indices=labels * 10 + np.tile(np.arange(i), spec.num_classes), labels=labels)
+            prepared = root / artifacts.PREPARED.format(dataset=d)
+            if not prepared.exists():
+                n = 10 * spec.num_classes
+                write_npz(prepared, x_train=rng.standard_normal((n, spec.channels, *spec.im_size)).astype("f4"),
+                          y_train=np.repeat(np.arange(spec.num_classes), 10))
+        write_json(root / (artifacts.PREPARED.format(dataset=d) + ".json"),
+                   {"mean": list(spec.mean), "std": list(spec.std), "num_classes": spec.num_classes})
 
 
 def _write_fake_continual(params, root: Path, rng) -> None:

@@ -332,7 +332,24 @@ def report_inputs(params) -> dict[str, list[str]]:
         "records": list(RECORDS.values()),
         "optional_records": [p for p in OPTIONAL_RECORDS.values() if Path(p).exists()],
         "protocol_records": sorted(glob.glob(PROTOCOL_RECORDS)),
+        "cell_pages": cell_page_inputs(params),
     }
+
+
+def cell_page_inputs(params) -> list[str]:
+    """What the page of each set (reports/cells/) shows: the set, its metadata and loss (synthetic), and the
+    prepared data its coreset indexes."""
+    sets = {(j["dataset"], int(j["ipc"]), j["method"], j["set"]) for j in set_jobs(params)}
+    files = set()
+    for d, i, m, k in sets:
+        job = dict(dataset=d, ipc=i, method=m, set=k)
+        files.add(artifacts.train_set(d, i, m, k))
+        files.add(artifacts.PREPARED.format(dataset=d) + ".json")
+        if parse(m).synthetic:
+            files.update({artifacts.SYNTHETIC.format(**job) + ".json", artifacts.LOSS.format(**job)})
+        else:
+            files.add(artifacts.PREPARED.format(dataset=d))
+    return sorted(files)
 
 
 def section_keys(params) -> list[str]:
@@ -376,6 +393,7 @@ def report_outputs(params, out_dir: str = OUT_DIR) -> dict:
         "metrics": [f"{out_dir}/metrics/{k}.json" for k in section_keys(params)],
         "plots": [f"{out_dir}/plots/{p}.csv" for p in PLOTS],
         "figures": f"{out_dir}/figures",
+        "cells": f"{out_dir}/cells",  # a page per set (report.cells), with its images
     }
 
 

@@ -21,6 +21,7 @@ rule report:
         plots=REPORT_OUTPUTS["plots"],
         figures=report(directory(REPORT_OUTPUTS["figures"]), patterns=["{name}.png"], caption="../report/figures.rst",
                        category="2. Figures", labels={"figure": "{name}"}),
+        cells=directory(REPORT_OUTPUTS["cells"]),
     params:
         dvc=REPORT_PARAMS,
         settings=settings(REPORT_PARAMS),

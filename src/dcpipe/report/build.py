@@ -15,13 +15,14 @@ import numpy as np
 import pandas as pd
 
 from .. import paper
-from ..condense_config import CondenseConfig
 from ..config import augment_datasets, methods as experiment_methods, sections as parameter_sections
 from ..io import atomic_path, provenance, write_json
 from .collect import Inputs, cross_evaluations, evaluations, matching_losses, summarise
 from ..plan import report_outputs, section_keys
-from .render import render_html, render_markdown
-from .section import Section, per_ipc, words
+from .cells import cell_pages
+from .first_screen import badges, figure_alt, ours_vs_paper
+from .render import FirstScreen, render_cell_page, render_html, render_markdown
+from .section import Details, Section, per_ipc, words
 from .sections.continual import continual_section
 from .sections.cross import condense_seconds, cross_sections, summarise_cross
 from .sections.figures import matching_loss_section, seeds_section, synthetic_images_section
@@ -78,20 +79,23 @@ def build_sections(inputs: Inputs, fig_dir: Path, evals: pd.DataFrame, summary: 
     return sections
 
 
-def setting_line(params, params_file: str) -> str:
+def setting_rows(params, params_file: str) -> list[tuple[str, str]]:
+    """The main table's budget, one row per part (studies, coresets and cross tables name their own)."""
     s = parameter_sections(params)
     b, init = s.budget, s.budget.init
     loops = per_ipc({i: f"{t} × {k}" for i, (t, k) in b.loops.items()})
     augmented = augment_datasets(params)
-    return (f"Parameters: {params_file} (base seed {s.seed}). Condensation: {b.condense_model}, K = "
-            f"{per_ipc(b.iterations)} iterations, loops T × ς_θ = {loops}, real batch {b.batch_real}"
-            f" per class, init {per_ipc(init) if isinstance(init, dict) else init}. Evaluation: "
-            f"{b.models_per_set} fresh {b.evaluation_model} model(s) per set × {s.experiment.sets} set(s), "
-            f"epochs {per_ipc(b.epochs)}"
-            + (f" ({words(augmented)}, augmented: {per_ipc(b.epochs_augmented)})" if augmented else "")
-            + ", whole test set; studies, coresets and cross tables name their own budgets. Paper protocol: "
-            f"K = {paper.PROTOCOL['iterations']}, {paper.PROTOCOL['sets']} sets × {paper.PROTOCOL['models_per_set']} "
-            f"models, {paper.PROTOCOL['epochs']} epochs (MNIST: {paper.PROTOCOL['epochs_augmented']}, augmented).")
+    return [("parameters", f"{params_file} (base seed {s.seed})"),
+            ("condensation", f"{b.condense_model}, K = {per_ipc(b.iterations)} iterations, loops T × ς_θ = {loops}, "
+                             f"real batch {b.batch_real} per class, init "
+                             f"{per_ipc(init) if isinstance(init, dict) else init}"),
+            ("evaluation", f"{b.models_per_set} fresh {b.evaluation_model} model(s) per set × {s.experiment.sets} "
+                           f"set(s), epochs {per_ipc(b.epochs)}"
+                           + (f" ({words(augmented)}, augmented: {per_ipc(b.epochs_augmented)})" if augmented else "")
+                           + ", whole test set"),
+            ("paper protocol", f"K = {paper.PROTOCOL['iterations']}, {paper.PROTOCOL['sets']} sets × "
+                               f"{paper.PROTOCOL['models_per_set']} models, {paper.PROTOCOL['epochs']} epochs (MNIST: "
+                               f"{paper.PROTOCOL['epochs_augmented']}, augmented)")]
 
 
 def provenance_record(params_file: str) -> dict:
@@ -107,12 +111,17 @@ def provenance_record(params_file: str) -> dict:
             "python": prov["python"], "device": prov["device"], "versions": versions}
 
 
-def provenance_line(p: dict) -> str:
+def provenance_rows(p: dict) -> list[tuple[str, str]]:
     tree = {True: "with uncommitted changes", False: "clean", None: "state unknown"}[p["git_dirty"]]
-    commit = p["git_commit"] or "unknown (not a git checkout)"
-    versions = ", ".join(f"{k} {v}" for k, v in p["versions"].items())
-    return (f"on {p['run_utc']} from {p['params_file']}, working tree at commit {commit} ({tree}), by dcpipe "
-            f"{p['dcpipe']} (Python {p['python']}, {versions}) on {p['device']}.")
+    return [("built", p["run_utc"]), ("parameter file", p["params_file"]),
+            ("commit", f"{p['git_commit'] or 'unknown (not a git checkout)'} ({tree})"),
+            ("dcpipe", f"{p['dcpipe']} (Python {p['python']})"), ("device", p["device"]),
+            *[(name, version) for name, version in p["versions"].items()]]
+
+
+def lede(p: dict) -> str:
+    commit = (p["git_commit"] or "no git")[:8] + (" + changes" if p["git_dirty"] else "")
+    return f"{p['params_file']} · commit {commit} · {p['run_utc'][:16].replace('T', ' ')} UTC · {p['device']}"
 
 
 def _write_csv(df: pd.DataFrame, path: Path) -> None:
@@ -159,10 +168,18 @@ def build_report(params, params_file: str, out_dir: Path = Path("reports"), inpu
                                       summary[["dataset", "ipc", "method"]].values])
     _write_csv(table, Path(outputs["table"]))
     _write_csv(cross, Path(outputs["cross"]))
-    setting = setting_line(params, params_file)
-    line = provenance_line(prov)
+    judged = sections[0].comparisons
+    top = FirstScreen(lede(prov), badges(judged), str(ours_vs_paper(judged, fig_dir / "ours_vs_paper.png")
+                                                     .relative_to(out_dir)),
+                      figure_alt(judged), [Details("Run settings", setting_rows(params, params_file)),
+                                           Details("Provenance: commit, machine, versions", provenance_rows(prov))])
     with atomic_path(outputs["md"]) as tmp:
-        tmp.write_text(render_markdown(sections, setting, line))
+        tmp.write_text(render_markdown(sections, top))
     with atomic_path(outputs["html"]) as tmp:
-        tmp.write_text(render_html(sections, setting, line))
-    log.info("report written to %s (%d sections)", out_dir, len(sections))
+        tmp.write_text(render_html(sections, top))
+    cells_dir = _fresh_dir(Path(outputs["cells"]))
+    pages = cell_pages(inputs, summary, evals, matching_losses(inputs), judged, cells_dir)
+    for page in pages:
+        with atomic_path(cells_dir / f"{page.name}.html") as tmp:
+            tmp.write_text(render_cell_page(page))
+    log.info("report written to %s (%d sections, %d cell pages)", out_dir, len(sections), len(pages))

@@ -39,6 +39,10 @@ class Inputs:
     def json(self, path):
         return read_json(self._declared(path))
 
+    def path(self, path) -> str:
+        """A declared input's path, for a reader of its bytes (the md5 of a cell page's artifacts)."""
+        return self._declared(path)
+
     def npz(self, path):
         return read_npz(self._declared(path))
 

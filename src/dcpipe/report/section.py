@@ -5,6 +5,7 @@ appears, and no Python value is ever printed as its repr)."""
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,15 +33,65 @@ class Budget:
         return ", ".join(parts)
 
 
+CELL_PAGE = "cells/{dataset}_ipc{ipc}_{method}_set{set}.html"  # one page per set, relative to reports/
+STATUS_KINDS = {"reproduced": "reproduced", "outside the paper's band": "outside", "reduced budget": "reduced",
+                "not run here": "not-run"}  # status text (before any ':') -> its CSS class and badge
+
+
+def status_kind(status: str) -> str:
+    """'reduced budget: K = 80, ...' -> 'reduced'; a status outside the four (e.g. 'no reference') -> ''."""
+    return STATUS_KINDS.get(status.split(":")[0], "")
+
+
 @dataclass(frozen=True)
 class Comparison:
-    """One cell of ours beside the paper's number, for the summary at the top of the report."""
+    """One cell of ours beside the paper's number, for the summary at the top of the report. `ours_value` and
+    `paper_value` are (mean, std) in the table's unit (None where there is none) for the first screen's figure;
+    `href` is the cell's page (reports/cells/...) where it has one."""
 
     table: str
     cell: str
     ours: str
     paper: str
     status: str
+    ours_value: tuple | None = None
+    paper_value: tuple | None = None
+    href: str = ""
+
+    @property
+    def kind(self) -> str:
+        return status_kind(self.status)
+
+    @property
+    def detail(self) -> str:
+        """What follows the status's kind: the budget of a reduced cell, why a cell did not run."""
+        return self.status.partition(":")[2].strip()
+
+
+class Cell(str):
+    """A table cell's text with what the HTML page adds to it: its status's colour, a hover title (the budget) and
+    a link (the cell's page). It is a str, so Markdown, tests and sorting see the text alone."""
+
+    status: str = ""
+    title: str = ""
+    href: str = ""
+
+    def __new__(cls, text, status: str = "", title: str = "", href: str = ""):
+        c = super().__new__(cls, text)
+        c.status, c.title, c.href = status, title, href
+        return c
+
+    @property
+    def numeric(self) -> bool:
+        return bool(re.match(r"[-+−–]?\d", self)) or self == "–"
+
+
+@dataclass(frozen=True)
+class Details:
+    """A folded table (HTML <details>): provenance, commands and departures of one run, opened when asked for."""
+
+    summary: str
+    rows: list[tuple[str, str]]
 
 
 @dataclass
@@ -56,12 +107,13 @@ class Section:
     figures: list[Path] = field(default_factory=list)
     metrics: dict = field(default_factory=dict)
     comparisons: list[Comparison] = field(default_factory=list)
+    details: list[Details] = field(default_factory=list)
 
     def __post_init__(self):
         bad = [r for r in self.rows if len(r) != len(self.header)]
         if bad:
             raise ValueError(f"{self.title}: row {bad[0]} has {len(bad[0])} cells, the header {len(self.header)}")
-        self.rows = [[str(c) for c in r] for r in self.rows]
+        self.rows = [[c if isinstance(c, Cell) else Cell(str(c)) for c in r] for r in self.rows]
 
 
 def plural(word: str, n: int) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from .. import paper
 from .collect import budget_of
-from .section import Budget, Comparison, Section, ref, stat
+from .section import CELL_PAGE, Budget, Cell, Comparison, Section, ours_paper, ref, stat
 
 REPRODUCED = "reproduced"
 OUTSIDE = "outside the paper's band"
@@ -57,8 +57,10 @@ def summary_section(sections: list[Section]) -> Section:
             f"outside the paper's mean ± 2 std. {REDUCED.capitalize()}: the cell ran at the budget shown, so it "
             f"is not judged. {NOT_RUN.capitalize()}: why. Counts: "
             + ", ".join(f"{k} {v}" for k, v in counts.items()) + ".")
-    return Section("summary", "What is reproduced", note, ["Table", "Cell", "Ours", "Paper", "Status"],
-                   [[c.table, c.cell, c.ours, c.paper, c.status] for c in rows], metrics={"cells": counts})
+    table = [[c.table, c.cell, Cell(c.ours, href=c.href), c.paper, Cell(c.status.split(":")[0], c.kind), c.detail]
+             for c in rows]
+    return Section("summary", "What is reproduced", note, ["Table", "Cell", "Ours", "Paper", "Status", "Budget or reason"],
+                   table, metrics={"cells": counts}, comparisons=rows)
 
 
 def protocol_budget(dataset: str, synthetic: bool, method: str | None = None, followup: bool = False) -> Budget:
@@ -70,12 +72,30 @@ def protocol_budget(dataset: str, synthetic: bool, method: str | None = None, fo
                   models=p["models_per_set"], epochs=own.get("epochs", paper.protocol_epochs(dataset)))
 
 
+def cell_href(row: dict | None) -> str:
+    """The page of set 0 of an evaluated cell (a collect.summarise row), relative to reports/; '' for none."""
+    if row is None or "method" not in row:
+        return ""
+    return CELL_PAGE.format(dataset=row["dataset"], ipc=int(row["ipc"]), method=row["method"], set=0)
+
+
 def compare(table: str, label: str, dataset: str, row: dict | None, paper_ref, protocol: Budget) -> Comparison:
     """A Comparison of one evaluated cell (a collect.summarise row, None where it did not run)."""
     budget = None if row is None else budget_of(row)
     ours = None if row is None else row["mean"]
     return Comparison(table, label, "–" if row is None else stat(row["mean"], row["std"], row["n_models"]),
-                      ref(paper_ref), status(ours, paper_ref, budget, protocol, why_not_run(dataset)))
+                      ref(paper_ref), status(ours, paper_ref, budget, protocol, why_not_run(dataset)),
+                      ours_value=None if row is None else (row["mean"], row["std"]), paper_value=paper_ref,
+                      href=cell_href(row))
+
+
+def table_cell(row: dict | None, paper_ref=None, comparison: Comparison | None = None, paper: bool = True) -> Cell:
+    """'ours / paper' (or ours alone) in a paper-layout table: coloured by the comparison's status, the budget it
+    ran at on hover (never in the text), linked to the cell's page."""
+    ours = "–" if row is None else stat(row["mean"], row["std"], row["n_models"])
+    kind = comparison.kind if comparison else ""
+    title = budget_of(row).text() if row is not None else (comparison.detail if comparison else "")
+    return Cell(ours_paper(ours, ref(paper_ref)) if paper else ours, kind, title, cell_href(row))
 
 
 def not_run(table: str, published: dict, ran: set) -> list[Comparison]:

@@ -11,8 +11,8 @@ import pandas as pd
 from ... import paper, plan
 from ...config import sections
 from ..collect import Inputs, synthetic_meta
-from ..section import Budget, Section, budget_note, number, ours_paper, ref, stat
-from ..summary import compare, protocol_budget
+from ..section import Budget, Section, budget_note, number
+from ..summary import compare, protocol_budget, table_cell
 from .figures import plt, save, sns
 
 CROSS_TITLES = {
@@ -71,6 +71,7 @@ def cross_sections(summary: pd.DataFrame, params, seconds: dict | None = None, f
     """One 'C \\ T' table per cross study, dataset and IPC (ours / paper); with `seconds` (condense_seconds) a
     last column gives each C's condensation cost; with `fig_dir` each table comes with its heat map."""
     out = []
+    set_methods = {(x["study"], x["dataset"], int(x["ipc"]), x["model"]): x["method"] for x in plan.cross_cells(params)}
     for spec in sections(params).studies:
         study = spec.name
         if not spec.cross:
@@ -83,11 +84,13 @@ def cross_sections(summary: pd.DataFrame, params, seconds: dict | None = None, f
                     row = [c]
                     for t in spec.eval_models:
                         r, theirs = cross_cell(summary, study, d, i, c, t), paper.cross(study, d, i, c, t)
-                        row.append(ours_paper("–" if r is None else stat(r["mean"], r["std"], r["n_models"]),
-                                              ref(theirs)))
-                        if theirs is not None:
-                            comparisons.append(compare(title.split(":")[0], f"{d}, IPC {i}, C {c}, T {t}", d, r,
-                                                       theirs, protocol_budget(d, True)))
+                        if r is not None:  # the condensed set's method names its page (cells/...)
+                            r["method"] = set_methods[(study, d, int(i), c)]
+                        judged = None if theirs is None else compare(
+                            title.split(":")[0], f"{d}, IPC {i}, C {c}, T {t}", d, r, theirs, protocol_budget(d, True))
+                        row.append(table_cell(r, theirs, judged))
+                        if judged is not None:
+                            comparisons.append(judged)
                         if r is not None:
                             budgets[f"C {c}"] = Budget(int(r["iterations"]), int(r["sets"]),
                                                        int(r["models_per_set"]), int(r["epochs"]))

@@ -21,9 +21,10 @@ from ..section import Section  # noqa: E402
 __all__ = ["plt", "sns", "save", "synthetic_images_section", "matching_loss_section", "seeds_section"]
 
 
-def save(fig, out: Path) -> Path:
+def save(fig, out: Path, dpi: int = 120, tight: bool = True) -> Path:
+    """`tight` crops to the drawn artists (its layout pass is most of a small figure's save time)."""
     with atomic_path(out) as tmp:
-        fig.savefig(tmp, dpi=120, bbox_inches="tight", format="png")
+        fig.savefig(tmp, dpi=dpi, bbox_inches="tight" if tight else None, format="png")
     plt.close(fig)
     return Path(out)
 

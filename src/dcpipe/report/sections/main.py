@@ -9,8 +9,8 @@ from ... import paper, plan
 from ...methods import parse
 from ...config import methods as experiment_methods, sections
 from ..collect import Inputs, budget_of, cell, synthetic_meta
-from ..section import Budget, Section, budget_note, number, ours_paper, ref, stat
-from ..summary import compare, not_run, protocol_budget
+from ..section import Budget, Section, budget_note, number
+from ..summary import compare, not_run, protocol_budget, table_cell
 
 VARIANT_METHODS = ("M", "MD", "MDO", "MDA")
 SUCCESSORS_NOTE = ("DSA's reference: the authors' readme Table 2; DM's: the DM paper's Table 1, which has MNIST and "
@@ -52,11 +52,12 @@ def main_section(summary: pd.DataFrame, params) -> Section:
                     continue
                 c = cell(summary, d, i, m)
                 published = paper.reference(d, i, m)
-                row.append(ours_paper("–" if c is None else stat(c["mean"], c["std"], c["n_models"]), ref(published)))
-                if published is not None:
-                    comparisons.append(compare(source_table(m), f"{d}, IPC {i}, {m}", d, c, published,
-                                               protocol_budget(d, parse(m).synthetic, m,
-                                                               followup=source_table(m) == "Follow-up Table 3")))
+                judged = None if published is None else compare(
+                    source_table(m), f"{d}, IPC {i}, {m}", d, c, published,
+                    protocol_budget(d, parse(m).synthetic, m, followup=source_table(m) == "Follow-up Table 3"))
+                row.append(table_cell(c, published, judged))
+                if judged is not None:
+                    comparisons.append(judged)
             rows.append(row)
     ran = {(d, int(i)) for d in e.datasets for i in e.ipcs}
     comparisons += not_run("DC Table 1", paper.TABLE1, ran)

@@ -7,7 +7,7 @@ from ... import paper
 from ...methods import parse
 from ..collect import Inputs
 from ..protocol import cell_stats
-from ..section import Budget, Comparison, Section, ref, stat
+from ..section import Budget, Cell, Comparison, Details, Section, ref, stat, status_kind
 from ..summary import protocol_budget, status
 from .main import source_table
 
@@ -19,7 +19,7 @@ def protocol_section(records: list[dict]) -> Section:
     if not records:
         return Section("protocol_runs", title, "No protocol run is recorded: run a config/protocol_*.yaml file in "
                        "its own checkout (docs/gpu-and-protocol-runs.md), then dcpipe record-protocol.", HEADER, [])
-    rows, comparisons, metrics, notes = [], [], {}, []
+    rows, comparisons, metrics, details = [], [], {}, []
     for r in records:
         departs = ", ".join(r["departures_from_paper"])
         for c in r["cells"]:
@@ -32,21 +32,25 @@ def protocol_section(records: list[dict]) -> Section:
                                             followup=source_table(m) == "Follow-up Table 3"))
             ours = stat(s["mean"], s["std"], s["n_models"])
             condense = [x["condense_wall_seconds"] / 60 for x in c["sets"] if "condense_wall_seconds" in x]
-            rows.append([r["name"], f"{d}, IPC {i}, {m}", ours, ref(published), judged if published else "no reference",
-                         budget.text(), f"{sum(condense) / len(condense):.1f}" if condense else "–", r["wall_clock"]])
+            rows.append([r["name"], f"{d}, IPC {i}, {m}", ours, ref(published),
+                         Cell(judged.split(":")[0], status_kind(judged)) if published else "no reference", budget.text(), f"{sum(condense) / len(condense):.1f}" if condense else "–", r["wall_clock"]])
             if published is not None:
                 label = f"{d}, IPC {i}, {m} (protocol run {r['name']}" + (f"; departs in {departs})" if departs else ")")
-                comparisons.append(Comparison(f"{source_table(m)} (protocol run)", label, ours, ref(published), judged))
+                comparisons.append(Comparison(f"{source_table(m)} (protocol run)", label, ours, ref(published), judged,
+                                              ours_value=(s["mean"], s["std"]), paper_value=published))
             metrics[f"{r['name']}_{d}_ipc{i}_{m}"] = {"mean": round(s["mean"], 2), "std": round(s["std"], 2),
                                                        "n_models": s["n_models"]}
-        departures = "; ".join(f"{k}: {v}" for k, v in r["departures_from_paper"].items()) or "none"
-        notes.append(f"{r['name']}: {r['command']} ({r['params_file']}, commit "
-                     f"{', '.join(x[:8] for x in r['commits'])}"
-                     + (" with uncommitted changes" if r.get("uncommitted_changes") else "")
-                     + f", {r['machine']}); departures: {departures}.")
+        commits = ", ".join(x[:8] for x in r["commits"]) + (" with uncommitted changes" if r.get("uncommitted_changes")
+                                                            else "")
+        details.append(Details(f"Run {r['name']}: command, commit, machine and departures from the paper", [
+            ("command", r["command"]), ("parameter file", r["params_file"]), ("commits", commits),
+            ("machine", r["machine"]), ("wall clock", r["wall_clock"]),
+            *[(f"departs in {k}", v) for k, v in r["departures_from_paper"].items()]]))
     note = ("Each run is one parameter file of config/ run end to end in its own checkout (its header names every "
-            "reduction); ours pools every network of every set. " + " ".join(notes))
-    return Section("protocol_runs", title, note, HEADER, rows, metrics=metrics, comparisons=comparisons)
+            "reduction); ours pools every network of every set. Each run's command, commits, machine and departures "
+            "are folded below the table.")
+    return Section("protocol_runs", title, note, HEADER, rows, metrics=metrics, comparisons=comparisons,
+                   details=details)
 
 
 def protocol_sections(inputs: Inputs) -> list[Section]:

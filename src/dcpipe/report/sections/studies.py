@@ -10,8 +10,8 @@ from ...config import sections
 from ...methods import parse
 from ...models import evaluation_model
 from ..collect import budget_of, cell
-from ..section import Comparison, Section, budget_note, ours_paper, ref, stat
-from ..summary import compare, not_run, protocol_budget, status, why_not_run
+from ..section import Comparison, Section, budget_note, ref
+from ..summary import compare, not_run, protocol_budget, status, table_cell, why_not_run
 
 TITLES = {
     "levels": ("Follow-up Table 1: what to match (intra-class, inter-class, interleaved, multi-level)",
@@ -53,11 +53,11 @@ def study_section(study: str, summary: pd.DataFrame, params) -> Section:
                     continue
                 method = mine[(d, i, v)]
                 c, theirs = cell(summary, d, i, method), published(study, d, i, v)
-                ours = "–" if c is None else stat(c["mean"], c["std"], c["n_models"])
-                row.append(ours_paper(ours, ref(theirs)) if study != "distances" or theirs else ours)
-                if theirs is not None:
-                    comparisons.append(compare(table, f"{d}, IPC {i}, {v}", d, c, theirs,
-                                               protocol_budget(d, True, followup=True)))
+                judged = None if theirs is None else compare(table, f"{d}, IPC {i}, {v}", d, c, theirs,
+                                                             protocol_budget(d, True, followup=True))
+                row.append(table_cell(c, theirs, judged, paper=study != "distances" or theirs is not None))
+                if judged is not None:
+                    comparisons.append(judged)
                 if c is not None:
                     budgets[f"{v} at IPC {i}" + (f" on {d}" if len(spec.datasets) > 1 else "")] = budget_of(c)
                     metrics[f"{d}_ipc{i}_{v}"] = {"mean": round(c["mean"], 2), "std": round(c["std"], 2),
@@ -102,10 +102,11 @@ def t11_section(summary: pd.DataFrame, params) -> Section:
                     c = cell(summary, d, i, mine[(d, i, v, m)])
                     tested = evaluation_model(m)  # the paper's columns name the tested network
                     theirs = paper.T11.get(v, {}).get(tested) if (d, int(i)) == ("MNIST", 1) else None
-                    row.append(ours_paper("–" if c is None else stat(c["mean"], c["std"], c["n_models"]), ref(theirs)))
-                    if theirs is not None:
-                        comparisons.append(compare("DC Table T11", f"{d}, IPC {i}, {v}, {_column(m)}", d, c, theirs,
-                                                   protocol_budget(d, True)))
+                    judged = None if theirs is None else compare(
+                        "DC Table T11", f"{d}, IPC {i}, {v}, {_column(m)}", d, c, theirs, protocol_budget(d, True))
+                    row.append(table_cell(c, theirs, judged))
+                    if judged is not None:
+                        comparisons.append(judged)
                     if c is not None:
                         budgets[f"{v} on {_column(m)}"] = budget_of(c)
                         metrics[f"{d}_ipc{i}_{v}_{m}"] = {"mean": round(c["mean"], 2), "std": round(c["std"], 2),

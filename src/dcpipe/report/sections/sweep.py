@@ -9,7 +9,7 @@ from ... import paper, plan
 from ...config import sections
 from ..collect import Inputs, budget_of, cell, synthetic_meta
 from ..section import Comparison, Section, budget_note, number, ours_paper, ref, stat
-from ..summary import compare, protocol_budget
+from ..summary import compare, protocol_budget, table_cell
 from .table1 import wholeset_results
 
 
@@ -35,7 +35,7 @@ def ipc_sweep_section(summary: pd.DataFrame, inputs: Inputs) -> Section:
             for m in methods:
                 c, published = cell(summary, d, i, m), paper.table1(d, i, m)
                 mean = None if c is None else c["mean"]
-                row.append(ours_paper("–" if c is None else stat(c["mean"], c["std"], c["n_models"]), ref(published)))
+                row.append(table_cell(c, published))
                 row.append(f"{_relative(mean, ours_whole)} / {_relative(published and published[0], paper_whole)}")
                 if c is not None:
                     budgets[f"{m} at IPC {i}"] = budget_of(c)

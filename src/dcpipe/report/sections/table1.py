@@ -10,8 +10,8 @@ from ... import artifacts, paper, plan
 from ...methods import parse
 from ...config import methods as experiment_methods, sections
 from ..collect import Inputs, cell
-from ..section import Budget, Comparison, Section, budget_note, ours_paper, plural, ref, stat
-from ..summary import compare, not_run, protocol_budget, status, why_not_run
+from ..section import Budget, Cell, Comparison, Section, budget_note, ours_paper, plural, ref, stat
+from ..summary import compare, not_run, protocol_budget, status, table_cell, why_not_run
 from .main import cell_budgets
 
 TABLE1_COLUMNS = (("random", "Random"), ("herding", "Herding"), ("kcenter", "K-Center"), ("forgetting", "Forgetting"),
@@ -52,6 +52,13 @@ def whole_protocol(dataset: str) -> Budget:
                   epochs=paper.protocol_epochs(dataset), unit="whole training set")
 
 
+def whole_comparison(dataset: str, w: dict) -> Comparison:
+    published = paper.WHOLE_DATASET.get(dataset)
+    return Comparison("DC Table 1", f"{dataset}, whole dataset", stat(w["mean"], w["std"], w["models"]),
+                      ref(published), status(w["mean"], published, whole_budget(w), whole_protocol(dataset)),
+                      ours_value=(w["mean"], w["std"]), paper_value=published)
+
+
 def table1_section(summary: pd.DataFrame, inputs: Inputs) -> Section:
     params = inputs.params
     planned = set(experiment_methods(params))
@@ -65,19 +72,17 @@ def table1_section(summary: pd.DataFrame, inputs: Inputs) -> Section:
             row = [d, str(i)]
             for m, _ in cols:
                 c, published = cell(summary, d, i, m), paper.table1(d, i, m)
-                row.append(ours_paper("–" if c is None else stat(c["mean"], c["std"], c["n_models"]), ref(published)))
-                comparisons.append(compare("DC Table 1", f"{d}, IPC {i}, {m}", d, c, published,
-                                           protocol_budget(d, parse(m).synthetic)))
+                judged = compare("DC Table 1", f"{d}, IPC {i}, {m}", d, c, published,
+                                 protocol_budget(d, parse(m).synthetic))
+                row.append(table_cell(c, published, judged))
+                comparisons.append(judged)
             if whole:
                 w = whole.get(d)
-                row.append(ours_paper("–" if w is None else stat(w["mean"], w["std"], w["models"]),
-                                      ref(paper.WHOLE_DATASET.get(d))))
+                judged = whole_comparison(d, w) if w else None
+                row.append(Cell(ours_paper(judged.ours if w else "–", ref(paper.WHOLE_DATASET.get(d))),
+                                judged.kind if w else "", whole_budget(w).text() if w else ""))
             rows.append(row)
-    for d, w in whole.items():
-        published = paper.WHOLE_DATASET.get(d)
-        comparisons.append(Comparison("DC Table 1", f"{d}, whole dataset", stat(w["mean"], w["std"], w["models"]),
-                                      ref(published), status(w["mean"], published, whole_budget(w),
-                                                             whole_protocol(d))))
+    comparisons += [whole_comparison(d, w) for d, w in whole.items()]
     ran = {(d, int(i)) for d in e.datasets for i in e.ipcs}
     comparisons += not_run("DC Table 1", paper.TABLE1, ran)
     budgets = cell_budgets(summary, params, [m for m, _ in cols])
@@ -114,11 +119,13 @@ def t12_section(inputs: Inputs) -> Section:
         for t in r["top"]:
             ours = stat(100 * t["mean"], 100 * t["std"], t["n"], unit="coreset")
             ours += "" if t["n"] == 1 else f" (top {t['n']})"
-            cells.append(ours_paper(ours, ref(published.get(t["fraction"]))))
             label = f"{d}, IPC {i}, top {t['fraction']:.0%}"
-            comparisons.append(Comparison("DC Table T12", label, ours, ref(published.get(t["fraction"])),
-                                          status(100 * t["mean"], published.get(t["fraction"]), budget, protocol,
-                                                 why_not_run(d))))
+            theirs = published.get(t["fraction"])
+            judged = Comparison("DC Table T12", label, ours, ref(theirs),
+                                status(100 * t["mean"], theirs, budget, protocol, why_not_run(d)),
+                                ours_value=(100 * t["mean"], 100 * t["std"]), paper_value=theirs)
+            cells.append(Cell(ours_paper(ours, ref(theirs)), judged.kind, budget.text()))
+            comparisons.append(judged)
             metrics[f"{d}_ipc{i}_top{t['fraction']:g}"] = {"mean": round(100 * t["mean"], 2),
                                                           "std": round(100 * t["std"], 2), "n": t["n"]}
         rows.append([d, str(i)] + cells + [budget.text()])
