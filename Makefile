@@ -8,7 +8,7 @@ export DCPIPE_DATA_MIRRORS ?= $(shell workflow/find_mirrors.sh)
 CORES ?= all
 GPUS ?= 2
 
-.PHONY: run test test-cluster gpu-check setup fashion-mnist plots-template browser cluster-packages dvc-repro clean
+.PHONY: run test test-cluster gpu-check setup fashion-mnist plots-template web-assets browser cluster-packages dvc-repro clean
 
 run: setup                      ## the main job on params.yaml -> reports/
 	snakemake --cores $(CORES) --resources gpu=$(GPUS) $(SNAKEMAKE_ARGS)
@@ -31,7 +31,7 @@ dvc-repro: setup                ## the same DAG through DVC
 	dcpipe check-params --local params.yaml
 	dvc repro
 
-setup: $(STAMP) fashion-mnist plots-template
+setup: $(STAMP) fashion-mnist plots-template web-assets
 
 $(STAMP): pyproject.toml
 	test -x $(VENV)/bin/python || python3 -m venv $(VENV)
@@ -48,6 +48,12 @@ fashion-mnist:
 # plots.html_template). Without npm it writes a CDN-loading template and says how to get the offline one.
 plots-template:
 	@python3 workflow/build_plots_template.py
+
+# The report's sortable tables (tablesort, inlined from src/dcpipe/report/static/) and the browser test's
+# accessibility check (axe-core, .dcpipe/web/), from npm like the plots template. Without npm it says what to do and
+# writes nothing: the report's tables are then plain, and the accessibility check skips.
+web-assets:
+	@python3 workflow/build_web_assets.py
 
 # The browser test (tests/test_browser.py) drives Debian's chromium with its chromedriver (installed when missing and
 # we are root; selenium-manager's downloads fail offline).

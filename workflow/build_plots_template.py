@@ -17,11 +17,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
-import subprocess
 import sys
-import tarfile
 from pathlib import Path
+
+from npm_assets import ERRORS, inlinable, npm_missing, npm_pack, read_member, specs
 
 ROOT = Path(__file__).resolve().parents[1]
 # Pinned: the majors DVC's own page uses (vega 5, vega-lite 5, vega-embed 6), at their last releases.
@@ -54,24 +53,10 @@ PAGE = """<!DOCTYPE html>
 """
 
 
-def npm_pack(cache: Path) -> dict[str, Path]:
-    """The packages' tarballs in `cache` (downloaded with `npm pack` when missing)."""
-    cache.mkdir(parents=True, exist_ok=True)
-    tarballs = {name: cache / f"{name}-{version}.tgz" for name, version in PACKAGES.items()}
-    missing = [f"{name}@{PACKAGES[name]}" for name, path in tarballs.items() if not path.exists()]
-    if missing:
-        subprocess.run(["npm", "pack", "--silent", *missing], cwd=cache, check=True, stdout=subprocess.DEVNULL,
-                       timeout=300)
-    return tarballs
-
-
 def inline_scripts(tarballs: dict[str, Path]) -> str:
     parts = []
     for name, tarball in tarballs.items():
-        with tarfile.open(tarball) as tar:
-            js = tar.extractfile(BUILDS[name]).read().decode("utf-8")
-        if "</script" in js.lower():  # would end the inline <script> early
-            raise SystemExit(f"error: {tarball.name}'s {BUILDS[name]} contains '</script': cannot inline it")
+        js = inlinable(read_member(tarball, BUILDS[name]), f"{tarball.name}'s {BUILDS[name]}")
         for placeholder in ("{scripts}", "{plot_divs}", "{refresh_tag}"):  # DVC substitutes these anywhere
             if placeholder in js:
                 raise SystemExit(f"error: {tarball.name} contains DVC's placeholder {placeholder}")
@@ -86,14 +71,12 @@ def build(out: Path, force: bool = False) -> bool:
             and "libraries inlined" in out.read_text(errors="replace")[:500]:
         print(f"{out}: current (offline, {versions})")
         return True
-    error = None
-    if shutil.which("npm") is None:
-        error = "npm is not installed"
-    else:
+    error = npm_missing()
+    if error is None:
         try:
-            libraries = inline_scripts(npm_pack(out.parent / "npm"))
-        except (subprocess.SubprocessError, OSError, tarfile.TarError, KeyError) as e:
-            error = f"npm pack {' '.join(f'{n}@{v}' for n, v in PACKAGES.items())} failed ({e})"
+            libraries = inline_scripts(npm_pack(PACKAGES, out.parent / "npm"))
+        except ERRORS as e:
+            error = f"npm pack {specs(PACKAGES)} failed ({e})"
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
     if error is None:
