@@ -2,6 +2,7 @@
 made-up accuracies in the stages' file formats, no training), which is what makes them take seconds."""
 
 import builtins
+import html as html_module
 import io
 import json
 import re
@@ -111,18 +112,20 @@ def test_every_file_the_report_opens_is_a_declared_input_of_the_rule(built):
 def test_the_build_writes_exactly_the_declared_outputs(built):
     root, out = built["root"], report_outputs(built["params"])
     written = {str(p.relative_to(root)) for p in (root / "reports").rglob("*")
-               if p.is_file() and "records" not in p.parts and "figures" not in p.parts}
+               if p.is_file() and not {"records", "figures", "cells"} & set(p.parts)}
     declared = {out["md"], out["html"], out["table"], out["cross"], *out["metrics"], *out["plots"]}
     assert written == declared
     figures = {p.name for p in (root / out["figures"]).iterdir()}
     assert {"matching_loss.png", "continual.png", "nas_F5.png", "cross_crossarch_MNIST_ipc1.png",
-            "synthetic_FashionMNIST_ipc1.png"} <= figures
+            "synthetic_FashionMNIST_ipc1.png", "ours_vs_paper.png"} <= figures
 
 
 def test_the_html_shows_no_markdown_and_no_python_values(built):
-    html = built["html"]
-    for raw in ("`", "**", "{'", "None", "nan", "True", "False"):
+    html = re.sub(r"<script>.*?</script>", "", built["html"], flags=re.DOTALL)  # tablesort's code, our filters
+    for raw in ("`", "**", "{'"):
         assert raw not in html, raw
+    for word in ("None", "nan", "True", "False"):
+        assert not re.search(rf"\b{word}\b", html), word
     assert not re.search(r"\[\d", html), "a Python list printed raw"
     assert "img { max-width: 100%; height: auto;" in html and 'class="table-scroll"' in html
 
@@ -146,24 +149,25 @@ def test_the_summary_comes_first_and_judges_only_cells_at_the_papers_protocol(bu
     # 5 x 20, 300 epochs), the MNIST DC protocol run and the MD protocol run (the follow-up's 2 x 50), are the cells
     # judged; each line names the settings where it departs from the paper
     coresets = "(protocol run fmnist_coresets; departs in coresets.whole_epochs, evaluate.test_precision)"
-    assert [r for r in rows if r.endswith(f"| {REPRODUCED} |")] == [
-        f"| DC Table 1 (protocol run) | FashionMNIST, IPC 1, random {coresets} | 49.3 ± 7.5 | 51.4 ± 3.8 | reproduced |",
-        f"| DC Table 1 (protocol run) | FashionMNIST, IPC 1, herding {coresets} | 66.8 ± 0.9 | 67.0 ± 1.9 | reproduced |",
-        f"| DC Table 1 (protocol run) | FashionMNIST, IPC 1, kcenter {coresets} | 66.6 ± 0.8 | 66.9 ± 1.8 | reproduced |",
-        "| Follow-up Table 3 (protocol run) | FashionMNIST, IPC 1, MD (protocol run fmnist_md; departs in "
-        "condense.batch_real, condense.real_precision, evaluate.test_precision) | 71.4 ± 0.7 | 71.4 ± 0.6 | reproduced |",
-        "| DC Table 1 (protocol run) | MNIST, IPC 1, DC (protocol run mnist_dc) | 92.3 ± 0.4 | 91.7 ± 0.5 | reproduced |",
-        "| DC Table 1 (headline run) | FashionMNIST, IPC 1, DC (departs in condense.batch_real, "
+    assert [r for r in rows if r.endswith(f"| {REPRODUCED} |  |")] == [
+        f"| DC Table 1 (protocol run) | FashionMNIST | 1 | random {coresets} | 49.3 ± 7.5 | 51.4 ± 3.8 | reproduced |  |",
+        f"| DC Table 1 (protocol run) | FashionMNIST | 1 | herding {coresets} | 66.8 ± 0.9 | 67.0 ± 1.9 | reproduced |  |",
+        f"| DC Table 1 (protocol run) | FashionMNIST | 1 | kcenter {coresets} | 66.6 ± 0.8 | 66.9 ± 1.8 | reproduced |  |",
+        "| Follow-up Table 3 (protocol run) | FashionMNIST | 1 | MD (protocol run fmnist_md; departs in "
+        "condense.batch_real, condense.real_precision, evaluate.test_precision) | 71.4 ± 0.7 | 71.4 ± 0.6 | reproduced |  |",
+        "| DC Table 1 (protocol run) | MNIST | 1 | DC (protocol run mnist_dc) | 92.3 ± 0.4 | 91.7 ± 0.5 | reproduced |  |",
+        "| DC Table 1 (headline run) | FashionMNIST | 1 | DC (departs in condense.batch_real, "
         "condense.inner_precision, condense.real_precision, evaluate.test_precision, evaluate.train_precision) "
-        "| 70.3 ± 0.6 | 70.5 ± 0.6 | reproduced |"]
-    assert "| DC Table 1 | FashionMNIST, IPC 1, DC |" in summary and \
-        "reduced budget: K = 80, 1 set × 3 models, 300 epochs" in summary
+        "| 70.3 ± 0.6 | 70.5 ± 0.6 | reproduced |  |"]
+    # a reduced cell's status is its kind; the budget it ran at has its own column (in the HTML: its colour)
+    assert "| DC Table 1 | FashionMNIST | 1 | DC |" in summary and \
+        "| reduced budget | K = 80, 1 set × 3 models, 300 epochs |" in summary
     # a protocol run with fewer models than the paper's is shown, and not judged
-    assert "| MNIST, IPC 1, herding (protocol run mnist_coresets; departs in coresets.whole_epochs, " \
-        "evaluate.models_per_set, evaluate.test_precision) | 90.4 ± 1.0 | 89.2 ± 1.6 | reduced budget: 5 sets × 4 models, " \
-        "1000 epochs |" in summary
-    assert "not run here: SVHN not available offline" in summary
-    assert all(re.search(r"\| (reproduced|outside the paper's band|reduced budget: .+|not run here: .+) \|$", r)
+    assert "| MNIST | 1 | herding (protocol run mnist_coresets; departs in coresets.whole_epochs, " \
+        "evaluate.models_per_set, evaluate.test_precision) | 90.4 ± 1.0 | 89.2 ± 1.6 | reduced budget | 5 sets × 4 " \
+        "models, 1000 epochs |" in summary
+    assert "| not run here | SVHN not available offline |" in summary
+    assert all(re.search(r"\| (reproduced|outside the paper's band|reduced budget|not run here) \| [^|]* \|$", r)
                for r in rows)
 
 
@@ -238,3 +242,86 @@ def test_the_default_job_section_states_the_same_machine_before_and_after_from_t
     note = run_section(record).note
     assert f"{ba['before']['wall_clock']} at {ba['before']['commit'][:8]}" in note
     assert f"{ba['after']['wall_clock']} at {ba['after']['commit'][:8]} ({ba['speedup']:.2f}×)" in note
+
+
+# The page as a results site: the first screen, status-coloured paper tables, a page per set
+
+
+def _section_html(html: str, key: str) -> str:
+    start = html.index(f'<section id="{key}">')
+    return html[start:html.index("</section>", start)]
+
+
+def test_the_first_screen_counts_every_status_of_the_summary_and_draws_ours_against_the_paper(built):
+    html, md = built["html"], built["md"]
+    summary = md[md.index("## What is reproduced"):md.index("## Results: test accuracy")]
+    statuses = re.findall(r"\| (reproduced|outside the paper's band|reduced budget|not run here) \| [^|]* \|$",
+                          summary, re.MULTILINE)
+    badges = dict((html_module.unescape(label), int(n)) for n, label in re.findall(
+        r'<a class="st-[a-z-]+" href="#summary" data-status="[^"]+"><strong>(\d+)</strong> ([^<]+)</a>', html))
+    assert badges == {s: statuses.count(s) for s in ("reproduced", "outside the paper's band", "reduced budget",
+                                                     "not run here")}
+    assert html.index('id="status-badges"') < html.index('id="ours-vs-paper"') < html.index('<section id="summary">')
+    assert (built["root"] / "reports/figures/ours_vs_paper.png").stat().st_size > 10_000
+    # the figure draws the cells with a number of ours and of the paper's (accuracies), not the NAS or continual rows
+    alt = re.search(r'<img src="figures/ours_vs_paper.png" alt="Ours against the paper for (\d+) cells', html)
+    assert alt and 50 < int(alt[1]) < sum(badges.values())
+
+
+def test_a_paper_table_colours_each_cell_by_status_with_its_budget_on_hover_not_in_its_text(built):
+    table1 = _section_html(built["html"], "table1")
+    cell = re.search(r'<td class="st-reduced num" title="K = 80, 1 set × 3 models, 300 epochs" data-sort="[\d.]+">'
+                     r'<a href="cells/FashionMNIST_ipc1_DC_set0.html">([^<]+)</a></td>', table1)
+    assert cell, "FashionMNIST IPC 1 DC: amber, its budget on hover, linked to its set's page"
+    assert re.fullmatch(r"\d+\.\d ± \d+\.\d / 70\.5 ± 0\.6", cell[1])  # ours / paper, and nothing else
+    assert "<details>" in table1 and "Budgets of the cells" in table1  # every budget, folded under the table
+
+
+def test_every_number_links_to_its_sets_page_and_every_set_has_one(built):
+    from dcpipe.plan import set_jobs
+    from dcpipe.report.cells import page_name
+
+    root = built["root"]
+    pages = {p.stem for p in (root / "reports/cells").glob("*.html")}
+    assert pages == {page_name(j) for j in set_jobs(built["params"])}
+    links = set(re.findall(r'href="(cells/[^"]+)"', built["html"]))
+    assert links and all((root / "reports" / h).is_file() for h in links)
+    main = _section_html(built["html"], "main")
+    numbers = re.findall(r"<td[^>]*>(?:<a [^>]*>)?(\d+\.\d[^<]*)", main)
+    linked = re.findall(r'<td[^>]*><a href="cells/[^"]+">\d+\.\d', main)
+    assert numbers and len(linked) == len(numbers)
+
+
+def test_a_set_page_shows_its_images_curves_budget_against_the_paper_and_artifacts_with_their_md5(built):
+    import hashlib
+
+    root = built["root"]
+    page = (root / "reports/cells/FashionMNIST_ipc1_DC_set0.html").read_text()
+    for img in ("img/FashionMNIST_ipc1_DC_set0.png", "img/FashionMNIST_ipc1_DC_set0_curves.png"):
+        assert f'src="{img}"' in page and (root / "reports/cells" / img).stat().st_size > 500
+    assert re.search(r"<td>condensation iterations K</td><td class=\"num\">80</td><td class=\"num\">1000</td>"
+                     r"<td>departs</td>", page)
+    assert '<a href="../index.html">dcpipe report</a>' in page
+    for path in ("data/synthetic/FashionMNIST/ipc1/DC_set0.npz", "data/eval/FashionMNIST/ipc1/DC_set0.json"):
+        md5 = hashlib.md5((root / path).read_bytes()).hexdigest()
+        assert f"<td>{path}</td><td>{md5}</td>" in page, path
+    # a coreset's page shows the training images its indices pick
+    assert (root / "reports/cells/img/MNIST_ipc10_herding_set0.png").is_file()
+
+
+def test_provenance_is_folded_and_no_paragraph_is_a_wall_of_text(built):
+    html = built["html"]
+    assert re.search(r"<details>\s*<summary>Provenance: commit, machine, versions</summary>", html)
+    protocol = _section_html(html, "protocol_runs")
+    assert protocol.count("<summary>Run ") == len(built["inputs"].files["protocol_records"]) > 0
+    paragraphs = [re.sub(r"<[^>]+>", "", p) for p in re.findall(r"<p[^>]*>(.*?)</p>", html, re.DOTALL)]
+    assert max(map(len, paragraphs)) < 1000, max(paragraphs, key=len)[:200]
+
+
+def test_the_summary_splits_each_cell_into_the_columns_it_is_filtered_by():
+    from dcpipe.report.summary import split_label
+
+    assert split_label("FashionMNIST, IPC 10, DC") == ["FashionMNIST", "10", "DC"]
+    assert split_label("MNIST, IPC 1, C MLP, T LeNet") == ["MNIST", "1", "C MLP, T LeNet"]
+    assert split_label("SVHN, IPC 1, 10, 50 (15 cells)") == ["SVHN", "1, 10, 50", "15 cells"]
+    assert split_label("Spearman ρ, top 10, DC") == ["", "", "Spearman ρ, top 10, DC"]

@@ -141,7 +141,7 @@ def budget_section(summary: pd.DataFrame, job: dict, meta: dict | None) -> Secti
     return Section("budget", "Budget and departures from the paper",
                    "This cell's budget against the paper's protocol for its table (a reduced budget is never judged "
                    "against the paper's band). docs/params-notes.md gives the reason for each default's departure.",
-                   ["", "this run", "paper", ""], rows, details=details)
+                   ["setting", "this run", "paper", "same as the paper?"], rows, details=details)
 
 
 def cell_pages(inputs: Inputs, summary: pd.DataFrame, evals: pd.DataFrame, losses: pd.DataFrame,
@@ -196,7 +196,7 @@ def result_section(job: dict, accuracies: dict[str, list[float]], comparisons: l
     note = ("Test accuracy (%) of the networks trained on this set; the comparisons with the paper pool every set of "
             "the cell." if rows else "No network is trained on this set by this parameter file (it serves another "
             "stage: continual learning's memory or the NAS proxy).")
-    return Section("result", "Result", note, ["", "mean ± std", "each network / status"], rows)
+    return Section("result", "Result", note, ["networks", "mean ± std", "each network / status"], rows)
 
 
 def artifacts_section(inputs: Inputs, job: dict, meta_file: str | None) -> Section:

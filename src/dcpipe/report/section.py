@@ -75,15 +75,17 @@ class Cell(str):
     status: str = ""
     title: str = ""
     href: str = ""
+    sort: str = ""  # what tablesort orders by, where the text alone would mislead ('70.3 ± 0.6 / 70.5 ± 0.6')
 
-    def __new__(cls, text, status: str = "", title: str = "", href: str = ""):
+    def __new__(cls, text, status: str = "", title: str = "", href: str = "", sort: str = ""):
         c = super().__new__(cls, text)
-        c.status, c.title, c.href = status, title, href
+        c.status, c.title, c.href, c.sort = status, title, href, sort
         return c
 
     @property
     def numeric(self) -> bool:
-        return bool(re.match(r"[-+−–]?\d", self)) or self == "–"
+        """Right-aligned: a number, possibly with its spread or unit ('70.3 ± 0.6', '12 %'), not a hash."""
+        return bool(re.match(r"[-+−–]?\d[\d.,]*(?=$|[\s%×])", self)) or self == "–"
 
 
 @dataclass(frozen=True)
@@ -170,7 +172,14 @@ def budget_note(budgets: dict[str, Budget]) -> str:
     grouped so that a caption names each distinct budget once."""
     if len({b.text() for b in budgets.values()}) == 1:
         return f"Budget of every cell: {next(iter(budgets.values())).text()}."
+    return (f"Budgets: {len({b.text() for b in budgets.values()})} differ between cells; each cell's is on hover, "
+            "and all are listed under the table.")
+
+
+def budget_details(budgets: dict[str, Budget]) -> list[Details]:
+    """Where cells ran at different budgets, the list of them (budget_note's caption points to it), folded."""
     groups: dict[str, list[str]] = {}
     for label, b in budgets.items():
         groups.setdefault(b.text(), []).append(label)
-    return "Budgets: " + "; ".join(f"{text}: {', '.join(labels)}" for text, labels in groups.items()) + "."
+    return [Details("Budgets of the cells", [(text, ", ".join(labels)) for text, labels in groups.items()])] \
+        if len(groups) > 1 else []

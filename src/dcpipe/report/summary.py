@@ -4,6 +4,8 @@ whatever its accuracy, because a reduced-budget number neither confirms nor refu
 
 from __future__ import annotations
 
+import re
+
 from .. import paper
 from .collect import budget_of
 from .section import CELL_PAGE, Budget, Cell, Comparison, Section, ours_paper, ref, stat
@@ -57,10 +59,27 @@ def summary_section(sections: list[Section]) -> Section:
             f"outside the paper's mean ± 2 std. {REDUCED.capitalize()}: the cell ran at the budget shown, so it "
             f"is not judged. {NOT_RUN.capitalize()}: why. Counts: "
             + ", ".join(f"{k} {v}" for k, v in counts.items()) + ".")
-    table = [[c.table, c.cell, Cell(c.ours, href=c.href), c.paper, Cell(c.status.split(":")[0], c.kind), c.detail]
-             for c in rows]
-    return Section("summary", "What is reproduced", note, ["Table", "Cell", "Ours", "Paper", "Status", "Budget or reason"],
+    table = [[c.table, *split_label(c.cell), Cell(c.ours, href=c.href, sort=_mean(c.ours_value)), c.paper,
+              Cell(c.status.split(":")[0], c.kind), c.detail] for c in rows]
+    return Section("summary", "What is reproduced", note,
+                   ["Table", "Dataset", "IPC", "Method", "Ours", "Paper", "Status", "Budget or reason"],
                    table, metrics={"cells": counts}, comparisons=rows)
+
+
+LABEL = re.compile(r"(?P<dataset>\w+), IPC (?P<ipc>\d+(?:, \d+)*)(?:, (?P<rest>.+)| \((?P<count>.+)\))?$")
+
+
+def split_label(label: str) -> list[str]:
+    """'MNIST, IPC 1, DC (protocol run x)' -> ['MNIST', '1', 'DC (protocol run x)']: the summary's filter columns
+    (a label of another shape, e.g. a NAS row's, stays whole in the last)."""
+    m = LABEL.match(label)
+    if not m:
+        return ["", "", label]
+    return [m["dataset"], m["ipc"], m["rest"] or m["count"] or ""]
+
+
+def _mean(value) -> str:
+    return "" if value is None else f"{value[0]:.4g}"
 
 
 def protocol_budget(dataset: str, synthetic: bool, method: str | None = None, followup: bool = False) -> Budget:
@@ -95,7 +114,8 @@ def table_cell(row: dict | None, paper_ref=None, comparison: Comparison | None =
     ours = "–" if row is None else stat(row["mean"], row["std"], row["n_models"])
     kind = comparison.kind if comparison else ""
     title = budget_of(row).text() if row is not None else (comparison.detail if comparison else "")
-    return Cell(ours_paper(ours, ref(paper_ref)) if paper else ours, kind, title, cell_href(row))
+    return Cell(ours_paper(ours, ref(paper_ref)) if paper else ours, kind, title, cell_href(row),
+                sort="" if row is None else f"{row['mean']:.4g}")
 
 
 def not_run(table: str, published: dict, ran: set) -> list[Comparison]:

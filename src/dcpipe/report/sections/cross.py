@@ -11,7 +11,7 @@ import pandas as pd
 from ... import paper, plan
 from ...config import sections
 from ..collect import Inputs, synthetic_meta
-from ..section import Budget, Section, budget_note, number
+from ..section import Budget, Section, budget_details, budget_note, number
 from ..summary import compare, protocol_budget, table_cell
 from .figures import plt, save, sns
 
@@ -103,7 +103,8 @@ def cross_sections(summary: pd.DataFrame, params, seconds: dict | None = None, f
                            + (budget_note(budgets) if budgets else ""))
                 out.append(Section(f"cross_{study}_{d}_ipc{i}", f"{title} ({d}, {i} img/cls)", caption.strip(),
                                    ["C \\ T"] + list(spec.eval_models) + (["C: s / iteration"] if seconds else []),
-                                   rows, figures=figures, metrics=metrics, comparisons=comparisons))
+                                   rows, figures=figures, metrics=metrics, comparisons=comparisons,
+                                   details=budget_details(budgets)))
     return out
 
 

@@ -9,7 +9,7 @@ from ... import paper, plan
 from ...methods import parse
 from ...config import methods as experiment_methods, sections
 from ..collect import Inputs, budget_of, cell, synthetic_meta
-from ..section import Budget, Section, budget_note, number
+from ..section import Budget, Section, budget_details, budget_note, number
 from ..summary import compare, not_run, protocol_budget, table_cell
 
 VARIANT_METHODS = ("M", "MD", "MDO", "MDA")
@@ -67,14 +67,15 @@ def main_section(summary: pd.DataFrame, params) -> Section:
         table, published = paper.SUCCESSOR_TABLES[m]
         comparisons += not_run(table, {d: {i: {m: v} for i, v in by_ipc.items()} for d, by_ipc in published.items()},
                                ran)
+    budgets = cell_budgets(summary, params, methods)
     note = ("Each cell: ours / paper, mean ± std over all models of all sets (DC paper Table 1; M / MD / MDO / MDA: "
             "the follow-up's Table 3; n/a: O and A change nothing at 1 img/cls). "
-            + (SUCCESSORS_NOTE if set(methods) & set(paper.SUCCESSOR_TABLES) else "") + budget_note(cell_budgets(summary, params, methods)))
+            + (SUCCESSORS_NOTE if set(methods) & set(paper.SUCCESSOR_TABLES) else "") + budget_note(budgets))
     metrics = {f"{r.dataset}_ipc{r.ipc}_{r.method}": {"mean": round(r.mean, 2), "std": round(r.std, 2),
                                                        "n_models": int(r.n_models)}
                for r in summary.itertuples() if r.method in methods}
     return Section("main", "Results: test accuracy (%)", note, ["Dataset", "IPC"] + methods, rows,
-                   metrics=metrics, comparisons=comparisons)
+                   metrics=metrics, comparisons=comparisons, details=budget_details(budgets))
 
 
 def cost_section(inputs: Inputs) -> Section:

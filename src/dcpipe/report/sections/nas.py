@@ -11,7 +11,7 @@ import numpy as np
 from ... import artifacts, nas as nas_mod, paper
 from ...config import nas_whole_config, sections
 from ..collect import Inputs
-from ..section import Budget, Comparison, Section, number, words
+from ..section import Budget, Comparison, Details, Section, number, words
 from ..summary import status
 from .figures import plt, save
 
@@ -138,27 +138,32 @@ def nas_section(inputs: Inputs, fig_dir: Path) -> Section:
                                         for c in cols]])
     w = t4["whole"]
     widths = words(list(nas.widths))
-    note = (f"ours / paper (CIFAR-10, 720 ConvNets, GTX 1080 Ti). Ours: {nas.dataset}, "
-            f"{s['candidates']} candidate architectures ({'all' if s['candidates'] == 720 else 'a stratified sample'}"
-            f" of widths {widths}), {s['n_validation']} training images held "
-            f"out as validation, {s['n_train']} left for the proxies and whole-set training, {s['n_test']} test. "
-            f"Proxies: {nas.ipc} img/cls, {s['proxy_epochs']} epochs, {s['repeats']} run(s) per "
-            f"architecture; early stopping: the whole training split for the same number of SGD steps. "
-            f"Performance: mean test accuracy of the proxy's best-ranked architecture trained on the whole training "
-            f"split ({s['whole_epochs']} epochs). Correlation: Spearman's rho between proxy and whole-split validation "
-            f"accuracy over the proxy's own top {s['top']} (the {s['top']} architectures with the highest validation "
-            f"accuracy after proxy training, DC appendix A and Figure F5). Ground truth trained only for the "
-            f"{s['ground_truth_architectures']} architectures in some proxy's top {s['top']}, so the whole-dataset "
-            f"column's best is the best of those; its correlation is 1 by definition. Time: measured wall-clock "
-            f"training + validation minutes for our {s['candidates']} candidates, 1 thread per job (on a shared "
-            f"machine the job's CPU share inflates them; the jobs' CPU seconds are in metrics/nas.json); the "
-            f"whole-dataset time is an estimate (est.) for the {s['candidates'] - w['measured_architectures']} "
-            f"candidates without ground truth, from each one's measured early-stopping seconds per step times the "
-            f"whole training's steps (median estimate/measured on the others: "
-            f"{number(w['estimate_over_measured'], '.2f')}). Early stopping's storage: the distinct images its steps "
-            f"can touch. Repeats trained "
-            f"{'as a vmap batch' if s['batched'] else 'one by one (vmap batching measured slower here)'}. "
-            f"Budget: {budget.text()} (paper: {protocol.text()}).")
+    note = (f"ours / paper (CIFAR-10, 720 ConvNets, GTX 1080 Ti). Ours: {nas.dataset}, {s['candidates']} candidate "
+            f"architectures. Budget: {budget.text()} (paper: {protocol.text()}). How each row is measured is folded "
+            "below the table.")
+    how = Details("How each row is measured", [
+        ("candidates", f"{s['candidates']} ({'all' if s['candidates'] == 720 else 'a stratified sample'} of widths "
+                       f"{widths}); {s['n_validation']} training images held out as validation, {s['n_train']} left for "
+                       f"the proxies and whole-set training, {s['n_test']} test"),
+        ("proxies", f"{nas.ipc} img/cls, {s['proxy_epochs']} epochs, {s['repeats']} run(s) per architecture; early "
+                    "stopping: the whole training split for the same number of SGD steps"),
+        ("performance", "mean test accuracy of the proxy's best-ranked architecture trained on the whole training "
+                        f"split ({s['whole_epochs']} epochs)"),
+        ("correlation", f"Spearman's rho between proxy and whole-split validation accuracy over the proxy's own top "
+                        f"{s['top']} (the {s['top']} architectures with the highest validation accuracy after proxy "
+                        "training, DC appendix A and Figure F5)"),
+        ("ground truth", f"trained only for the {s['ground_truth_architectures']} architectures in some proxy's top "
+                         f"{s['top']}, so the whole-dataset column's best is the best of those; its correlation is 1 "
+                         "by definition"),
+        ("time", f"measured wall-clock training + validation minutes for our {s['candidates']} candidates, 1 thread "
+                 "per job (on a shared machine the job's CPU share inflates them; the jobs' CPU seconds are in "
+                 "reports/tables/nas.json); the whole-dataset time is an estimate (est.) for the "
+                 f"{s['candidates'] - w['measured_architectures']} candidates without ground truth, from each one's "
+                 "measured early-stopping seconds per step times the whole training's steps (median "
+                 f"estimate/measured on the others: {number(w['estimate_over_measured'], '.2f')})"),
+        ("storage", "early stopping's: the distinct images its steps can touch"),
+        ("repeats", "trained " + ("as a vmap batch" if s["batched"] else
+                                  "one by one (vmap batching measured slower here)"))])
     png = scatter(t4, params, Path(fig_dir) / "nas_F5.png")
     cpu = [v for v in s["job_cpu_seconds"].values() if v is not None]
     metrics = {c: {k: t4[c][k] for k in ("best_arch", "best_test", "spearman", "search_minutes", "storage_images")}
@@ -167,4 +172,4 @@ def nas_section(inputs: Inputs, fig_dir: Path) -> Section:
                           "jobs_cpu_seconds": round(sum(cpu), 1) if cpu else None}
     return Section("nas", "DC Table 4: neural architecture search with proxy sets", note,
                    ["", *[PROXY_TITLES.get(c, c) for c in cols]], rows, figures=[png], metrics=metrics,
-                   comparisons=comparisons)
+                   comparisons=comparisons, details=[how])

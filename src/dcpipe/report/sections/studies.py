@@ -10,7 +10,7 @@ from ...config import sections
 from ...methods import parse
 from ...models import evaluation_model
 from ..collect import budget_of, cell
-from ..section import Comparison, Section, budget_note, ref
+from ..section import Comparison, Section, budget_details, budget_note, ref
 from ..summary import compare, not_run, protocol_budget, status, table_cell, why_not_run
 
 TITLES = {
@@ -79,7 +79,8 @@ def study_section(study: str, summary: pd.DataFrame, params) -> Section:
                  + "; ".join(f"{d} at IPC {i}: {dist}" for d, by_ipc in other.items() for i, dist in by_ipc.items())
                  + ".")
     return Section(study, title, f"{note} {budget_note(budgets)}" if budgets else note,
-                   ["Dataset", "IPC"] + list(spec.values), rows, metrics=metrics, comparisons=comparisons)
+                   ["Dataset", "IPC"] + list(spec.values), rows, metrics=metrics, comparisons=comparisons,
+                   details=budget_details(budgets))
 
 
 def _column(model: str) -> str:
@@ -118,5 +119,4 @@ def t11_section(summary: pd.DataFrame, params) -> Section:
             + (budget_note(budgets) if budgets else ""))
     return Section("traditional", "DC Table T11: distance × architecture (learned and tested on the same network)",
                    note.strip(), ["Dataset", "IPC", "Distance"] + [_column(m) for m in spec.models], rows,
-                   metrics=metrics,
-                   comparisons=comparisons)
+                   metrics=metrics, comparisons=comparisons, details=budget_details(budgets))

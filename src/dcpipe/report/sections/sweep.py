@@ -8,7 +8,7 @@ import pandas as pd
 from ... import paper, plan
 from ...config import sections
 from ..collect import Inputs, budget_of, cell, synthetic_meta
-from ..section import Comparison, Section, budget_note, number, ours_paper, ref, stat
+from ..section import Comparison, Section, budget_details, budget_note, number, ours_paper, ref, stat
 from ..summary import compare, protocol_budget, table_cell
 from .table1 import wholeset_results
 
@@ -47,7 +47,7 @@ def ipc_sweep_section(summary: pd.DataFrame, inputs: Inputs) -> Section:
             "The sweep runs at the main table's budget and shares its cells. " + budget_note(budgets)
             if budgets else "Nothing of the sweep has run.")
     return Section("ipc_sweep", "DC Figure 3: accuracy against images per class (absolute and relative)", note,
-                   header, rows, metrics=metrics)
+                   header, rows, metrics=metrics, details=budget_details(budgets))
 
 
 def resources_section(summary: pd.DataFrame, inputs: Inputs) -> Section:

@@ -10,7 +10,7 @@ from ... import artifacts, paper, plan
 from ...methods import parse
 from ...config import methods as experiment_methods, sections
 from ..collect import Inputs, cell
-from ..section import Budget, Cell, Comparison, Section, budget_note, ours_paper, plural, ref, stat
+from ..section import Budget, Cell, Comparison, Section, budget_details, budget_note, ours_paper, plural, ref, stat
 from ..summary import compare, not_run, protocol_budget, status, table_cell, why_not_run
 from .main import cell_budgets
 
@@ -98,6 +98,7 @@ def table1_section(summary: pd.DataFrame, inputs: Inputs) -> Section:
     metrics.update({f"{d}_whole_dataset": {"mean": round(w["mean"], 2), "std": round(w["std"], 2),
                                            "n_models": w["models"]} for d, w in whole.items()})
     return Section("table1", "DC Table 1: coreset baselines, DC and the whole dataset", note, header, rows,
+                   details=budget_details(budgets),
                    metrics=metrics, comparisons=comparisons)
 
 
