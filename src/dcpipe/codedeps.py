@@ -15,11 +15,13 @@ SRC = Path("src")  # the package's parent, relative to the repository root (a ru
 DATA_FILES = {
     "dcpipe.config.load": ["params.schema.yaml"],
     "dcpipe.fused": ["csrc/norm_relu_avgpool.cpp"],
-    # tablesort (report/static, from npm at set-up) is left out: a checkout without npm has none, and the pin
-    # changes only with workflow/build_web_assets.py
     "dcpipe.report.render": [f"report/templates/{t}" for t in ("report.md.j2", "report.html.j2", "cell.html.j2",
                                                                  "_blocks.html.j2")],
 }
+
+# Package data that set-up writes (gitignored), read by the module named but no stage's dependency: a checkout
+# without npm has none, and its pinned version changes only with workflow/build_web_assets.py.
+SETUP_FILES = {"dcpipe.report.render": ["report/static/tablesort.min.js"]}
 
 
 def module_name(path: Path, src: Path = SRC) -> str:
