@@ -151,7 +151,7 @@ def nas_section(inputs: Inputs, fig_dir: Path) -> Section:
             f"{s['ground_truth_architectures']} architectures in some proxy's top {s['top']}, so the whole-dataset "
             f"column's best is the best of those; its correlation is 1 by definition. Time: measured wall-clock "
             f"training + validation minutes for our {s['candidates']} candidates, 1 thread per job (on a shared "
-            f"machine the job's CPU share inflates them; the jobs' CPU seconds are in metrics/nas.json); the "
+            f"machine the job's CPU share inflates them; the jobs' CPU seconds are in tables/nas.json); the "
             f"whole-dataset time is an estimate (est.) for the {s['candidates'] - w['measured_architectures']} "
             f"candidates without ground truth, from each one's measured early-stopping seconds per step times the "
             f"whole training's steps (median estimate/measured on the others: "
