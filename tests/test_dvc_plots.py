@@ -132,4 +132,5 @@ def test_the_report_stage_declares_no_stage_level_plots():
     stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
     assert not [name for name, stage in stages.items() if "plots" in stage]
     assert "reports/plots/matching_loss.csv" in stages["report"]["outs"]  # cached: a DVC remote carries it
-    assert "reports/metrics/main.json" in stages["report"]["metrics"]
+    assert "reports/metrics/FashionMNIST_ipc1_DC.json" in stages["report"]["metrics"]
+    assert "reports/tables/main.json" in stages["report"]["outs"]  # per-table detail: a plain output

@@ -22,17 +22,22 @@ def workdir(smoke_run):
 
 
 def test_the_run_writes_a_report_with_real_accuracies(workdir):
-    main = json.loads((workdir / "reports/metrics/main.json").read_text())
+    main = json.loads((workdir / "reports/tables/main.json").read_text())
     for dataset in ("FashionMNIST", "MNIST"):
         for method in ("DC", "random"):
             cell = main[f"{dataset}_ipc1_{method}"]
             # trained on 10 real or synthetic images, tested on all 10,000: better than chance (10%)
             assert 15 < cell["mean"] <= 100 and cell["n_models"] == 1
-    table1 = json.loads((workdir / "reports/metrics/table1.json").read_text())
+            # the DVC metrics file of the cell: the same numbers, rounded, beside the paper's
+            m = json.loads((workdir / f"reports/metrics/{dataset}_ipc1_{method}.json").read_text())
+            assert m["mean"] == round(cell["mean"], 2) and m["models"] == 1 and m["paper"] > 0
+    table1 = json.loads((workdir / "reports/tables/table1.json").read_text())
     for dataset in ("FashionMNIST", "MNIST"):
         assert 15 < table1[f"{dataset}_ipc1_herding"]["mean"] <= 100
         # 2 epochs on the 500-image slice; tested on all 10,000
         assert 15 < table1[f"{dataset}_whole_dataset"]["mean"] <= 100
+        whole = json.loads((workdir / f"reports/metrics/{dataset}_whole.json").read_text())
+        assert whole["mean"] == round(table1[f"{dataset}_whole_dataset"]["mean"], 2)
     html = (workdir / "reports/index.html").read_text()
     assert "<table>" in html and "70.5 ± 0.6" in html  # ours beside the paper's number
     assert "What is reproduced" in html and "reduced budget: K = 3, 1 set × 1 model, 5 epochs" in html
@@ -62,7 +67,7 @@ def test_the_continual_stage_reports_four_settings_on_a_growing_test_set(workdir
         assert [st["test_images"] for st in s["stages"]] == [200, 400]
         assert s["stages"][1]["memory_tasks"] == ["MNIST"] and s["stages"][1]["memory_images"] == 100
     assert r["condensed_sets"][0]["path"] == "data/synthetic/MNIST_RGB32/ipc10/DC_set0.npz"
-    metrics = json.loads((workdir / "reports/metrics/continual.json").read_text())
+    metrics = json.loads((workdir / "reports/tables/continual.json").read_text())
     assert set(metrics["settings"]) == {s["name"] for s in r["settings"]}
     assert "Continual learning (DC paper Figure 4)" in (workdir / "reports/index.md").read_text()
     assert (workdir / "reports/figures/continual.png").stat().st_size > 1000
@@ -112,7 +117,10 @@ def test_dvc_adopts_snakemake_outputs_and_both_plan_the_same_work(workdir):
     assert "Running stage" not in run(["dvc", "repro", "--dry"], workdir).stdout
     res = run(["snakemake", "-n"], workdir)
     assert "Nothing to be done" in res.stdout + res.stderr
-    assert "mean" in run(["dvc", "metrics", "show"], workdir).stdout
+    shown = run(["dvc", "metrics", "show"], workdir).stdout
+    assert "reports/metrics/FashionMNIST_ipc1_DC.json" in shown and "paper_std" in shown
+    wide = [line for line in shown.splitlines() if len(line) > 120]
+    assert not wide, f"`dvc metrics show` is wider than 120 columns: {wide[0]!r} ({len(wide[0])})"
 
     params = yaml.safe_load((workdir / "params.yaml").read_text())
     params["evaluate"]["models_per_set"] = 2

@@ -113,7 +113,7 @@ def test_the_build_writes_exactly_the_declared_outputs(built):
     root, out = built["root"], report_outputs(built["params"])
     written = {str(p.relative_to(root)) for p in (root / "reports").rglob("*")
                if p.is_file() and not {"records", "figures", "cells"} & set(p.parts)}
-    declared = {out["md"], out["html"], out["table"], out["cross"], *out["metrics"], *out["plots"]}
+    declared = {out["md"], out["html"], out["table"], out["cross"], *out["metrics"], *out["tables"], *out["plots"]}
     assert written == declared
     figures = {p.name for p in (root / out["figures"]).iterdir()}
     assert {"matching_loss.png", "continual.png", "nas_F5.png", "cross_crossarch_MNIST_ipc1.png",
@@ -181,13 +181,29 @@ def test_every_table_names_the_budget_its_cells_ran_at(built):
         assert re.search(r"Budgets?\b.*?(K = \d+|\d+ [a-z ]+ × \d+ models?)", section, re.DOTALL), title
 
 
-def test_each_section_has_rows_as_wide_as_its_header_and_a_small_metrics_file(built):
+def test_each_section_has_rows_as_wide_as_its_header_and_a_table_file(built):
     root = built["root"]  # every Section checked its rows' widths when it was built (Section.__post_init__)
     for key in section_keys(built["params"]):
-        f = root / f"reports/metrics/{key}.json"
-        assert f.stat().st_size < 20_000, key  # readable in `dvc metrics show`
+        f = root / f"reports/tables/{key}.json"
+        assert f.stat().st_size < 20_000, key
         json.loads(f.read_text())
-    assert json.loads((root / "reports/metrics/summary.json").read_text())["provenance"]["run_utc"].endswith("+00:00")
+    assert json.loads((root / "reports/tables/summary.json").read_text())["provenance"]["run_utc"].endswith("+00:00")
+
+
+def test_every_metrics_file_is_one_evaluated_cell_of_one_schema(built):
+    root, params = built["root"], built["params"]
+    files = sorted((root / "reports/metrics").iterdir())
+    assert [f"reports/metrics/{f.name}" for f in files] == sorted(report_outputs(params)["metrics"])
+    values = {f.stem: json.loads(f.read_text()) for f in files}
+    assert {tuple(sorted(v)) for v in values.values()} == {("mean", "models", "paper", "paper_std", "std")}
+    main = json.loads((root / "reports/tables/main.json").read_text())
+    for name, v in values.items():
+        if name in main:  # the main table's cells: the same mean, std and models, rounded
+            assert v["mean"] == round(main[name]["mean"], 2) and v["models"] == main[name]["n_models"], name
+        assert 0 <= v["mean"] <= 100 and v["models"] >= 1 and v["mean"] == round(v["mean"], 2), name
+    ref = paper.reference("FashionMNIST", 1, "DC")
+    assert (values["FashionMNIST_ipc1_DC"]["paper"], values["FashionMNIST_ipc1_DC"]["paper_std"]) == ref
+    assert values["FashionMNIST_whole"]["paper"] == paper.WHOLE_DATASET["FashionMNIST"][0]
 
 
 def test_plot_csvs_are_tidy_long_format_with_named_columns(built):

@@ -100,7 +100,8 @@ def _script(cmd: str) -> str | None:
 
 
 def is_metrics_file(path: str) -> bool:
-    """reports/metrics/<table>.json: one small file per report table, for `dvc metrics show`."""
+    """reports/metrics/<cell>.json: one small file per evaluated cell, all of one schema, for `dvc metrics show`
+    (each report table's detail, reports/tables/<key>.json, is a plain output)."""
     return path.startswith("reports/metrics/") and path.endswith(".json")
 
 

@@ -351,10 +351,22 @@ def cell_page_inputs(params) -> list[str]:
             files.add(artifacts.PREPARED.format(dataset=d))
     return sorted(files)
 
+def metric_name(dataset: str, ipc: int | None = None, method: str | None = None) -> str:
+    """The name of one DVC metrics file (reports/metrics/<name>.json): <dataset>_ipc<ipc>_<method> for an evaluated
+    cell, <dataset>_whole for a whole-set dataset."""
+    return f"{dataset}_whole" if ipc is None else f"{dataset}_ipc{ipc}_{method}"
+
+
+def metric_cells(params) -> list[tuple]:
+    """(dataset, ipc, method) of every cell the plan evaluates, in plan order, then (dataset, None, None) of every
+    whole-set dataset: one DVC metrics file each, all of one schema (dcpipe.report.metrics)."""
+    cells = dict.fromkeys((j["dataset"], j["ipc"], j["method"]) for j in plan(params))
+    return list(cells) + list(dict.fromkeys((j["dataset"], None, None) for j in wholeset_jobs(params)))
+
 
 def section_keys(params) -> list[str]:
-    """The report's sections in page order (each writes reports/metrics/<key>.json), known from the parameters
-    alone so that the rule can declare every output before it runs."""
+    """The report's sections in page order (each writes its detail to reports/tables/<key>.json), known from the
+    parameters alone so that the rule can declare every output before it runs."""
     s = sections(params)
     main, studies = s.experiment.methods, {spec.name: spec for spec in s.studies}
     keys = ["summary", "main"]
@@ -390,7 +402,10 @@ def report_outputs(params, out_dir: str = OUT_DIR) -> dict:
         "html": f"{out_dir}/index.html",
         "table": f"{out_dir}/table1.csv",
         "cross": f"{out_dir}/cross.csv",
-        "metrics": [f"{out_dir}/metrics/{k}.json" for k in section_keys(params)],
+        # DVC metrics: one small file per evaluated cell, one schema (`dvc metrics show` stays narrow)
+        "metrics": [f"{out_dir}/metrics/{metric_name(*c)}.json" for c in metric_cells(params)],
+        # each section's detail (and summary.json: the status counts and provenance), plain outputs
+        "tables": [f"{out_dir}/tables/{k}.json" for k in section_keys(params)],
         "plots": [f"{out_dir}/plots/{p}.csv" for p in PLOTS],
         "figures": f"{out_dir}/figures",
         "cells": f"{out_dir}/cells",  # a page per set (report.cells), with its images

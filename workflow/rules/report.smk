@@ -16,8 +16,9 @@ rule report:
         html=report(REPORT_OUTPUTS["html"], caption="../report/index.rst", category="1. Report"),
         table=report(REPORT_OUTPUTS["table"], caption="../report/table1.rst", category="3. Tables"),
         cross=report(REPORT_OUTPUTS["cross"], caption="../report/cross.rst", category="3. Tables"),
-        metrics=[report(f, caption="../report/metrics.rst", category="3. Tables") if f.endswith("/summary.json") else f
-                 for f in REPORT_OUTPUTS["metrics"]],
+        metrics=REPORT_OUTPUTS["metrics"],
+        tables=[report(f, caption="../report/metrics.rst", category="3. Tables") if f.endswith("/summary.json") else f
+                for f in REPORT_OUTPUTS["tables"]],
         plots=REPORT_OUTPUTS["plots"],
         figures=report(directory(REPORT_OUTPUTS["figures"]), patterns=["{name}.png"], caption="../report/figures.rst",
                        category="2. Figures", labels={"figure": "{name}"}),

@@ -1,7 +1,8 @@
 """Builds reports/ from the report rule's declared inputs: the page (index.md, index.html), its figures, one small
-metrics file per section (reports/metrics/<key>.json, for `dvc metrics show`) and tidy plot CSVs
-(reports/plots/*.csv, for `dvc plots`). It writes exactly files.report_outputs(params): the figures, metrics and
-plots folders are rebuilt whole, so nothing from an earlier run with other parameters survives."""
+metrics file per evaluated cell (reports/metrics/<cell>.json, one schema, for `dvc metrics show`), each section's
+detail (reports/tables/<key>.json; report.metrics) and tidy plot CSVs (reports/plots/*.csv, for `dvc plots`). It
+writes exactly files.report_outputs(params): the figures, metrics, tables and plots folders are rebuilt whole, so
+nothing from an earlier run with other parameters survives."""
 
 from __future__ import annotations
 
@@ -16,8 +17,9 @@ import pandas as pd
 
 from .. import paper
 from ..config import augment_datasets, methods as experiment_methods, sections as parameter_sections
-from ..io import atomic_path, provenance, write_json
+from ..io import atomic_path, provenance
 from .collect import Inputs, cross_evaluations, evaluations, matching_losses, summarise
+from .metrics import write_metrics
 from ..plan import report_outputs, section_keys
 from .cells import cell_pages
 from .first_screen import badges, figure_alt, ours_vs_paper
@@ -152,15 +154,14 @@ def build_report(params, params_file: str, out_dir: Path = Path("reports"), inpu
     inputs = inputs or Inputs(params)
     fig_dir = _fresh_dir(Path(outputs["figures"]))
     metrics_dir, plots_dir = _fresh_dir(out_dir / "metrics"), _fresh_dir(out_dir / "plots")
+    tables_dir = _fresh_dir(out_dir / "tables")
     evals = evaluations(inputs)
     summary = summarise(evals)
     cross = summarise_cross(cross_evaluations(inputs))
     sections = build_sections(inputs, fig_dir, evals, summary, cross)
 
     prov = provenance_record(params_file)
-    for s in sections:
-        write_json(metrics_dir / f"{s.key}.json", s.metrics)
-    write_json(metrics_dir / "summary.json", {**sections[0].metrics, "provenance": prov})
+    write_metrics(metrics_dir, tables_dir, inputs, summary, sections, prov)
     write_plots(plots_dir, params, evals, summary, matching_losses(inputs))
     table = summary.assign(paper_mean=[(paper.reference(d, i, m) or (np.nan, np.nan))[0] for d, i, m in
                                        summary[["dataset", "ipc", "method"]].values],

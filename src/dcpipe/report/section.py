@@ -98,7 +98,7 @@ class Details:
 
 @dataclass
 class Section:
-    """One paper item as the report shows it. `key` names its metrics file (reports/metrics/<key>.json); header
+    """One paper item as the report shows it. `key` names its detail file (reports/tables/<key>.json); header
     and every row have the same width; figures are paths of PNGs written under reports/figures/."""
 
     key: str
