@@ -39,8 +39,10 @@ def test_the_run_writes_a_report_with_real_accuracies(workdir):
         whole = json.loads((workdir / f"reports/metrics/{dataset}_whole.json").read_text())
         assert whole["mean"] == round(table1[f"{dataset}_whole_dataset"]["mean"], 2)
     html = (workdir / "reports/index.html").read_text()
-    assert "<table>" in html and "70.5 ± 0.6" in html  # ours beside the paper's number
-    assert "What is reproduced" in html and "reduced budget: K = 3, 1 set × 1 model, 5 epochs" in html
+    assert "<table" in html and "70.5 ± 0.6" in html  # ours beside the paper's number
+    # the smoke budget: amber, on hover in the paper's tables and in its own column of the summary
+    assert "What is reproduced" in html and 'class="st-reduced num" title="K = 3, 1 set × 1 model, 5 epochs"' in html
+    assert "| reduced budget | K = 3, 1 set × 1 model, 5 epochs |" in (workdir / "reports/index.md").read_text()
     assert (workdir / "reports/plots/model_accuracies.csv").read_text().startswith(
         "dataset,ipc,method,set,model,accuracy")
     for img in re.findall(r'src="(figures/[^"]+)"', html):
