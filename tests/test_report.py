@@ -341,3 +341,10 @@ def test_the_summary_splits_each_cell_into_the_columns_it_is_filtered_by():
     assert split_label("MNIST, IPC 1, C MLP, T LeNet") == ["MNIST", "1", "C MLP, T LeNet"]
     assert split_label("SVHN, IPC 1, 10, 50 (15 cells)") == ["SVHN", "1, 10, 50", "15 cells"]
     assert split_label("Spearman ρ, top 10, DC") == ["", "", "Spearman ρ, top 10, DC"]
+
+
+def test_numbers_with_their_spread_align_right_and_prose_budgets_and_hashes_do_not():
+    from dcpipe.report.section import Cell
+
+    assert all(Cell(t).numeric for t in ("70.3 ± 0.6", "68.0 (1 model) / 67.0 ± 1.9", "77% / 75%", "10", "–", "5×10^4"))
+    assert not any(Cell(t).numeric for t in ("1 set × 3 models, 300 epochs", "9306c6d80fa88a72", "K = 80", "DC"))

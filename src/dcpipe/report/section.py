@@ -85,7 +85,7 @@ class Cell(str):
     @property
     def numeric(self) -> bool:
         """Right-aligned: a number, possibly with its spread or unit ('70.3 ± 0.6', '12 %'), not a hash."""
-        return bool(re.match(r"[-+−–]?\d[\d.,]*(?=$|[\s%×])", self)) or self == "–"
+        return bool(re.match(r"[-+−–]?\d[\d.,]*(%|×10\^-?\d+)?(?=$| ±| /| \(| %| \w+ / )", self)) or self == "–"
 
 
 @dataclass(frozen=True)
