@@ -276,7 +276,7 @@ def check_no_overflow(browser, size: dict, shot: Path) -> None:
         f"(screenshot {shot})"
 
 
-def test_desktop_first_screen_holds_the_badges_and_the_ours_against_paper_figure(browser, index, screenshots):
+def test_desktop_first_screen_holds_the_badges_the_ours_against_paper_figure_and_the_section_links(browser, index, screenshots):
     browser.show(index, DESKTOP)
     shot = screenshot(browser, screenshots / "report_desktop.png")
     screenshot(browser, screenshots / "report_desktop_full.png", full_page=True)
@@ -290,7 +290,8 @@ def test_desktop_first_screen_holds_the_badges_and_the_ours_against_paper_figure
         };
         return [box('#status-badges', document.getElementById('status-badges')),
                 box('the <img> or <svg> of figure#ours-vs-paper',
-                    document.querySelector('figure#ours-vs-paper img, figure#ours-vs-paper svg'))];""")
+                    document.querySelector('figure#ours-vs-paper img, figure#ours-vs-paper svg')),
+                box('the links to the sections', document.querySelector('nav[aria-label="Sections"]'))];""")
     for what, box in boxes:
         assert box is not None, f"{index}: no {what} (screenshot {shot})"
         assert box["shown"] and box["width"] > 0 and box["height"] > 0 and box["loaded"], \
