@@ -35,7 +35,8 @@ def badges(comparisons: list[Comparison]) -> list[Badge]:
 def short_label(c: Comparison) -> str:
     """'FashionMNIST, IPC 10, DC (protocol run x; departs in ...)' -> 'FMNIST 10 DC': an axis tick."""
     text = re.sub(r" \(.*\)$", "", c.cell).replace("FashionMNIST", "FMNIST").replace(", IPC ", " ")
-    return re.sub(r", C (\S+), T (\S+)", r" \1→\2", text).replace(", ", " ")
+    text = re.sub(r", C (\S+), T (\S+)", r" \1→\2", text).replace(", ", " ")
+    return text + (" (headline)" if "headline" in c.table else "")  # beside the same cell's protocol run
 
 
 def plotted(comparisons: list[Comparison]) -> list[Comparison]:
