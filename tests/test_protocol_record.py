@@ -70,8 +70,9 @@ def test_a_cell_with_fewer_networks_than_the_protocol_is_a_reduced_budget_whatev
 def test_the_summary_shows_a_protocol_run_with_its_departures(tmp_path):
     s = protocol_section([record(tmp_path, 71.4, departures={"condense.batch_real": "64 (paper 256)"})])
     (row,) = summary_section([s]).rows
-    assert row[1] == "FashionMNIST, IPC 1, MD (protocol run fmnist_md; departs in condense.batch_real)"
-    assert "condense.batch_real: 64 (paper 256)" in s.note
+    assert row[1:4] == ["FashionMNIST", "1", "MD (protocol run fmnist_md; departs in condense.batch_real)"]
+    # the run's own departures: a folded table of the section, one row each
+    assert ("departs in condense.batch_real", "64 (paper 256)") in s.details[0].rows
 
 
 def test_no_record_is_a_section_that_says_how_to_make_one():
