@@ -348,3 +348,15 @@ def test_numbers_with_their_spread_align_right_and_prose_budgets_and_hashes_do_n
 
     assert all(Cell(t).numeric for t in ("70.3 ± 0.6", "68.0 (1 model) / 67.0 ± 1.9", "77% / 75%", "10", "–", "5×10^4"))
     assert not any(Cell(t).numeric for t in ("1 set × 3 models, 300 epochs", "9306c6d80fa88a72", "K = 80", "DC"))
+
+
+def test_the_figure_puts_recorded_runs_in_one_panel_and_a_study_in_its_tables():
+    from dcpipe.report.first_screen import RUNS, panels
+    from dcpipe.report.section import Comparison
+
+    cells = [Comparison(t, "FashionMNIST, IPC 10, MD", "1", "2", "reduced budget: K = 1", (70.0, 1.0), (71.4, 0.6))
+             for t in ("Follow-up Table 3 (variants study)", "Follow-up Table 3 (protocol run)",
+                       "DC Table 1 (headline run)", "DC Table 4")]
+    cells.append(Comparison("DC Table 4", "Spearman", "0.5", "0.79", "reduced budget: x"))  # not an accuracy
+    assert {t: len(g) for t, g in panels(cells).items()} == {"Follow-up Table 3 (variants study)": 1, RUNS: 2,
+                                                             "DC Table 4": 1}

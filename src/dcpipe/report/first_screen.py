@@ -14,6 +14,7 @@ from .sections.figures import plt, save
 # one colour per status kind: the badges, the table cells (CSS in the page) and the figure's dots agree
 COLOURS = {"reproduced": "#1a7f37", "outside": "#cf222e", "reduced": "#9a6700", "not-run": "#6e7781"}
 RUNS = "Protocol, headline and GPU-check runs"
+RUN_TABLES = ("(protocol run)", "(headline run)", "(make gpu-check)")  # not "Follow-up Table 3 (variants study)"
 LABELS = {kind: text for text, kind in STATUS_KINDS.items()}
 
 
@@ -44,13 +45,19 @@ def plotted(comparisons: list[Comparison]) -> list[Comparison]:
     return [c for c in comparisons if c.ours_value is not None and c.paper_value is not None]
 
 
+def panels(comparisons: list[Comparison]) -> dict[str, list[Comparison]]:
+    """The figure's panels: one per paper table, in page order; the runs of dcpipe record-protocol, the headline
+    and the GPU check share one."""
+    groups: dict[str, list[Comparison]] = {}
+    for c in plotted(comparisons):
+        groups.setdefault(RUNS if c.table.endswith(RUN_TABLES) else c.table, []).append(c)
+    return groups
+
+
 def ours_vs_paper(comparisons: list[Comparison], out: Path) -> Path:
     """One panel per paper table: per cell, the paper's mean ± 2 std as a grey band (a tick where the paper gives
     no spread) and ours as a dot with ± 1 std, coloured by status."""
-    cells = plotted(comparisons)
-    groups: dict[str, list[Comparison]] = {}
-    for c in cells:  # the runs of dcpipe record-protocol, the headline and the GPU check share one panel
-        groups.setdefault(RUNS if "(" in c.table else c.table, []).append(c)
+    groups = panels(comparisons)
     fig, axes = plt.subplots(1, max(1, len(groups)), figsize=(13.5, 4.6), sharey=True, squeeze=False,
                              gridspec_kw={"width_ratios": [max(len(g), 3) for g in groups.values()] or [1]})
     axes = axes[0]
