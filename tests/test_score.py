@@ -78,7 +78,7 @@ def test_a_set_of_the_wrong_shape_is_refused_before_any_training(tmp_path, prepa
     code, out = run_score(path, "--dataset", "fake", "--params", ROOT / "params.yaml", "--prepared", prepared)
     assert code == 2
     error = [line for line in out.splitlines() if line.startswith("error:")]
-    assert error == [f"error: {path}: images of shape (6, 3, 32, 32) (N, C, H, W); fake has 1x8x8 images and "
+    assert error == [f"error: {path}: float32 images of shape (6, 3, 32, 32) (N, C, H, W); the prepared fake has 1x8x8 images and "
                      f"labels 0..{CLASSES - 1}"]
     assert not Path(str(path) + ".score.json").exists()
 

@@ -26,10 +26,10 @@ from .data import Data, sample_class
 from .errors import ArtifactError, ParamsError
 from .io import read_npz, refused_pickle
 from .seeding import derive_seed, generator
+from .sets import PIXELS, check_set
 from .train import TrainConfig, train_models
 
 FORMATS = (".npz", ".safetensors", ".pt", ".pth")
-PIXELS = ("normalised", "unit", "uint8")  # the dataset's mean/std already applied | floats in [0, 1] | 0-255
 
 
 @dataclass(frozen=True)
@@ -80,60 +80,11 @@ def load_set(path: str | Path, entry: int = -1) -> tuple[np.ndarray, np.ndarray,
     return images.numpy(), labels.numpy(), f"res_*.pt entry {entry % len(data)} of {len(data)}"
 
 
-def span(values: np.ndarray) -> str:
-    """The range of integer values as `min..max` (-1..8 reads clearly where -1-8 does not)."""
-    return f"{int(values.min())}..{int(values.max())}"
-
-
-def non_finite_pixels(images: np.ndarray) -> str | None:
-    """What makes a set's images untrainable: NaN or inf pixels (a set saved from a diverged run), None when every
-    value is finite. Every reader of a set checks this before any network trains on it (score, and the stages'
-    training_set): a model trained on NaN scores chance, which would be recorded as a result."""
-    bad = ~np.isfinite(images)
-    if not bad.any():
-        return None
-    n, nan = int(bad.sum()), int(np.isnan(images).sum())
-    return f"{n} of {images.size} pixel values are not finite ({nan} nan, {n - nan} inf)"
-
-
 def checked(images: np.ndarray, labels: np.ndarray, d: Data, pixels: str = "normalised",
             where: str = "set") -> tuple[torch.Tensor, torch.Tensor]:
-    """The set as normalised float tensors on the data's device, or an ArtifactError saying what does not fit
-    the prepared dataset (shape, classes, labels, normalisation): checked before any network trains."""
-    if pixels not in PIXELS:
-        raise ParamsError(f"unknown --pixels {pixels!r}; valid: {', '.join(PIXELS)}")
-    want = f"{d.name} has {d.channels}x{d.im_size[0]}x{d.im_size[1]} images and labels 0..{d.num_classes - 1}"
-
-    def bad(what: str) -> ArtifactError:
-        return ArtifactError(f"{where}: {what}; {want}")
-
-    if images.ndim != 4 or tuple(images.shape[1:]) != (d.channels, *d.im_size):
-        raise bad(f"images of shape {tuple(images.shape)} (N, C, H, W)")
-    if labels.shape != (len(images),) or not np.issubdtype(labels.dtype, np.integer) or len(labels) == 0:
-        raise bad(f"{labels.dtype} labels of shape {tuple(labels.shape)} for {len(images)} images")
-    if labels.min() < 0 or labels.max() >= d.num_classes:
-        raise bad(f"labels {span(labels)}")
-    absent = sorted(set(range(d.num_classes)) - set(labels.tolist()))
-    if absent:
-        raise bad(f"no image of class(es) {', '.join(map(str, absent))}")
-    x = images.astype(np.float32)
-    problem = non_finite_pixels(x)
-    if problem:
-        raise bad(problem)
-    lo, hi = float(x.min()), float(x.max())
-    if pixels == "normalised" and (hi > 20 or (lo >= 0 and hi <= 1)):
-        # normalised images have negative values (the background lies below the mean); these look like raw pixels
-        raise bad(f"pixel values {lo:.3g}..{hi:.3g} look unnormalised (0-1 or 0-255); pass --pixels unit or "
-                  f"--pixels uint8 to have the dataset's mean/std applied")
-    if pixels != "normalised":
-        top = 255.0 if pixels == "uint8" else 1.0
-        if lo < 0 or hi > top:
-            raise bad(f"pixel values {lo:.3g}..{hi:.3g} are outside 0..{top:g} (--pixels {pixels})")
-        mean = np.asarray(d.mean, np.float32).reshape(1, -1, 1, 1)
-        std = np.asarray(d.std, np.float32).reshape(1, -1, 1, 1)
-        x = (x / top - mean) / std
-    dev = d.x_train.device
-    return torch.as_tensor(x, device=dev), torch.as_tensor(labels.astype(np.int64), device=dev)
+    """The set as normalised float tensors on the data's device, or the one set check's ArtifactError
+    (dcpipe.sets.check_set), before any network trains."""
+    return tuple(check_set(images, labels, d, where, pixels)[:2])
 
 
 def random_real(d: Data, labels: torch.Tensor, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
