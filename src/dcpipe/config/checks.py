@@ -11,6 +11,7 @@ from ..data import DATASETS, dataset_spec, rgb32_name
 from ..errors import DataError
 from ..distances import DISTANCES, is_distance
 from ..methods import CROSS_STUDIES, MAIN, parse
+from ..registry import plugins
 from ..models import MODEL_NAMES, build_model, is_model_name
 from ..nas import EARLY_STOPPING, subspace
 from ..score import ScoreConfig
@@ -41,7 +42,7 @@ def all_ipcs(params) -> set[int]:
 
 def names(params) -> list[str]:
     exp, cond, ev = params["experiment"], params["condense"], params["evaluate"]
-    problems = (_each("experiment.datasets", exp["datasets"], DATASETS) + _each("experiment.methods", methods(params), MAIN)
+    problems = (_each("experiment.datasets", exp["datasets"], DATASETS) + _each("experiment.methods", methods(params), MAIN + tuple(plugins()))
                 + _each("evaluate.augment_datasets", augment_datasets(params), DATASETS)
                 + _unknown("condense.model", cond.get("model", CONDENSE.model), MODEL_NAMES, is_model_name)
                 + _unknown("evaluate.model", ev["model"], MODEL_NAMES, is_model_name)
@@ -49,7 +50,7 @@ def names(params) -> list[str]:
     problems += [line for d in params["data"].get("urls", {}) for line in _unknown("data.urls", d, SOURCES)]
     sweep = params.get("ipc_sweep", {})
     problems += (_each("ipc_sweep.datasets", sweep.get("datasets", []), DATASETS)
-                 + _each("ipc_sweep.methods", ipc_sweep_methods(params), MAIN))
+                 + _each("ipc_sweep.methods", ipc_sweep_methods(params), MAIN + tuple(plugins())))
     for d, by_ipc in cond.get("variant_distance", {}).items():
         problems += _unknown("condense.variant_distance", d, DATASETS)
         problems += [line for i, dist in by_ipc.items()
