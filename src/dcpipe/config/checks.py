@@ -5,6 +5,7 @@ runs every one of CHECKS, in order, and reports all their problems together."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 from ..condense_config import LEVELS, LOOPS, VARIANTS, CondenseConfig
 from ..data import DATASETS, dataset_spec, rgb32_name
@@ -271,5 +272,23 @@ def score(params) -> list[str]:
     return problems
 
 
-CHECKS = (names, cross_studies, ablation_studies, budgets_per_ipc, successors, score, nas, coresets, train_subset,
+def plugin_files(params) -> list[str]:
+    """A `kind: file` plug-in's sets exist for every cell it is planned in (experiment, IPC sweep), before any work."""
+    exp, sweep = params["experiment"], params.get("ipc_sweep", {})
+    cells = [(d, i, m) for d in exp["datasets"] for i in exp["ipcs"] for m in methods(params)]
+    cells += [(d, i, m) for d in sweep.get("datasets", []) for i in sweep.get("ipcs", []) for m in ipc_sweep_methods(params)]
+    problems = []
+    for d, i, m in dict.fromkeys(cells):
+        e = plugins().get(m)
+        if e and e.kind == "file":
+            sets = range(exp.get("sets", Experiment.sets)) if "{set}" in e.template else [0]
+            missing = [e.file_for(d, i, k) for k in sets if not Path(e.file_for(d, i, k)).is_file()]
+            if missing:
+                problems.append(f"  plugins.{m}: template {e.template} matches no file for {d} at IPC {i} "
+                                f"({', '.join(missing[:2])}{', ...' if len(missing) > 2 else ''}); put the set there "
+                                f"or fix the template")
+    return problems
+
+
+CHECKS = (names, plugin_files, cross_studies, ablation_studies, budgets_per_ipc, successors, score, nas, coresets, train_subset,
           class_sizes, continual)
