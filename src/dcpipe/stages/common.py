@@ -19,7 +19,7 @@ from ..io import check_writable, read_npz
 from ..lease import GpuLease
 from ..plan import check_job
 from ..runtime import device_problem, pick_device, setup, stage_errors
-from ..score import non_finite_pixels, span
+from ..score import non_finite_pixels, soft_label_problem, span
 from ..jobs import Env
 
 _LEASE = None
@@ -135,3 +135,15 @@ def training_set(artifact: Path, d: data_mod.Data) -> tuple[torch.Tensor, torch.
         return d.x_train[t], d.y_train[t]
     raise ArtifactError(f"{artifact}: has arrays {', '.join(sorted(z)) or '(none)'}, expected images and labels "
                         f"(a condensed set) or indices (a coreset); rerun the stage that wrote it")
+
+
+def soft_labels(artifact: Path, d: data_mod.Data, y: torch.Tensor) -> torch.Tensor | None:
+    """The set's soft labels (`soft_labels`, [N, classes] probabilities whose argmax is `labels`) on the data's
+    device, None for a set of hard labels (every coreset); checked like its images before any model trains."""
+    soft = read_npz(artifact).get("soft_labels")
+    if soft is None:
+        return None
+    problem = soft_label_problem(soft, y.cpu().numpy(), d.num_classes)
+    if problem:
+        raise ArtifactError(f"{artifact}: {problem}; rerun the stage that wrote it")
+    return torch.as_tensor(soft, dtype=torch.float32, device=d.x_train.device)
