@@ -54,7 +54,7 @@ def test_with_one_hot_soft_labels_training_equals_hard_label_training(cfg):
     assert train_models("ConvNetD1", 2, x, y, xt, yt, CLASSES, cfg, seed=3, soft=one_hot) == hard
     assert train_models_batched("ConvNetD1", 2, x, y, xt, yt, CLASSES, cfg, seed=3, soft=one_hot) == \
         pytest.approx(hard, abs=1e-9)
-    a, b = trained_model("ConvNetD1", 0, x, y, CLASSES, cfg, 3), trained_model("ConvNetD1", 0, x, one_hot, CLASSES, cfg, 3)
+    a, b = (trained_model("ConvNetD1", 0, x, targets, CLASSES, cfg, 3) for targets in (y, one_hot))
     assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
 
 
@@ -62,7 +62,7 @@ def test_soft_labels_are_what_the_networks_train_on():
     x, y, _, _ = fake()
     cfg = TrainConfig(epochs=2, batch=10)
     uniform = torch.full((len(y), CLASSES), 1 / CLASSES)
-    a, b = trained_model("ConvNetD1", 0, x, y, CLASSES, cfg, 3), trained_model("ConvNetD1", 0, x, uniform, CLASSES, cfg, 3)
+    a, b = (trained_model("ConvNetD1", 0, x, targets, CLASSES, cfg, 3) for targets in (y, uniform))
     assert not all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
     with pytest.raises(ValueError, match=r"expected float \(24, 3\)"):
         train_models("ConvNetD1", 1, x, y, x, y, CLASSES, cfg, seed=0, soft=uniform[:, :2])
