@@ -222,9 +222,11 @@ def test_soft_labels_and_a_coreset_plugin_are_written_as_the_pipeline_reads_them
 
 def test_the_builtins_are_entries_of_the_same_registry_and_run_through_the_same_door():
     from dcpipe import registry
+    from dcpipe.config import validate_params
     from dcpipe.jobs import condense_job, select_job
 
     p = tiny_params()
+    validate_params(p)
     assert {"DC", "M", "MD", "MDO", "MDA", "DSA", "DM", "random", "herding", "kcenter", "forgetting"} <= set(registry.BUILTINS)
     assert condense_job(p, "MNIST", 1, "DC", 0).method.target == registry.BUILTIN_TARGETS["synthetic"]
     assert select_job(p, "MNIST", 1, "herding", 0, "f.npz").settings == {"selector": "herding", "evidence": "f.npz"}

@@ -17,7 +17,7 @@ from .io import atomic_path, check_writable, provenance, write_json
 from .plan import download_lines, fetch_plans, missing_data_message, unreachable_message
 from .report.protocol import cell_stats, protocol_record
 from .runtime import device_problem, pick_device, setup, stage_errors
-from .score import PIXELS, summary_line
+from .score import PIXELS, summary_line, trajectory_folder
 from .stages.common import training_set
 from .stages.score import score as score_file
 from .train import TrainConfig, compare_test_precision, compare_train_precision
@@ -174,14 +174,16 @@ def bench(params_file, prepared, models, threads, baseline, out):
 @click.option("--prepared", type=click.Path(path_type=Path), default=None, help="default: data/prepared/<dataset>.npz")
 @click.option("--entry", type=int, default=None, help="which [images, labels] pair of a res_*.pt  [default: -1, the last]")
 @click.option("--pixels", type=click.Choice(PIXELS), default="normalised", show_default=True,
-              help="normalised: the dataset's mean/std already applied; unit: [0, 1]; uint8: 0-255")
+              help="normalised: the dataset's mean/std already applied; unit: [0, 1]; uint8: 0-255; zca: "
+                   "ZCA-whitened (refused: not supported)")
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="default: <path>.score.json")
 def score(path, dataset, params_file, prepared, entry, pixels, out):
-    """Score a distilled set (.npz, .safetensors or the authors' res_*.pt) under a fixed protocol: mean ± std,
-    95% CI, the gap to random real images of the same size, and the wall time (printed and written as JSON)."""
+    """Score a distilled set (.npz, .safetensors, the authors' res_*.pt, or MTT's/DATM's folder of images_best.pt
+    and labels_best.pt) under a fixed protocol: mean ± std, 95% CI, the gap to random real images of the same
+    size, and the wall time (printed and written as JSON)."""
 
     with stage_errors():
-        if entry is not None and path.suffix not in (".pt", ".pth"):
+        if entry is not None and (path.suffix not in (".pt", ".pth") or trajectory_folder(path)):
             raise ParamsError(f"--entry {entry}: applies to the authors' res_*.pt files (a list of [images, labels] "
                               f"pairs); {path} holds one set: drop --entry")
         params = load_params(params_file)

@@ -67,8 +67,8 @@ def call(e: Entry, d: Data, ipc: int, seed: int, device, settings: dict, progres
             if e.builtin:
                 raise
             log.exception("the plug-in %s (%s) raised:", e.name, e.target)  # its own traceback, into the job log
-            raise MethodError(f"plug-in {e.name} ({e.target}) raised {type(x).__name__}: {x}; its traceback is in "
-                              f"this job's log") from None
+            raise MethodError(f"{_where(e)}: raised {type(x).__name__}: {x}; its traceback is in this job's "
+                              f"log") from None
 
 
 def _where(e: Entry) -> str:

@@ -1,8 +1,9 @@
 """`dcpipe score`: one fixed protocol for a distilled set made by anyone.
 
-The set (.npz, .safetensors, or the authors' `res_*.pt`: a dict whose `data` is a list of [images, labels]) is
-read without unpickling code (torch.load(weights_only=True)), checked against a prepared dataset before any
-training, and scored by N fresh networks trained under the parameter file's `score:` protocol. Only the final
+The set (.npz, .safetensors, the authors' `res_*.pt`: a dict whose `data` is a list of [images, labels], or MTT's
+and DATM's folder of `images_best.pt` and `labels_best.pt`) is read without unpickling code
+(torch.load(weights_only=True)), checked against a prepared dataset before any training, and scored by N fresh
+networks trained under the parameter file's `score:` protocol, on its soft labels where it has them. Only the final
 network is tested, once: no epoch is picked on the test set. Beside it, the same protocol trains on random real
 images of the same size (as many per class), so the gap says what the distillation bought.
 """
@@ -30,6 +31,8 @@ from .sets import PIXELS, check_set
 from .train import TrainConfig, train_models
 
 FORMATS = (".npz", ".safetensors", ".pt", ".pth")
+# MTT and DATM save their best set as two tensors in one run folder (DATM: its Normal/ subfolder)
+TRAJECTORY_FILES = ("images_best.pt", "labels_best.pt")
 
 
 @dataclass(frozen=True)
@@ -40,17 +43,39 @@ class ScoreConfig:
     random_baseline: bool = True
 
 
-def load_set(path: str | Path, entry: int = -1) -> tuple[np.ndarray, np.ndarray, str]:
-    """(images, labels, what was read) of a distilled set file. `entry`: which [images, labels] pair of a
+@dataclass(frozen=True)
+class LoadedSet:
+    """A distilled set as its file holds it: images, class labels, soft labels ([N, classes] probabilities, each
+    row's argmax its label; None where the set has hard labels only), and what was read."""
+    images: np.ndarray
+    labels: np.ndarray
+    soft: np.ndarray | None
+    source: str
+
+
+def trajectory_folder(path: str | Path) -> Path | None:
+    """The run folder of MTT's or DATM's saved set, where `path` is that folder or its images_best.pt."""
+    path = Path(path)
+    if path.is_dir():
+        return path
+    return path.parent if path.name == TRAJECTORY_FILES[0] else None
+
+
+def load_set(path: str | Path, entry: int = -1) -> LoadedSet:
+    """The distilled set a file (or MTT's/DATM's folder) holds. `entry`: which [images, labels] pair of a
     `res_*.pt` (the authors save one per experiment; DC-BENCH scores the last, as the default here)."""
     path = Path(path)
+    folder = trajectory_folder(path)
+    if folder is not None:
+        return load_trajectory_set(folder)
     if path.suffix not in FORMATS:
-        raise ParamsError(f"{path}: unknown set format {path.suffix or '(none)'!r}; valid: {', '.join(FORMATS)}")
+        raise ParamsError(f"{path}: unknown set format {path.suffix or '(none)'!r}; valid: {', '.join(FORMATS)}, or "
+                          f"MTT's/DATM's folder of {' and '.join(TRAJECTORY_FILES)}")
     if not path.is_file():
         raise ParamsError(f"{path}: no such file")
     if path.suffix == ".npz":
         z = read_npz(path, ("images", "labels"))
-        return z["images"], z["labels"], "npz"
+        return LoadedSet(z["images"], z["labels"], z.get("soft_labels"), "npz")
     if path.suffix == ".safetensors":
         try:
             t = load_safetensors(str(path))
@@ -58,17 +83,8 @@ def load_set(path: str | Path, entry: int = -1) -> tuple[np.ndarray, np.ndarray,
             raise ArtifactError(f"{path}: not a readable safetensors file ({e})") from e
         if not {"images", "labels"} <= set(t):
             raise ArtifactError(f"{path}: has tensors {', '.join(sorted(t)) or '(none)'}, expected images and labels")
-        return t["images"], t["labels"], "safetensors"
-    try:
-        with warnings.catch_warnings():  # its note on a raw pickle's protocol names torch's internal file: noise
-            warnings.filterwarnings("ignore", "Detected pickle protocol", UserWarning)
-            obj = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
-        named = re.search(r"GLOBAL (\S+)", str(e))  # what torch's weights_only unpickler refused to import
-        raise refused_pickle(path, "save the set with safetensors, or as an .npz of images and labels",
-                             f"it names {named.group(1)}" if named else None) from None
-    except (RuntimeError, EOFError, OSError) as e:
-        raise ArtifactError(f"{path}: not a readable torch file ({e})") from e
+        return LoadedSet(t["images"], t["labels"], t.get("soft_labels"), "safetensors")
+    obj = torch_load(path, "save the set with safetensors, or as an .npz of images and labels")
     data = obj.get("data") if isinstance(obj, dict) else None
     if not isinstance(data, (list, tuple)) or not data or not all(
             isinstance(p, (list, tuple)) and len(p) == 2 and all(torch.is_tensor(t) for t in p) for p in data):
@@ -77,14 +93,54 @@ def load_set(path: str | Path, entry: int = -1) -> tuple[np.ndarray, np.ndarray,
     if not -len(data) <= entry < len(data):
         raise ParamsError(f"{path}: entry {entry} out of range; it holds {len(data)} [images, labels] pairs")
     images, labels = data[entry]
-    return images.numpy(), labels.numpy(), f"res_*.pt entry {entry % len(data)} of {len(data)}"
+    return LoadedSet(as_array(images), as_array(labels), None, f"res_*.pt entry {entry % len(data)} of {len(data)}")
 
 
-def checked(images: np.ndarray, labels: np.ndarray, d: Data, pixels: str = "normalised",
-            where: str = "set") -> tuple[torch.Tensor, torch.Tensor]:
-    """The set as normalised float tensors on the data's device, or the one set check's ArtifactError
-    (dcpipe.sets.check_set), before any network trains."""
-    return tuple(check_set(images, labels, d, where, pixels)[:2])
+def load_trajectory_set(folder: Path) -> LoadedSet:
+    """MTT's or DATM's images_best.pt ([N, C, H, W]) and labels_best.pt: MTT's class indices [N], or DATM's
+    learned soft labels [N, classes], logits that its evaluation softmaxes (its SoftCrossEntropy), as here."""
+    images, labels = (torch_load(folder / name, "save the tensors alone (torch.save(t.detach().cpu(), ...))")
+                      for name in TRAJECTORY_FILES)
+    for name, t in zip(TRAJECTORY_FILES, (images, labels)):
+        if not torch.is_tensor(t):
+            raise ArtifactError(f"{folder / name}: holds a {type(t).__name__}, expected one tensor (MTT's/DATM's "
+                                f"{name})")
+    if labels.ndim == 1 and not labels.is_floating_point():
+        return LoadedSet(as_array(images), as_array(labels), None, "MTT/DATM images_best.pt, labels_best.pt")
+    if labels.ndim == 2 and labels.is_floating_point():
+        soft = torch.softmax(labels.detach().double(), 1).float()
+        return LoadedSet(as_array(images), soft.argmax(1).numpy(), soft.numpy(),
+                         "MTT/DATM images_best.pt, labels_best.pt (DATM's soft-label logits, softmaxed)")
+    raise ArtifactError(f"{folder / TRAJECTORY_FILES[1]}: {labels.dtype} labels of shape {tuple(labels.shape)}; "
+                        f"expected class indices [N] (MTT) or soft-label logits [N, classes] (DATM)")
+
+
+def torch_load(path: Path, fix: str):
+    """A torch file's tensors (and plain containers), never its code: a file that names anything else is refused."""
+    if not path.is_file():
+        raise ParamsError(f"{path}: no such file")
+    try:
+        with warnings.catch_warnings():  # its note on a raw pickle's protocol names torch's internal file: noise
+            warnings.filterwarnings("ignore", "Detected pickle protocol", UserWarning)
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        named = re.search(r"GLOBAL (\S+)", str(e))  # what torch's weights_only unpickler refused to import
+        raise refused_pickle(path, fix, f"it names {named.group(1)}" if named else None) from None
+    except (RuntimeError, EOFError, OSError) as e:
+        raise ArtifactError(f"{path}: not a readable torch file ({e})") from e
+
+
+def as_array(t: torch.Tensor) -> np.ndarray:
+    """A saved tensor as numpy: detached (MTT and DATM save their optimised leaf tensors), floats as float32."""
+    t = t.detach()
+    return (t.float() if t.is_floating_point() else t).numpy()
+
+
+def checked(images: np.ndarray, labels: np.ndarray, d: Data, pixels: str = "normalised", where: str = "set",
+            soft: np.ndarray | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """The set as normalised float tensors on the data's device (images, labels, soft labels or None), or the one
+    set check's ArtifactError (dcpipe.sets.check_set), before any network trains."""
+    return tuple(check_set(images, labels, d, where, pixels, soft=soft))
 
 
 def random_real(d: Data, labels: torch.Tensor, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -106,13 +162,14 @@ def stats(accuracies: list[float]) -> dict:
     return out
 
 
-def score(x: torch.Tensor, y: torch.Tensor, d: Data, cfg: ScoreConfig, seed: int, progress=None) -> dict:
-    """Train cfg.models fresh networks on (x, y), and as many on random real images of the same size; test each
-    final network once on the whole test set."""
+def score(x: torch.Tensor, y: torch.Tensor, d: Data, cfg: ScoreConfig, seed: int, progress=None,
+          soft: torch.Tensor | None = None) -> dict:
+    """Train cfg.models fresh networks on (x, y) (on its soft labels where given), and as many on random real
+    images of the same size; test each final network once on the whole test set."""
     t0 = time.perf_counter()
     accs = train_models(cfg.model, cfg.models, x, y, d.x_test, d.y_test, d.num_classes, cfg.train,
-                        derive_seed(seed, "set"), progress=progress)
-    out = {"set": stats(accs), "accuracies": accs, "images": len(y),
+                        derive_seed(seed, "set"), progress=progress, soft=soft)
+    out = {"set": stats(accs), "accuracies": accs, "images": len(y), "labels": "hard" if soft is None else "soft",
            "images_per_class": torch.bincount(y.cpu(), minlength=d.num_classes).tolist(),
            "protocol": {"model": cfg.model, "models": cfg.models, "random_baseline": cfg.random_baseline,
                         "train": asdict(cfg.train), "test_epoch_picking": False},
@@ -130,7 +187,8 @@ def score(x: torch.Tensor, y: torch.Tensor, d: Data, cfg: ScoreConfig, seed: int
 def summary_line(result: dict) -> str:
     s = result["set"]
     ci = "n/a (1 model)" if s["ci95"] is None else f"[{s['ci95'][0]:.2f}, {s['ci95'][1]:.2f}]"
-    line = f"{s['mean']:.2f} ± {s['std']:.2f} % over {s['n']} models, 95% CI {ci}"
+    soft = " on its soft labels" if result.get("labels") == "soft" else ""
+    line = f"{s['mean']:.2f} ± {s['std']:.2f} % over {s['n']} models{soft}, 95% CI {ci}"
     if "gap_to_random" in result:
         line += f"; random real {result['random_real']['mean']:.2f} %, gap {result['gap_to_random']:+.2f} points"
     return line + f"; {result['wall_seconds']:.0f} s"

@@ -14,7 +14,10 @@ from .data import Data
 from .errors import ArtifactError, ParamsError
 from .io import read_npz
 
-PIXELS = ("normalised", "unit", "uint8")  # the dataset's mean/std already applied | floats in [0, 1] | 0-255
+# the dataset's mean/std already applied | floats in [0, 1] | 0-255 | ZCA-whitened: declared, to be refused
+PIXELS = ("normalised", "unit", "uint8", "zca")
+ZCA_REFUSED = ("ZCA-whitened sets (MTT's and DATM's CIFAR sets) are not supported: dcpipe evaluates in "
+               "the dataset's mean/std space; distill with ZCA off (MTT: without --zca; DATM: zca: False)")
 SOFT_TOLERANCE = 1e-4  # a soft-label row sums to 1 within float32 rounding of a softmax over 100 classes
 # What a stage that reads its own upstream artifact advises: the artifact is the pipeline's, so rebuild it.
 RERUN = ": rerun the stage that wrote it"
@@ -56,6 +59,8 @@ def check_set(images, labels, d: Data, where: str, pixels: str = "normalised", i
     """The set as normalised tensors on the data's device, or an ArtifactError `<where>: <what>; the prepared
     <dataset> has CxHxW images and labels 0..K-1<fix>`. `ipc`: each class must hold exactly that many images."""
     images, labels = np.asarray(images), np.asarray(labels)
+    if pixels == "zca":
+        raise ParamsError(f"{where}: pixels zca: {ZCA_REFUSED}")
     if pixels not in PIXELS:
         raise ParamsError(f"unknown pixels {pixels!r}; valid: {', '.join(PIXELS)}")
     bad = _refusal(d, where, fix)

@@ -16,6 +16,7 @@ from ..registry import plugins
 from ..models import MODEL_NAMES, build_model, is_model_name
 from ..nas import EARLY_STOPPING, subspace
 from ..score import ScoreConfig
+from ..sets import ZCA_REFUSED
 from ..sources import SOURCES
 from .sections import CONDENSE, Coresets, Experiment
 from .settings import augment_datasets, continual_config, dsa_methods, ipc_sweep_methods, methods, nas_widths
@@ -260,7 +261,7 @@ def continual(params) -> list[str]:
 
 
 def score(params) -> list[str]:
-    """The score section's model, datasets and file names (one job each: names must differ)."""
+    """The score section's model, datasets and file names (one job each: names must differ), and no ZCA."""
     s = params.get("score")
     if not s:
         return []
@@ -269,6 +270,8 @@ def score(params) -> list[str]:
     problems += _each("score.files[].dataset", [f["dataset"] for f in files], DATASETS)
     names = [f["name"] for f in files]
     problems += [f"  score.files: name {n!r} is used twice" for n in sorted({n for n in names if names.count(n) > 1})]
+    problems += [f"  score.files[{i}].pixels: zca: {ZCA_REFUSED}"
+                 for i, f in enumerate(files) if f.get("pixels") == "zca"]
     return problems
 
 

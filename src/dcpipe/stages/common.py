@@ -101,3 +101,4 @@ def training_set(artifact: Path, d: data_mod.Data) -> tuple[torch.Tensor, torch.
     """Images and labels of a condensed set or a coreset artifact, on the data's device, after the one set check
     (dcpipe.sets.read_set): a set that does not fit the prepared dataset is refused before any model trains."""
     return tuple(read_set(artifact, d)[:2])
+
