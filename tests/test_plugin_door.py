@@ -230,3 +230,32 @@ def test_the_builtins_are_entries_of_the_same_registry_and_run_through_the_same_
     assert {"DC", "M", "MD", "MDO", "MDA", "DSA", "DM", "random", "herding", "kcenter", "forgetting"} <= set(registry.BUILTINS)
     assert condense_job(p, "MNIST", 1, "DC", 0).method.target == registry.BUILTIN_TARGETS["synthetic"]
     assert select_job(p, "MNIST", 1, "herding", 0, "f.npz").settings == {"selector": "herding", "evidence": "f.npz"}
+
+
+def test_a_set_made_elsewhere_is_a_cell_read_by_score_s_loaders_and_checked(tmp_path, prepared):
+    """A `kind: file` entry: MTT's images_best.pt / labels_best.pt in a folder per cell become that cell's set, checked
+    like any method's output (here: fake tensors standing for a distilled set, on the real prepared MNIST)."""
+    import torch
+
+    from dcpipe.data import load
+
+    d = load(prepared("MNIST"), "cpu", 20)
+    folder = tmp_path / "sets/mtt/MNIST_ipc1"
+    folder.mkdir(parents=True)
+    torch.save(d.x_train[[int(d.class_indices()[c][0]) for c in range(10)]].clone(), folder / "images_best.pt")
+    torch.save(torch.arange(10), folder / "labels_best.pt")
+    params = params_with(tmp_path, {"MTT": {"kind": "file", "template": "sets/mtt/{dataset}_ipc{ipc}"}}, ["DC", "MTT"])
+    check = run([sys.executable, "-m", "dcpipe.cli", "check-params", str(params)], cwd=tmp_path)
+    assert check.returncode == 0, check.stderr
+    out = tmp_path / "MTT_set0.npz"
+    res = run(condense_cmd(params, prepared("MNIST"), out, "MTT"), cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    with np.load(out) as z:
+        assert np.array_equal(z["images"], d.x_train[[int(d.class_indices()[c][0]) for c in range(10)]].numpy())
+    meta = yaml.safe_load(out.with_name("MTT_set0.npz.json").read_text())
+    assert meta["plugin"]["kind"] == "file" and meta["plugin"]["source"].endswith("sets/mtt/MNIST_ipc1")
+    torch.save(torch.arange(10) % 9, folder / "labels_best.pt")  # class 9 missing: refused, nothing rewritten
+    before = out.read_bytes()
+    res = run(condense_cmd(params, prepared("MNIST"), out, "MTT"), cwd=tmp_path)
+    assert res.returncode == 2 and errors(res)[0].startswith(f"error: sets/mtt/MNIST_ipc1: no image of class(es) 9")
+    assert out.read_bytes() == before

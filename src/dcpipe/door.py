@@ -121,11 +121,8 @@ def select(e: Entry, d: Data, ipc: int, seed: int, device, settings: dict, progr
 def read_file(e: Entry, d: Data, ipc: int, index: int) -> Synthetic:
     """A finished set of a `kind: file` entry, read by `dcpipe score`'s loaders and checked like a method's output."""
     path = e.file_for(d.name, ipc, index)
-    images, labels, _ = load_set(path)
-    soft = None
-    if labels.ndim == 2:
-        soft, labels = labels, labels.argmax(axis=1)
-    s = check_set(images, labels, d, path, pixels=e.pixels, ipc=ipc, soft=soft, fix=NOT_WRITTEN)
+    found = load_set(path)
+    s = check_set(found.images, found.labels, d, path, pixels=e.pixels, ipc=ipc, soft=found.soft, fix=NOT_WRITTEN)
     return Synthetic(s.images, s.labels, s.soft, {})
 
 

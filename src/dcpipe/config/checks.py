@@ -285,7 +285,7 @@ def plugin_files(params) -> list[str]:
         e = plugins().get(m)
         if e and e.kind == "file":
             sets = range(exp.get("sets", Experiment.sets)) if "{set}" in e.template else [0]
-            missing = [e.file_for(d, i, k) for k in sets if not Path(e.file_for(d, i, k)).is_file()]
+            missing = [e.file_for(d, i, k) for k in sets if not Path(e.file_for(d, i, k)).exists()]
             if missing:
                 problems.append(f"  plugins.{m}: template {e.template} matches no file for {d} at IPC {i} "
                                 f"({', '.join(missing[:2])}{', ...' if len(missing) > 2 else ''}); put the set there "

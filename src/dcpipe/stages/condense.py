@@ -5,6 +5,7 @@ if killed."""
 from __future__ import annotations
 
 import csv
+import hashlib
 import logging
 import time
 from pathlib import Path
@@ -84,4 +85,12 @@ def plugin_record(e, dataset: str, ipc: int, index: int) -> dict:
     """What made a plug-in's set: its entry, and the md5 of the code (or the file) it came from."""
     source = e.file_for(dataset, ipc, index) if e.kind == "file" else e.source()
     return {"name": e.name, "kind": e.kind, "target": e.target, "origin": e.origin, "settings": e.settings,
-            "source": source, "source_md5": file_md5(source) if source else None}
+            "source": source, "source_md5": source_md5(Path(source)) if source else None}
+
+
+def source_md5(path: Path) -> str:
+    """A file's md5, or a folder's (MTT's two tensors): the md5 of its files' names and md5s, in name order."""
+    if path.is_file():
+        return file_md5(path)
+    return hashlib.md5("".join(f"{p.name}:{file_md5(p)}\n" for p in sorted(path.iterdir()) if p.is_file())
+                       .encode()).hexdigest()
