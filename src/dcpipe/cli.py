@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from . import artifacts, bench as bench_mod, config, data
+from . import artifacts, bench as bench_mod, config, data, registry
 from .config import ParamsError, load_params
 from .dvcgen import render
 from .errors import DataError
@@ -46,6 +46,9 @@ def check_params(params_file, local):
         click.echo(f"error: {e}", err=True)
         sys.exit(2)
     problems = []
+    for e in registry.plugins().values():  # what each plug-in name runs, checked (it imports, its signature fits)
+        where = e.template if e.kind == "file" else f"{e.target} in {e.source() or '?'}"
+        click.echo(f"method: {e.name} ({e.kind or 'installed'}, {e.origin}): {where}", err=True)
     plans = fetch_plans(params)
     for line in download_lines(plans):
         click.echo(line, err=True)
