@@ -17,7 +17,7 @@ PACKAGE = SRC / "dcpipe"
 # Top-level modules (or packages) of dcpipe, lowest layer first.
 LAYERS = [
     ("dcpipe", "codedeps", "errors", "precision", "io", "seeding", "paper", "lease", "fused", "runtime"),  # set-up, files, seeds, kernels
-    ("distances", "condense_config", "sources", "fetch", "data", "models", "matching", "dsa", "train", "coreset", "condense", "dm", "continual", "nas", "score"),  # the algorithms
+    ("distances", "condense_config", "sources", "transfer", "fetch", "data", "models", "matching", "dsa", "train", "coreset", "condense", "dm", "continual", "nas", "score"),  # the algorithms
     ("methods",),      # the grammar of method names
     ("artifacts",),    # path templates
     ("config",),       # load, validate, typed configs
