@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import requests
 
 from dcpipe import fetch, sources, transfer
 from tests.conftest import NO_MIRROR, ROOT, copy_workflow, require_dataset, smoke_params
@@ -95,7 +96,7 @@ def test_the_limits_give_up_on_a_stall_or_a_trickle_within_90_s():
     (test_a_server_that_stalls_after_4_kB_...: one request)."""
     assert transfer.GIVE_UP_S == transfer.WINDOW_S + transfer.READ_S < 90
     assert transfer.MIN_BYTES / transfer.WINDOW_S <= 1000  # a link at 1 kB/s still counts as alive
-    assert issubclass(transfer.Stalled, fetch.requests.Timeout)  # what fetch gives up on a base for
+    assert issubclass(transfer.Stalled, requests.Timeout)  # what fetch gives up on a base for
 
 
 def test_a_server_that_stalls_after_4_kB_is_named_and_the_next_url_serves(server, tmp_path):

@@ -24,13 +24,14 @@ from pathlib import Path
 import pooch
 import requests
 
+from . import transfer
 from .errors import DataError
 from .io import read_json, write_json
 from .sources import CHECKSUMS, Remote, mb, source
-from .transfer import answers, describe, download as transfer
 
 log = logging.getLogger(__name__)
 pooch.get_logger().setLevel(logging.WARNING)  # it logs each file it unpacks: fetch logs one line per file itself
+
 RETRIES = 2          # further tries of one URL after a transient failure (connection, 5xx, checksum)
 BACKOFF_S = 1.0      # the wait before retry k is BACKOFF_S * 2**k
 
@@ -185,7 +186,7 @@ def _get(url: str, remote: Remote, work: Path) -> dict[str, Path]:
     """One try: download `url` into `work`, unpack it, and check every file it gives."""
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    transfer(url, work / remote.name)
+    transfer.download(url, work / remote.name)
     try:
         files = _unpack(remote, work / remote.name)
     except (OSError, EOFError, ValueError, KeyError) as e:  # gzip CRC, truncated tar, missing member
@@ -200,8 +201,8 @@ def _get(url: str, remote: Remote, work: Path) -> dict[str, Path]:
 def _download(name: str, remote: Remote, bases: tuple[str, ...], work: Path,
               given_up: dict[str, str]) -> tuple[dict[str, Path], list]:
     """Try every base URL in order, retrying transient failures with back-off; (files, attempts). A base that
-    stalled or never connected is not retried, and `given_up` keeps it from the dataset's other files: its host
-    would cost as long again for each."""
+    stalled or timed out connecting is not retried, and `given_up` keeps it from the dataset's other files: its
+    host would cost as long again for each."""
     attempts = []
     for base in bases:
         url = base.rstrip("/") + "/" + remote.name
@@ -213,7 +214,7 @@ def _download(name: str, remote: Remote, bases: tuple[str, ...], work: Path,
             try:
                 files = _get(url, remote, work / remote.name)
             except (requests.RequestException, _Bad) as e:
-                reason = f"checksum: {e}" if isinstance(e, _Bad) else describe(e)
+                reason = f"checksum: {e}" if isinstance(e, _Bad) else transfer.describe(e)
                 attempts.append((url, reason))
                 log.warning("%s: %s from %s failed: %s", name, remote.name, url, reason)
                 if isinstance(e, requests.Timeout):
@@ -342,7 +343,7 @@ def probe(datasets: dict[str, tuple[str, ...] | None]) -> dict[str, str]:
     tried = [(name, remote, base.rstrip("/") + "/" + remote.name) for name, bases in datasets.items()
              for remote in source(name).remotes for base in bases or source(name).bases]
     with ThreadPoolExecutor(max_workers=16) as pool:
-        errors = list(pool.map(answers, [url for _, _, url in tried]))
+        errors = list(pool.map(transfer.answers, [url for _, _, url in tried]))
     blocks = {}
     for name in datasets:
         failed = []
