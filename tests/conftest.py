@@ -142,6 +142,17 @@ def official_server(tmp_path_factory, mirrors):
     server.close()
 
 
+@pytest.fixture
+def server(official_server):
+    """The session's loopback server, its faults and request log cleared for one test."""
+    official_server.faults.clear()
+    official_server.requests.clear()
+    official_server.head_status = None
+    yield official_server
+    official_server.faults.clear()
+    official_server.head_status = None
+
+
 # The smoke run has no mirror at all: its datasets come over HTTP from the loopback server, as on a user's machine.
 NO_MIRROR = {"DCPIPE_DATA_MIRRORS": ""}
 

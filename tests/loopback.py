@@ -1,12 +1,15 @@
 """A real HTTP server on 127.0.0.1 for the download tests: it serves the real dataset files of the local mirror
 under their official URL paths, counts the requests, and can be told to misbehave per path (a status, a
-truncated or altered body, a transfer that stalls half-way). Nothing in the suite reaches another host."""
+truncated or altered body, a transfer that stalls half-way or trickles) or to refuse HEAD requests. Nothing in
+the suite reaches another host."""
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import http.server
 import shutil
+import sys
 import threading
 import time
 from pathlib import Path
@@ -35,11 +38,13 @@ def official_tree(root: Path, mirrors) -> Path:
 
 
 class Server:
-    """serve(root) on 127.0.0.1, a free port. `faults[path] = fn(body) -> (status, body, stall_after)` changes
-    one path's answer; `requests` lists every (method, path) served."""
+    """serve(root) on 127.0.0.1, a free port. `faults[path] = fn(body) -> (status, body, stall_after[,
+    trickle_s])` changes one path's answer: after `stall_after` bytes it stalls, or with `trickle_s` sends the rest
+    one byte every `trickle_s` seconds. `head_status`, when set, answers every HEAD request (a server that refuses
+    HEAD: 405). `requests` lists every (method, path) served."""
 
     def __init__(self, root: Path):
-        self.root, self.faults, self.requests = root, {}, []
+        self.root, self.faults, self.requests, self.head_status = root, {}, [], None
         server = self
 
         class Handler(http.server.SimpleHTTPRequestHandler):
@@ -52,20 +57,30 @@ class Server:
             def _fault(self, head: bool) -> bool:
                 path = self.path.split("://", 1)[-1].split("/", 1)[-1] if "://" in self.path else self.path.lstrip("/")
                 server.requests.append((self.command, path))
+                if head and server.head_status:
+                    self.send_error(server.head_status)
+                    return True
                 fault = server.faults.get(path)
                 if fault is None:
                     self.path = "/" + path  # a proxied request names the whole URL
                     return False
                 file = root / path
-                status, body, stall = fault(file.read_bytes() if file.is_file() else b"")
+                status, body, stall, *trickle = fault(file.read_bytes() if file.is_file() else b"")
                 self.send_response(status)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                if not head:
-                    self.wfile.write(body[:stall] if stall else body)
-                    self.wfile.flush()
-                    if stall:
-                        time.sleep(120)  # the client is killed meanwhile
+                if head:
+                    return True
+                self.wfile.write(body[:stall] if stall or trickle else body)
+                self.wfile.flush()
+                if trickle:
+                    with contextlib.suppress(ConnectionError):  # until the client hangs up
+                        for i in range(stall, len(body)):
+                            self.wfile.write(body[i:i + 1])
+                            self.wfile.flush()
+                            time.sleep(trickle[0])
+                elif stall:
+                    time.sleep(120)  # the client gives up or is killed meanwhile
                 return True
 
             def do_GET(self):
@@ -76,7 +91,12 @@ class Server:
                 if not self._fault(head=True):
                     super().do_HEAD()
 
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Httpd(http.server.ThreadingHTTPServer):
+            def handle_error(self, request, client_address):  # a client that hangs up mid-body is no error here
+                if not isinstance(sys.exc_info()[1], ConnectionError):
+                    super().handle_error(request, client_address)
+
+        self.httpd = Httpd(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)

@@ -83,7 +83,7 @@ def test_a_file_changed_in_data_raw_after_its_download_stops_prepare(tmp_path, m
     fetch_and_prepare("USPS", tmp_path / "USPS.npz", tmp_path / "raw", [mirror], download=False)
     (tmp_path / "raw/USPS_ESL/zip.test.gz").write_bytes(b"changed")
     (tmp_path / "USPS.npz").unlink()
-    with pytest.raises(DataError, match="zip.test.gz: checksum mismatch .* rerun the download job"):
+    with pytest.raises(DataError, match=r"zip.test.gz: checksum mismatch .* fetch it again: snakemake --cores 1 -f .*raw/USPS.json$"):
         data.prepare("USPS", tmp_path / "USPS.npz", tmp_path / "raw/USPS.json")
     assert not (tmp_path / "USPS.npz").exists()
 

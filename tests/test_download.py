@@ -26,14 +26,6 @@ from tests.loopback import PATHS, Server, dead_url
 MNIST_FILES = [r.name for r in sources.SOURCES["MNIST"].remotes]
 
 
-@pytest.fixture
-def server(official_server):
-    official_server.faults.clear()
-    official_server.requests.clear()
-    yield official_server
-    official_server.faults.clear()
-
-
 @pytest.fixture(autouse=True)
 def _quick_backoff(monkeypatch):
     monkeypatch.setattr(fetch, "BACKOFF_S", 0.01)

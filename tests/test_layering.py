@@ -17,7 +17,7 @@ PACKAGE = SRC / "dcpipe"
 # Top-level modules (or packages) of dcpipe, lowest layer first.
 LAYERS = [
     ("dcpipe", "codedeps", "errors", "precision", "io", "seeding", "paper", "lease", "fused", "runtime", "plugin"),  # set-up, files, seeds, kernels
-    ("distances", "condense_config", "sources", "fetch", "data", "models", "matching", "dsa", "train", "coreset", "condense", "dm", "continual", "nas", "sets", "score", "builtins"),  # the algorithms
+    ("distances", "condense_config", "sources", "transfer", "fetch", "data", "models", "matching", "dsa", "train", "coreset", "condense", "dm", "continual", "nas", "sets", "score", "builtins"),  # the algorithms
     ("registry", "methods", "door"),  # the methods by name (built-ins and plug-ins), their grammar, the door they run through
     ("artifacts",),    # path templates
     ("config",),       # load, validate, typed configs

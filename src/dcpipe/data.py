@@ -162,19 +162,23 @@ def _read_raw(name: str, root: Path, files: list[str]):
     raise DataError(f"no reader for {name}")
 
 
-def _check_files(raw: Path, files: dict) -> None:
+def _check_files(manifest_path: Path, files: dict) -> None:
     """Every file the manifest lists still holds the content it was checked to hold (checked again: data/raw is
-    a plain folder that anything may have touched since the download job)."""
+    a plain folder that anything may have touched since the download job). A plain rerun would not rerun the
+    download job (its manifest is still there), so the error names the command that does: the job then finds the
+    bad file and fetches it again."""
+    raw = Path(manifest_path).parent
+    again = f"fetch it again: snakemake --cores 1 -f {manifest_path}"
     for rel, entry in files.items():
         algorithm, want = entry["checksum"].split(":")
         try:
             with open(raw / rel, "rb") as f:
                 got = hashlib.file_digest(f, algorithm).hexdigest()
         except OSError as e:
-            raise DataError(f"{raw / rel}: unreadable ({e}); rerun the download job") from e
+            raise DataError(f"{raw / rel}: unreadable ({e}); {again}") from e
         if got != want:
             raise DataError(f"{raw / rel}: checksum mismatch ({algorithm} {got}, expected {want}): the file changed "
-                            f"after its download; delete it and rerun the download job")
+                            f"after its download; {again}")
 
 
 def prepare(name: str, out: Path, manifest_path: Path) -> dict:
@@ -183,7 +187,7 @@ def prepare(name: str, out: Path, manifest_path: Path) -> dict:
     spec = dataset_spec(name)
     manifest = read_json(manifest_path)  # fetch.write_manifest's
     raw = Path(manifest_path).parent
-    _check_files(raw, manifest["files"])
+    _check_files(manifest_path, manifest["files"])
     try:
         xtr, ytr, xte, yte = _read_raw(spec.variant_of or name, raw, list(manifest["files"]))
     except DataError:

@@ -1,11 +1,11 @@
 """Get a dataset's files into data/raw, each checked against its known checksum before anything reads it.
 
 Where they come from, in order: the copies already in data/raw; the local mirrors ($DCPIPE_DATA_MIRRORS, then
-params data.mirrors); the official URLs, or the site's own ones in params data.urls. The transfer is pooch's
-(streamed to a temporary file, progress bar on a terminal, gzip and tar processors); requests under it obeys
-HTTPS_PROXY. Every copy is made and checked in a private folder beside data/raw (data/.download/<dataset>) and
-moved in only once checked, so an interrupted or corrupt transfer leaves nothing under data/raw; a rerun clears
-that folder and starts again."""
+params data.mirrors); the official URLs, or the site's own ones in params data.urls. A source whose copy is bad
+(a checksum mismatch, a stalled server) is logged in one line and the next one tried. The transfer is
+dcpipe.transfer's (requests, which obeys HTTPS_PROXY), the unpacking pooch's. Every copy is made and checked in a
+private folder beside data/raw (data/.download/<dataset>) and moved in only once checked, so an interrupted or
+corrupt transfer leaves nothing under data/raw; a rerun clears that folder and starts again."""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ import hashlib
 import logging
 import os
 import shutil
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -25,18 +24,16 @@ from pathlib import Path
 import pooch
 import requests
 
+from . import transfer
 from .errors import DataError
 from .io import read_json, write_json
 from .sources import CHECKSUMS, Remote, mb, source
 
 log = logging.getLogger(__name__)
-# pooch logs each start and, with no known hash (a .gz is checked after decompression), advice to pin its hash:
-# fetch logs one line per file itself.
-pooch.get_logger().setLevel(logging.WARNING)
+pooch.get_logger().setLevel(logging.WARNING)  # it logs each file it unpacks: fetch logs one line per file itself
 
 RETRIES = 2          # further tries of one URL after a transient failure (connection, 5xx, checksum)
 BACKOFF_S = 1.0      # the wait before retry k is BACKOFF_S * 2**k
-TIMEOUT_S = 30       # connect and read timeout of one request
 
 
 class DownloadError(DataError):
@@ -78,8 +75,8 @@ def checksum_problem(path: Path, rel: str) -> str | None:
 # ---- the copies already in data/raw, and the local mirrors
 
 
-def _in_raw(layout: tuple[str, ...], raw: Path, check: bool) -> bool:
-    return all((raw / rel).is_file() and (not check or checksum_problem(raw / rel, rel) is None) for rel in layout)
+def _in_raw(layout: tuple[str, ...], raw: Path) -> bool:
+    return all((raw / rel).is_file() for rel in layout)
 
 
 def _find(mirror: Path, rel: str, check_flat: bool) -> Path | None:
@@ -117,8 +114,13 @@ def in_mirror(layout: tuple[str, ...], mirrors: list[Path], quick: bool = False)
     return None
 
 
+class BadCopy(DataError):
+    """A mirror's copy that is not the file (unreadable, truncated, or a checksum mismatch): the next source is tried."""
+
+
 def _copy_in(found: dict[str, Path], work: Path) -> dict[str, Path]:
     """Copy mirror files into `work` (decompressing a .gz copy of a file stored plain) and check each."""
+    shutil.rmtree(work, ignore_errors=True)  # an earlier mirror's bad copy
     out = {}
     for rel, src in found.items():
         dst = work / rel
@@ -129,37 +131,34 @@ def _copy_in(found: dict[str, Path], work: Path) -> dict[str, Path]:
                 shutil.copyfileobj(fin, fout, 1 << 20)
         except OSError as e:
             if e.errno not in (errno.ENOENT, errno.ESTALE):  # ESTALE: removed on an NFS server while open here
-                raise DataError(f"{src}: unreadable or truncated ({e}); replace it with a fresh copy") from e
+                raise BadCopy(f"{src}: unreadable or truncated ({e}); replace it with a fresh copy") from e
             raise DataError(f"{src}: disappeared from the mirror while it was copied ({e.strerror}); check that the "
                             f"mirror is there (a network file system that went away?) and rerun the download job") from e
         except EOFError as e:
-            raise DataError(f"{src}: unreadable or truncated ({e}); replace it with a fresh copy") from e
+            raise BadCopy(f"{src}: unreadable or truncated ({e}); replace it with a fresh copy") from e
         problem = checksum_problem(dst, rel)
         if problem:
-            raise DataError(f"{src}: {problem}: the file is truncated or corrupt; replace it with a fresh copy")
+            raise BadCopy(f"{src}: {problem}: the file is truncated or corrupt; replace it with a fresh copy")
         out[rel] = dst
     return out
 
 
+def _from_mirrors(name: str, layout: tuple[str, ...], mirrors: list[Path], work: Path,
+                  bad: list[BadCopy]) -> tuple[Path, dict[str, Path]] | None:
+    """The first mirror whose copies of `layout` are good, and the checked copies in `work`; each bad copy is
+    logged, added to `bad`, and the next mirror tried."""
+    left = list(mirrors)
+    while hit := in_mirror(layout, left):
+        left = left[left.index(hit[0]) + 1:]
+        try:
+            return hit[0], _copy_in(hit[1], work)
+        except BadCopy as e:
+            log.warning("%s: %s; trying the next source", name, e)
+            bad.append(e)
+    return None
+
+
 # ---- the URLs
-
-
-def _describe(e: BaseException) -> str:
-    """One short reason per failed request: DNS, refused, timeout, HTTP status, checksum."""
-    text = str(e)
-    if isinstance(e, requests.HTTPError) and e.response is not None:
-        return f"HTTP {e.response.status_code} {e.response.reason or ''}".rstrip()
-    if isinstance(e, requests.Timeout):
-        return f"timed out after {TIMEOUT_S} s"
-    if isinstance(e, requests.exceptions.ProxyError):
-        return f"proxy error ({text[:160]})"
-    if isinstance(e, requests.ConnectionError):
-        if "NameResolution" in text or "Name or service not known" in text or "getaddrinfo" in text:
-            return "DNS: host not found"
-        if "Connection refused" in text:
-            return "connection refused"
-        return f"connection failed ({text[:160]})"
-    return text[:200]
 
 
 def _transient(e: BaseException) -> bool:
@@ -187,10 +186,9 @@ def _get(url: str, remote: Remote, work: Path) -> dict[str, Path]:
     """One try: download `url` into `work`, unpack it, and check every file it gives."""
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    downloader = pooch.HTTPDownloader(progressbar=sys.stderr.isatty(), timeout=TIMEOUT_S)
-    path = Path(pooch.retrieve(url, known_hash=None, fname=remote.name, path=work, downloader=downloader))
+    transfer.download(url, work / remote.name)
     try:
-        files = _unpack(remote, path)
+        files = _unpack(remote, work / remote.name)
     except (OSError, EOFError, ValueError, KeyError) as e:  # gzip CRC, truncated tar, missing member
         raise _Bad(f"not a readable archive ({type(e).__name__}: {e})") from e
     for rel, p in files.items():
@@ -200,23 +198,30 @@ def _get(url: str, remote: Remote, work: Path) -> dict[str, Path]:
     return files
 
 
-def _download(name: str, remote: Remote, bases: tuple[str, ...], work: Path) -> tuple[dict[str, Path], list]:
-    """Try every base URL in order, retrying transient failures with back-off; (files, attempts)."""
+def _download(name: str, remote: Remote, bases: tuple[str, ...], work: Path,
+              given_up: dict[str, str]) -> tuple[dict[str, Path], list]:
+    """Try every base URL in order, retrying transient failures with back-off; (files, attempts). A base that
+    stalled or timed out connecting is not retried, and `given_up` keeps it from the dataset's other files: its
+    host would cost as long again for each."""
     attempts = []
     for base in bases:
         url = base.rstrip("/") + "/" + remote.name
+        if base in given_up:
+            attempts.append((url, given_up[base]))
+            continue
         for k in range(RETRIES + 1):
             t0 = time.monotonic()
             try:
                 files = _get(url, remote, work / remote.name)
             except (requests.RequestException, _Bad) as e:
-                reason = f"checksum: {e}" if isinstance(e, _Bad) else _describe(e)
+                reason = f"checksum: {e}" if isinstance(e, _Bad) else transfer.describe(e)
                 attempts.append((url, reason))
-                log.info("%s: %s from %s failed: %s", name, remote.name, url, reason)
-                if isinstance(e, _Bad) or _transient(e):
-                    if k < RETRIES:
-                        time.sleep(BACKOFF_S * 2 ** k)
-                        continue
+                log.warning("%s: %s from %s failed: %s", name, remote.name, url, reason)
+                if isinstance(e, requests.Timeout):
+                    given_up[base] = f"not tried after {url}: {reason}"
+                elif (isinstance(e, _Bad) or _transient(e)) and k < RETRIES:
+                    time.sleep(BACKOFF_S * 2 ** k)
+                    continue
                 break
             s = time.monotonic() - t0
             log.info("%s: %s (%s) from %s in %.1f s, checksum ok", name, remote.name, mb(remote.bytes), url, s)
@@ -247,25 +252,32 @@ def fetch(name: str, raw: Path, mirrors: list[Path], bases: tuple[str, ...] | No
     """Make every file of one of `name`'s layouts present and checked under `raw`; return the manifest
     ({"dataset", "files": {rel: {"checksum", "bytes"}}}) that prepare_data reads. Logs where the files came from."""
     src = source(name)
+    problems = {rel: checksum_problem(raw / rel, rel) for layout in src.layouts for rel in layout if (raw / rel).is_file()}
+    good = {rel for rel, problem in problems.items() if problem is None}
     for layout in src.layouts:
-        if _in_raw(layout, raw, check=True):
+        if set(layout) <= good:
             log.info("%s: %d files already in %s, checksums ok", name, len(layout), raw)
             return manifest(name, layout, raw)
+    for rel, problem in problems.items():
+        if problem:
+            log.warning("%s: %s: %s; fetching it again", name, raw / rel, problem)
     work = raw.parent / ".download" / name
     shutil.rmtree(work, ignore_errors=True)  # a killed run's partial transfer
     try:
+        bad: list[BadCopy] = []
         for layout in src.layouts:
-            hit = in_mirror(layout, mirrors)
+            hit = _from_mirrors(name, layout, mirrors, work / "mirror", bad)
             if hit:
-                files = _copy_in(hit[1], work / "mirror")
-                _move_in(files, raw)
-                log.info("%s: %d files copied from mirror %s, checksums ok", name, len(files), hit[0])
+                _move_in(hit[1], raw)
+                log.info("%s: %d files copied from mirror %s, checksums ok", name, len(hit[1]), hit[0])
                 return manifest(name, layout, raw)
         if not download:
-            raise DataError(missing_message(name, mirrors))
-        files, failed = {}, []
+            raise bad[0] if bad else DataError(missing_message(name, mirrors))
+        files, failed, given_up = {}, [], {}
         for remote in src.remotes:
-            got, attempts = _download(name, remote, bases or src.bases, work)
+            if set(remote.gives) <= good:
+                continue  # only what is missing or bad in data/raw is fetched again
+            got, attempts = _download(name, remote, bases or src.bases, work, given_up)
             if not got:
                 failed.append((remote, attempts))
             files.update(got)
@@ -312,7 +324,7 @@ def missing_message(name: str, mirrors: list[Path]) -> str:
 
 def plan(name: str, raw: Path, mirrors: list[Path], bases: tuple[str, ...] | None, download: bool) -> Plan:
     src = source(name)
-    if any(_in_raw(layout, raw, check=False) for layout in src.layouts):
+    if any(_in_raw(layout, raw) for layout in src.layouts):
         return Plan(name, "raw", str(raw))
     for layout in src.layouts:
         hit = in_mirror(layout, mirrors, quick=True)
@@ -324,23 +336,14 @@ def plan(name: str, raw: Path, mirrors: list[Path], bases: tuple[str, ...] | Non
     return Plan(name, "download", hosts, sum(r.bytes for r in src.remotes))
 
 
-def _head(url: str) -> str | None:
-    """None when `url` answers a HEAD request, else why not."""
-    try:
-        requests.head(url, timeout=TIMEOUT_S, allow_redirects=True).raise_for_status()
-    except requests.RequestException as e:
-        return _describe(e)
-    return None
-
-
 def probe(datasets: dict[str, tuple[str, ...] | None]) -> dict[str, str]:
     """{dataset: its offline block} for the datasets (name -> data.urls bases, None for the official ones) some
-    file of which answers at none of its URLs: one HEAD request per URL, all at once, no retries. For a run's
-    start, so that an unreachable host stops it before any job."""
+    file of which answers at none of its URLs: one request per URL (transfer.answers), all at once, no retries. For
+    a run's start, so that an unreachable host stops it before any job."""
     tried = [(name, remote, base.rstrip("/") + "/" + remote.name) for name, bases in datasets.items()
              for remote in source(name).remotes for base in bases or source(name).bases]
     with ThreadPoolExecutor(max_workers=16) as pool:
-        errors = list(pool.map(_head, [url for _, _, url in tried]))
+        errors = list(pool.map(transfer.answers, [url for _, _, url in tried]))
     blocks = {}
     for name in datasets:
         failed = []

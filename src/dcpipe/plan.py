@@ -258,10 +258,14 @@ def download_lines(plans: list[fetch.Plan]) -> list[str]:
 
 
 def unreachable_message(plans: list[fetch.Plan], params) -> str | None:
-    """The offline blocks of the datasets to download whose URLs do not answer (fetch.probe), or None."""
+    """The offline blocks of the datasets to download whose URLs do not answer (fetch.probe), or None. The check
+    itself may be wrong (a server that answers neither HEAD nor a ranged GET and still serves the file), so the
+    last line says how to run without it."""
     d = data_sources(params)
     blocks = fetch.probe({p.dataset: d.bases(p.dataset) for p in plans if p.where == "download"})
-    return "\n".join(blocks.values()) if blocks else None
+    skip = ("If these URLs do serve the files, this check (a HEAD request, else a GET of the first byte) is wrong: "
+            "skip it with `snakemake --no-hooks` (or `dvc repro` for `make dvc-repro`).")
+    return "\n".join([*blocks.values(), skip]) if blocks else None
 
 
 def check_job(params, where: str = "params", dataset: str | None = None, ipc: int | None = None,

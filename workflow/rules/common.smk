@@ -63,8 +63,9 @@ def with_study(keys):
 # before scheduling the first job, and never in a dry run (Workflow.execute in snakemake/workflow.py; `sys.exit`
 # there ends the run cleanly, no job started, no lock left; an exception would print a traceback). It checks the
 # download jobs the DAG will run: data the plan cannot have (download off, no mirror), and URLs that do not answer
-# (one HEAD request per file), so an offline machine gets each dataset's block before any job. `--no-hooks` skips
-# onstart: then the download job itself stops with the same block, as under `dvc repro` (DVC has no start hook).
+# (one HEAD request per file, else a GET of its first byte), so an offline machine gets each dataset's block before
+# any job. `--no-hooks` skips onstart (the block names it, for a check that is itself wrong): then the download job
+# itself stops with the same block, as under `dvc repro` (DVC has no start hook).
 import os
 import sys
 
