@@ -4,6 +4,7 @@ any training, and scored the same whatever file format it came in.
 NOTE: the prepared "dataset" below is random tensors, acceptable ONLY because these tests check the mechanics
 (refusals, checks, format equivalence); no claim about accuracy is made here."""
 
+import json
 import os
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+import yaml
 from click.testing import CliRunner
 from safetensors.numpy import save_file
 
@@ -143,3 +145,26 @@ def test_the_report_shows_a_scored_file_with_its_interval_and_gap(tmp_path, monk
     section = score_section(Inputs(params, {"score": [out]}), summarise(pd.DataFrame()))
     assert section.rows == [["theirs", "FashionMNIST", "1", "70.0 ± 1.0", "[68.8, 71.2]", "50.0 ± 2.0", "+20.0", "12"]]
     assert "no epoch picked on the test set" in section.note and section.metrics["theirs"]["gap_to_random"] == 20.0
+
+
+def test_score_replaces_a_score_result_and_with_force_any_other_file(tmp_path, prepared, monkeypatch):
+    """An --out that holds a score result is replaced; another existing file only with --force (without it:
+    tests/test_bad_inputs.py, score-out-not-a-score-result)."""
+    from tests.stage_runs import tiny_params
+
+    monkeypatch.chdir(tmp_path)
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump(tiny_params(score={"model": "ConvNetW32", "models": 1, "epochs": 1,
+                                                        "random_baseline": False})))
+    x, y = tiny_set()
+    path, out = tmp_path / "set.npz", tmp_path / "notes.json"
+    write_npz(path, images=x, labels=y)
+    out.write_text('{"my": "notes"}\n')
+    args = (path, "--dataset", "fake", "--params", params, "--prepared", prepared, "--out", out)
+    code, output = run_score(*args, "--force")
+    assert code == 0, output
+    first = json.loads(out.read_text())
+    assert first["set"]["n"] == 1
+    code, output = run_score(*args)  # now a score result: replaced without --force
+    assert code == 0, output
+    assert json.loads(out.read_text())["accuracies"] == first["accuracies"]
