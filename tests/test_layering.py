@@ -21,7 +21,7 @@ LAYERS = [
     ("methods",),      # the grammar of method names
     ("artifacts",),    # path templates
     ("config",),       # load, validate, typed configs
-    ("plan", "jobs"),  # the jobs of a parameter file, and the typed job of each stage
+    ("plan", "plansize", "jobs"),  # the jobs of a parameter file, their number, and the typed job of each stage
     ("report",),       # the report's pages, from the artifacts
     ("stages", "bench", "gpu_check"),  # stages: one entry function per rule (stages.report calls the report)
     ("cli", "dvcgen"),

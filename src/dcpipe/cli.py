@@ -16,6 +16,7 @@ from .errors import DataError
 from .jobs import score_job
 from .io import atomic_path, check_writable, provenance, write_json
 from .plan import download_lines, fetch_plans, missing_data_message, unreachable_message
+from .plansize import large_plan_message
 from .report.protocol import cell_stats, protocol_record
 from .runtime import device_problem, pick_device, setup, stage_errors
 from .score import PIXELS, summary_line
@@ -46,6 +47,9 @@ def check_params(params_file, local):
     except ParamsError as e:
         click.echo(f"error: {e}", err=True)
         sys.exit(2)
+    large = large_plan_message(params)  # not this machine's lack: a warning, with --local too
+    if large:
+        click.echo(f"warning: {params_file}: {large}", err=True)
     problems = []
     plans = fetch_plans(params)
     for line in download_lines(plans):
