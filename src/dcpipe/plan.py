@@ -10,14 +10,14 @@ from pathlib import Path
 from . import artifacts
 from . import fetch
 from .config import condensed_memory_sets, continual_config, data_sources, runtime as runtime_of, score_files, sections
-from .data import dataset_spec, rgb32_name
+from .data import DATASETS, dataset_spec, rgb32_name  # DATASETS: the rules' too
 from .errors import ParamsError
 from .methods import cell_name, parse
 from .models import evaluation_model
 from .nas import EARLY_STOPPING, shard, stratified_sample, subspace
 from .runtime import CUDA_ELSEWHERE, device_problem
 from .seeding import derive_seed
-from .sources import mb
+from .sources import SOURCES, mb  # SOURCES: the rules' too
 
 
 def wholeset_model(params) -> str:

@@ -1,6 +1,3 @@
-from dcpipe.data import DATASETS
-from dcpipe.sources import SOURCES
-
 DATA_PARAMS = []  # where the files are found (mirrors, URLs) does not change what they hold: checksummed
 
 # A cluster's compute nodes often have no internet: the downloads run on the submitting host (docs/remotes-and-clusters.md).
@@ -19,7 +16,7 @@ rule download:
     log:
         "logs/download/{dataset}.log",
     wildcard_constraints:
-        dataset="|".join(SOURCES),  # a file of another name is no download's: Snakemake looks for another rule
+        dataset="|".join(plan.SOURCES),  # a file of another name is no download's: Snakemake looks for another rule
     threads: 1
     resources:
         mem_mb=1000,
@@ -44,7 +41,7 @@ rule prepare_data:
         # Only a known dataset: Snakemake tries every rule whose output matches a needed file, and the NAS search
         # split (<dataset>_nas, nas_split's) would otherwise reach this rule's input function, whose DataError it
         # prints as a traceback at every DAG build though the run goes on.
-        dataset="|".join(DATASETS),
+        dataset="|".join(plan.DATASETS),
     threads: 1
     resources:
         mem_mb=4000,
