@@ -211,9 +211,8 @@ def prepared_datasets(params) -> list[str]:
     and optimal-random stages, the continual tasks and the NAS dataset (whose search split nas_split makes from
     it). fetch_plans says where their files will come from, before any work."""
     # from the cells (each has a set), not set_jobs, which lists every set: millions for `sets: 100000`
-    names = {d for d, _, _ in cells(params)} | {c["dataset"] for c in cross_cells(params)}
-    names |= {j["dataset"] for j in continual_condensed(params) + nas_proxy_jobs(params) + wholeset_jobs(params)
-              + optimal_random_jobs(params)}
+    names = {d for d, _, _ in cells(params)} | {j["dataset"] for j in cross_cells(params) + nas_proxy_jobs(params)
+                                                 + wholeset_jobs(params) + optimal_random_jobs(params)}
     names |= set(continual_datasets(params)) | {f["dataset"] for f in score_jobs(params)}
     if nas := sections(params).nas:
         names.discard(artifacts.search_dataset(nas.dataset))
