@@ -458,7 +458,7 @@ BAD_INPUTS = [
                                     "labels] pairs); {tmp}/scored/DC_set0.npz holds one set: drop --entry"),
     Bad("score-set-holding-nan", ("1 of 7840 pixel values are not finite (1 nan, 0 inf)",), stage="score",
         setup=_scored_set(images=_one_pixel(math.nan), labels=np.arange(10)),
-        line="error: {tmp}/scored/DC_set0.npz: 1 of 7840 pixel values are not finite (1 nan, 0 inf); MNIST has "
+        line="error: {tmp}/scored/DC_set0.npz: 1 of 7840 pixel values are not finite (1 nan, 0 inf); the prepared MNIST has "
              "1x28x28 images and labels 0..9"),
     # `dcpipe score --out`: nothing its 1 KB of JSON would replace, refused before any network trains
     Bad("score-out-is-the-set", ("is the set being scored",), stage="score",
@@ -527,7 +527,7 @@ def _base_args(stage: str, ctx: Ctx, outputs: list[Path]) -> dict:
         return {**job, "--method": "herding", "--out": str(outputs[0]), "--evidence": str(features)}
     train_set = ctx.tmp / "trainset_ok" / "DC_set0.npz"  # a valid condensed set, for the evaluate cases
     train_set.parent.mkdir()
-    np.savez(train_set, images=np.zeros((10, 1, 28, 28), np.float32), labels=np.arange(10))
+    np.savez(train_set, images=np.full((10, 1, 28, 28), -0.4, np.float32), labels=np.arange(10))
     Path(str(train_set) + ".json").write_text("{}")
     return {**job, "--method": "DC", "--train-set": str(train_set), "--out": str(outputs[0])}
 
@@ -627,45 +627,62 @@ def test_an_ipc_is_checked_against_the_smallest_class_of_its_dataset(dotted, val
     assert class_sizes(params) == []
 
 
-def _set_with_a_non_finite_pixel(path: Path, value: float) -> Path:
-    """A condensed MNIST set (_one_pixel), with its .json beside it as a stage writes it."""
+def _placed_set(path: Path, images: np.ndarray, labels: np.ndarray) -> Path:
+    """A condensed MNIST set placed where a stage reads it, with its .json beside it as a stage writes it."""
     from dcpipe.data import rgb32_name
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(path, images=_one_pixel(value), labels=np.arange(10))
+    np.savez(path, images=images, labels=labels)
     Path(str(path) + ".json").write_text(f'{{"dataset": "{rgb32_name("MNIST")}", "ipc": 10, "seed": 0, '
                                          '"config": {"iterations": 1}}')
     return path
 
 
-@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf], ids=["nan", "inf", "-inf"])
-def test_a_set_holding_nan_or_inf_is_refused_by_every_reader_before_training(value, tmp_path, prepared, monkeypatch):
-    """evaluate, evaluate_cross, continual's DC memory and score read a condensed set: each refuses one holding a
-    non-finite pixel before any network trains, and nothing is written under data/eval (or beside the result)."""
-    from dcpipe import continual as cl_mod, score as score_mod
-    from dcpipe.config import validate_params
+# A set that does not fit its dataset, as (images, labels, what the one check says).
+_BROKEN_SETS = {
+    "nan": (_one_pixel(math.nan), np.arange(10), "1 of 7840 pixel values are not finite (1 nan, 0 inf)"),
+    "inf": (_one_pixel(math.inf), np.arange(10), "1 of 7840 pixel values are not finite (0 nan, 1 inf)"),
+    "-inf": (_one_pixel(-math.inf), np.arange(10), "1 of 7840 pixel values are not finite (0 nan, 1 inf)"),
+    "a-class-missing": (_one_pixel(-0.4), np.array([0, 1, 2, 3, 4, 5, 6, 7, 8, 8]), "no image of class(es) 9"),
+    "unit-pixels": (np.full((10, 1, 28, 28), 0.5, np.float32), np.arange(10),
+                    "pixel values 0.5..0.5 look unnormalised (0-1 or 0-255); declare its pixels as unit or uint8 to "
+                    "have the dataset's mean/std applied"),
+}
+
+
+@pytest.mark.parametrize("fault", list(_BROKEN_SETS))
+def test_a_broken_set_is_refused_by_every_reader_before_training(fault, tmp_path, prepared, monkeypatch):
+    """evaluate, evaluate_cross, continual's DC memory, the NAS proxies and score read a set through one check
+    (dcpipe.sets): each refuses a set with a non-finite pixel, a missing class or unnormalised pixels with the same
+    line before any network trains, and nothing is written under data/eval (or beside the result)."""
+    from dcpipe import continual as cl_mod, nas as nas_mod, score as score_mod
+    from dcpipe.config import load_params, validate_params
     from dcpipe.errors import ArtifactError
-    from dcpipe.jobs import continual_job, evaluate_job, score_job
-    from dcpipe.stages import evaluate as evaluate_mod
+    from dcpipe.jobs import continual_job, evaluate_job, nas_job, score_job
+    from dcpipe.stages import evaluate as evaluate_mod, nas_shard as nas_shard_mod
     from dcpipe.stages.continual import continual
     from dcpipe.stages.evaluate_cross import evaluate_cross
     from dcpipe.stages.score import score as score_file
+    from tests.conftest import ROOT
 
     def train(*args, **kwargs):
-        raise AssertionError("a network trained on a set holding a non-finite pixel")
+        raise AssertionError("a network trained on a broken set")
 
     for module, name in ((evaluate_mod, "train_models"), (evaluate_mod, "train_models_batched"),
-                         (score_mod, "train_models"), (cl_mod, "run")):
+                         (score_mod, "train_models"), (cl_mod, "run"), (nas_shard_mod, "train_and_score"),
+                         (nas_mod, "train_and_score")):
         monkeypatch.setattr(module, name, train)
     params = tiny_params(**{"continual": copy.deepcopy(SMOKE["continual"]), "condense.iterations": {1: 12, 10: 1},
                             "condense.loops": {1: [1, 1], 10: [2, 2]}})
     validate_params(params)  # valid parameters (and their IPC tables keyed as a loaded file's)
     mnist = prepared("MNIST")
-    bad = _set_with_a_non_finite_pixel(tmp_path / "data/condensed/MNIST/ipc1/DC_set0.npz", value)
+    images, labels, problem = _BROKEN_SETS[fault]
+    bad = _placed_set(tmp_path / "data/condensed/MNIST/ipc1/DC_set0.npz", images, labels)
     out = tmp_path / "data/eval"
-    kind = "nan" if math.isnan(value) else "inf"
-    problem = f"1 of 7840 pixel values are not finite ({int(kind == 'nan')} nan, {int(kind == 'inf')} inf)"
     stage_message = f"{bad}: {problem}; the prepared MNIST has 1x28x28 images and labels 0..9: rerun the stage that wrote it"
+    # the NAS shard reads its validation split first (here: MNIST's test images stand in), then its proxies
+    monkeypatch.setattr(nas_shard_mod, "load_validation", lambda path, dev: (None, None))
+    nas = nas_job(load_params(ROOT / "params.yaml"), 0)
     readers = {
         "evaluate": (lambda: evaluate_mod.evaluate(evaluate_job(params, "MNIST", 1, "DC", 0), mnist, bad,
                                                    out / "MNIST/ipc1/DC_set0.json"), stage_message),
@@ -673,8 +690,10 @@ def test_a_set_holding_nan_or_inf_is_refused_by_every_reader_before_training(val
                                                   out / "cross/DC_set0_on_LeNet.json"), stage_message),
         "continual": (lambda: continual(continual_job(params, 0), [mnist, mnist], [bad], out / "continual/run0.json"),
                       stage_message),
+        "nas_proxies": (lambda: nas_shard_mod.nas_shard(nas, 0, mnist, {"DC": bad}, out / "nas/shard0.json"),
+                        stage_message),
         "score": (lambda: score_file(score_job(params, "MNIST"), bad, mnist, out / "score/DC_set0.json"),
-                  f"{bad}: {problem}; MNIST has 1x28x28 images and labels 0..9"),
+                  f"{bad}: {problem}; the prepared MNIST has 1x28x28 images and labels 0..9"),
     }
     for reader, (run, message) in readers.items():
         with pytest.raises(ArtifactError) as refused:

@@ -15,7 +15,7 @@ from dcpipe.coreset import CorrectnessTrace, forgetting_counts, herding_select, 
 from dcpipe.io import ArtifactError, read_npz, write_json, write_npz
 from dcpipe.methods import CORESETS, MAIN
 from dcpipe.models import build_model
-from dcpipe.jobs import env, optimal_random_job, set_job, wholeset_job
+from dcpipe.jobs import env, optimal_random_job, select_job, set_job, wholeset_job
 from dcpipe.stages.common import load_data
 from dcpipe.stages.select_coreset import select_coreset
 from dcpipe.stages.wholeset import wholeset
@@ -177,7 +177,7 @@ def test_the_sets_of_a_coreset_method_differ_and_each_comes_from_its_own_network
             evidence = tmp_path / plan.evidence(p, "Fake", method, k)[0]
             assert f"net{k}" in evidence.parts
             out = tmp_path / f"{method}{k}.npz"
-            select_coreset(set_job(p, "Fake", 2, method, k), fake_prepared, out, evidence)
+            select_coreset(select_job(p, "Fake", 2, method, k, str(evidence)), fake_prepared, out)
             sets.append(read_npz(out)["indices"].tolist())
             kind = coreset.EVIDENCE[method]
             expected = coreset.SELECTORS[method](data.y_train, 2, 3, json.loads((tmp_path / f"{method}{k}.npz.json")
@@ -194,14 +194,14 @@ def test_selection_reads_the_whole_set_evidence_and_checks_it_fits(tmp_path, fak
     data = load_data(env(p), fake_prepared, "cpu")
     feats = torch.randn(24, 6, generator=torch.Generator().manual_seed(0))
     write_npz(tmp_path / "features.npz", features=feats.numpy())
-    select_coreset(set_job(p, "Fake", 2, "herding", 0), fake_prepared, tmp_path / "h.npz", tmp_path / "features.npz")
+    select_coreset(select_job(p, "Fake", 2, "herding", 0, str(tmp_path / "features.npz")), fake_prepared, tmp_path / "h.npz")
     z = read_npz(tmp_path / "h.npz")
     assert z["indices"].tolist() == herding_select(data.y_train, 2, 3, 0, features=feats).tolist()
     assert z["labels"].tolist() == [0, 0, 1, 1, 2, 2]
     assert json.loads((tmp_path / "h.npz.json").read_text())["deterministic_given_evidence"] is True
     write_npz(tmp_path / "short.npz", features=feats[:10].numpy())
     with pytest.raises(ArtifactError, match="10 samples"):
-        select_coreset(set_job(p, "Fake", 2, "kcenter", 0), fake_prepared, tmp_path / "k.npz", tmp_path / "short.npz")
+        select_coreset(select_job(p, "Fake", 2, "kcenter", 0, str(tmp_path / "short.npz")), fake_prepared, tmp_path / "k.npz")
 
 
 def test_optimal_random_ranks_its_coresets_and_resumes_from_the_scores_of_finished_ones(tmp_path, fake_prepared):

@@ -16,9 +16,9 @@ PACKAGE = SRC / "dcpipe"
 
 # Top-level modules (or packages) of dcpipe, lowest layer first.
 LAYERS = [
-    ("dcpipe", "codedeps", "errors", "precision", "io", "seeding", "paper", "lease", "fused", "runtime"),  # set-up, files, seeds, kernels
-    ("distances", "condense_config", "sources", "fetch", "data", "models", "matching", "dsa", "train", "coreset", "condense", "dm", "continual", "nas", "score"),  # the algorithms
-    ("methods",),      # the grammar of method names
+    ("dcpipe", "codedeps", "errors", "precision", "io", "seeding", "paper", "lease", "fused", "runtime", "plugin"),  # set-up, files, seeds, kernels
+    ("distances", "condense_config", "sources", "fetch", "data", "models", "matching", "dsa", "train", "coreset", "condense", "dm", "continual", "nas", "sets", "score", "builtins"),  # the algorithms
+    ("registry", "methods", "door"),  # the methods by name (built-ins and plug-ins), their grammar, the door they run through
     ("artifacts",),    # path templates
     ("config",),       # load, validate, typed configs
     ("plan", "plansize", "jobs"),  # the jobs of a parameter file, their number, and the typed job of each stage
@@ -98,7 +98,7 @@ def test_there_is_no_import_circle():
 def test_the_workflow_imports_only_config_plan_artifacts_methods_and_codedeps():
     root = PACKAGE.parents[1]
     allowed = {"dcpipe.config", "dcpipe.plan", "dcpipe.plansize", "dcpipe.artifacts", "dcpipe.methods",
-               "dcpipe.codedeps"}  # plansize: the plan's size, in plan's layer
+               "dcpipe.registry", "dcpipe.codedeps"}  # plansize: the plan's size, in plan's layer
     found = set()
     for f in [root / "Snakefile", *sorted((root / "workflow" / "rules").glob("*.smk"))]:
         for line in f.read_text().splitlines():

@@ -204,7 +204,7 @@ def test_the_nas_stages_split_search_rank_and_resume_on_fake_data(tmp_path):
     checkpoint ends identical to the uninterrupted one."""
     from dcpipe.io import read_json, resumable, write_json, write_npz
     from dcpipe.stages.nas_ground_truth import nas_ground_truth
-    from dcpipe.jobs import nas_job, set_job
+    from dcpipe.jobs import nas_job, select_job, set_job
     from dcpipe.stages.nas_shard import nas_shard
     from dcpipe.stages.nas_split import nas_split
     from dcpipe.stages.select_coreset import select_coreset
@@ -223,7 +223,7 @@ def test_the_nas_stages_split_search_rank_and_resume_on_fake_data(tmp_path):
     split = tmp_path / "Fake_nas.npz"
     nas_split(nas_job(params), src, split)
     coreset = tmp_path / "random_set0.npz"
-    select_coreset(set_job(params, "Fake_nas", 2, "random", 0), split, coreset)
+    select_coreset(select_job(params, "Fake_nas", 2, "random", 0), split, coreset)
     shard = tmp_path / "shard0.json"
     nas_shard(nas_job(params, 0), 0, split, {"random": coreset}, shard)
     rows = read_json(shard)["rows"]

@@ -203,7 +203,7 @@ def test_a_run_diverging_before_any_checkpoint_stops_and_does_not_claim_one_is_k
 def test_an_evaluation_resumes_after_its_finished_models(tmp_path, prepared):
     """Evaluation jobs checkpoint finished models: a killed group retrains only the rest and ends identical."""
     from dcpipe.io import read_json, write_json
-    from dcpipe.jobs import evaluate_job, set_job
+    from dcpipe.jobs import evaluate_job, select_job, set_job
     from dcpipe.stages.evaluate import evaluate
     from dcpipe.stages.select_coreset import select_coreset
 
@@ -213,7 +213,7 @@ def test_an_evaluation_resumes_after_its_finished_models(tmp_path, prepared):
     params["evaluate"].update(models_per_set=2, epochs={"1": 2}, epochs_augmented={"1": 2}, test_precision="auto")
     src = prepared("MNIST")
     coreset = tmp_path / "random_set0.npz"
-    select_coreset(set_job(params, "MNIST", 1, "random", 0), src, coreset)
+    select_coreset(select_job(params, "MNIST", 1, "random", 0), src, coreset)
     full, resumed = tmp_path / "full.json", tmp_path / "resumed.json"
     evaluate(evaluate_job(params, "MNIST", 1, "random", 0), src, coreset, full)
     ref = read_json(full)

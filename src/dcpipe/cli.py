@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from . import artifacts, bench as bench_mod, config, data
+from . import artifacts, bench as bench_mod, config, data, registry
 from .config import ParamsError, load_params
 from .dvcgen import render
 from .errors import DataError
@@ -19,7 +19,7 @@ from .plan import download_lines, fetch_plans, missing_data_message, unreachable
 from .plansize import large_plan_message
 from .report.protocol import cell_stats, protocol_record
 from .runtime import device_problem, pick_device, setup, stage_errors
-from .score import PIXELS, summary_line
+from .score import PIXELS, summary_line, trajectory_folder
 from .stages.common import training_set
 from .stages.score import score as score_file
 from .train import TrainConfig, compare_test_precision, compare_train_precision
@@ -51,6 +51,9 @@ def check_params(params_file, local):
     if large:
         click.echo(f"warning: {params_file}: {large}", err=True)
     problems = []
+    for e in registry.plugins().values():  # what each plug-in name runs, checked (it imports, its signature fits)
+        where = e.template if e.kind == "file" else f"{e.target} in {e.source() or '?'}"
+        click.echo(f"method: {e.name} ({e.kind or 'installed'}, {e.origin}): {where}", err=True)
     plans = fetch_plans(params)
     for line in download_lines(plans):
         click.echo(line, err=True)
@@ -179,15 +182,17 @@ def bench(params_file, prepared, models, threads, baseline, out):
 @click.option("--prepared", type=click.Path(path_type=Path), default=None, help="default: data/prepared/<dataset>.npz")
 @click.option("--entry", type=int, default=None, help="which [images, labels] pair of a res_*.pt  [default: -1, the last]")
 @click.option("--pixels", type=click.Choice(PIXELS), default="normalised", show_default=True,
-              help="normalised: the dataset's mean/std already applied; unit: [0, 1]; uint8: 0-255")
+              help="normalised: the dataset's mean/std already applied; unit: [0, 1]; uint8: 0-255; zca: "
+                   "ZCA-whitened (refused: not supported)")
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="default: <path>.score.json")
 @click.option("--force", is_flag=True, help="replace an existing --out that is not a score result")
 def score(path, dataset, params_file, prepared, entry, pixels, out, force):
-    """Score a distilled set (.npz, .safetensors or the authors' res_*.pt) under a fixed protocol: mean ± std,
-    95% CI, the gap to random real images of the same size, and the wall time (printed and written as JSON)."""
+    """Score a distilled set (.npz, .safetensors, the authors' res_*.pt, or MTT's/DATM's folder of images_best.pt
+    and labels_best.pt) under a fixed protocol: mean ± std, 95% CI, the gap to random real images of the same
+    size, and the wall time (printed and written as JSON)."""
 
     with stage_errors():
-        if entry is not None and path.suffix not in (".pt", ".pth"):
+        if entry is not None and (path.suffix not in (".pt", ".pth") or trajectory_folder(path)):
             raise ParamsError(f"--entry {entry}: applies to the authors' res_*.pt files (a list of [images, labels] "
                               f"pairs); {path} holds one set: drop --entry")
         params = load_params(params_file)

@@ -65,3 +65,12 @@ VARIANTS = {
     "MDO": {"level": "multilevel", "distance": "improved", "inner_steps": "overfit"},
     "MDA": {"level": "multilevel", "distance": "improved", "inner_steps": "adaptive"},
 }
+
+# The DC authors' successors, as settings of the one condense stage (condense.CondenseConfig):
+# DSA (ICML 2021) is DC plus differentiable siamese augmentation; DM (WACV 2023) matches mean embeddings under
+# random networks (dcpipe.dm), with DSA on and its lr_img 1.0. Both start from real images: the authors' readme
+# runs DSA with `--init real`, and real initialisation is DM's default.
+SUCCESSORS = {
+    "DSA": {**VARIANTS["DC"], "dsa": "auto", "init": "real"},
+    "DM": {"objective": "distribution", "dsa": "auto", "lr_img": 1.0, "init": "real"},
+}

@@ -21,3 +21,7 @@ class NonFiniteError(RuntimeError):
 class OutputError(RuntimeError):
     """An output cannot be written: its folder is read-only or not ours, or its file system is full. Raised before
     the work starts where the folder is checked, and in place of the OSError where a write fails mid-run."""
+
+
+class MethodError(RuntimeError):
+    """A plug-in method raised, or returned what does not fit its cell; its own traceback is in the job's log."""

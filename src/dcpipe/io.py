@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import json
 import os
 import platform
@@ -250,3 +251,12 @@ class Resumable:
 
 def resumable(out, fingerprint: dict) -> Resumable:
     return Resumable(out, fingerprint)
+
+
+def file_md5(path) -> str:
+    """The md5 of a file's bytes (DVC's hash of a file), read in chunks."""
+    h = hashlib.md5()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

@@ -14,6 +14,7 @@ from .score import ScoreConfig
 from .fetch import mirror_dirs
 from .nas import Arch
 from .plan import nas_shard
+from .registry import Entry, entry
 from .seeding import derive_seed
 from .train import TrainConfig
 
@@ -51,13 +52,37 @@ def set_job(params, dataset: str, ipc: int, method: str, index: int) -> SetJob:
 
 @dataclass(frozen=True)
 class CondenseJob:
+    """One synthetic set (or a coreset: select_coreset's job) of a method, built in or plug-in, through the door."""
     set: SetJob
-    cfg: CondenseConfig
+    method: Entry              # the registry's entry: what runs (dcpipe.door), with what kind
+    settings: dict = field(compare=False)  # the function's `settings`: a built-in's resolved CondenseConfig
+
+    @property
+    def cfg(self) -> CondenseConfig | None:
+        """A built-in condensation's config (None for a plug-in's own settings)."""
+        return CondenseConfig(**self.settings) if self.method.builtin and self.method.kind == "synthetic" else None
 
 
 def condense_job(params, dataset: str, ipc: int, method: str, index: int) -> CondenseJob:
+    e = method_entry(method)
+    if not e.builtin:
+        return CondenseJob(set_job(params, dataset, ipc, method, index), e, dict(e.settings))
     # with the dataset: the D variants' distance per dataset and IPC, the NAS DC proxy's own K
-    return CondenseJob(set_job(params, dataset, ipc, method, index), condense_config(params, ipc, method, dataset))
+    return CondenseJob(set_job(params, dataset, ipc, method, index), e,
+                       asdict(condense_config(params, ipc, method, dataset)))
+
+
+def select_job(params, dataset: str, ipc: int, method: str, index: int, evidence: str | None = None) -> CondenseJob:
+    """A coreset: a built-in's selector and the whole-set stage's evidence file, or a plug-in's own settings."""
+    e = method_entry(method)
+    settings = {**e.settings, "evidence": evidence} if e.builtin else dict(e.settings)
+    return CondenseJob(set_job(params, dataset, ipc, method, index), e, settings)
+
+
+def method_entry(method: str) -> Entry:
+    """The registry entry that runs a cell's sets: its own, or (a study cell's name, e.g. L-intra or X-MLP) the one
+    condensation every study cell is a setting of."""
+    return entry(method) or entry("DC")
 
 
 @dataclass(frozen=True)
@@ -203,4 +228,4 @@ def score_job(params, dataset: str) -> ScoreJob:
 
 __all__ = ["ContinualJob", "CondenseJob", "Env", "EvaluateJob", "NasJob", "OptimalRandomJob", "DownloadJob", "ScoreJob",
            "SetJob", "WholesetJob", "augment_datasets", "condense_job", "continual_job", "env", "evaluate_job", "nas_job",
-           "optimal_random_job", "download_job", "score_job", "set_job", "wholeset_job"]
+           "optimal_random_job", "download_job", "score_job", "select_job", "set_job", "wholeset_job"]

@@ -17,21 +17,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .condense_config import LEVELS, VARIANTS
+from . import registry
+from .condense_config import LEVELS, SUCCESSORS, VARIANTS
 from .coreset import EVIDENCE, SELECTORS
 from .errors import ParamsError
 from .distances import is_distance
 from .models import evaluation_model, is_model_name
 
 CORESETS = tuple(SELECTORS)
-# The DC authors' successors, as settings of the one condense stage (condense.CondenseConfig):
-# DSA (ICML 2021) is DC plus differentiable siamese augmentation; DM (WACV 2023) matches mean embeddings under
-# random networks (dcpipe.dm), with DSA on and its lr_img 1.0. Both start from real images: the authors' readme
-# runs DSA with `--init real`, and real initialisation is DM's default.
-SUCCESSORS = {
-    "DSA": {**VARIANTS["DC"], "dsa": "auto", "init": "real"},
-    "DM": {"objective": "distribution", "dsa": "auto", "lr_img": 1.0, "init": "real"},
-}
 # The main experiment's methods: synthetic-set variants, the successors, then coresets.
 MAIN = tuple(VARIANTS) + tuple(SUCCESSORS) + CORESETS
 # Ablation studies: each value becomes a cell named "<prefix>-<value>[-<model>]".
@@ -57,6 +50,18 @@ SYNTHETIC_PATTERN = "|".join((*VARIANTS, *SUCCESSORS)) + f"|[{''.join(ABLATION_S
 CORESET_PATTERN = "|".join(CORESETS)
 
 
+def synthetic_pattern() -> str:
+    """The condense rule's method wildcard: the built-in synthetic names and grammar, and the plug-ins that make
+    sets (kind synthetic or file) of the loaded parameter file and installed packages."""
+    names = [n for n, e in registry.plugins().items() if e.kind != "coreset"]
+    return "|".join([SYNTHETIC_PATTERN, *names])
+
+
+def coreset_pattern() -> str:
+    """The select_coreset rule's method wildcard: the built-in coresets and the coreset plug-ins."""
+    return "|".join([CORESET_PATTERN, *(n for n, e in registry.plugins().items() if e.kind == "coreset")])
+
+
 @dataclass(frozen=True)
 class Method:
     name: str
@@ -66,6 +71,7 @@ class Method:
     settings: dict = field(default_factory=dict, compare=False)
     variant: str | None = None     # the named variant a DC/M/MD/MDO/MDA or V-<variant> name spells
     evidence: str | None = None    # the whole-set artifact a coreset selects from (coreset.EVIDENCE's keyword)
+    plugin: bool = False           # a plug-in's cell (dcpipe.registry): its own settings, the main table's protocol
 
     @property
     def synthetic(self) -> bool:
@@ -105,6 +111,9 @@ def _on_model(dist: str, model: str) -> dict:
 
 def parse(name: str) -> Method:
     """The method a name spells; a ParamsError listing the grammar for anything else."""
+    found = registry.entry(name)
+    if found and not found.builtin:
+        return Method(name, "coreset" if found.kind == "coreset" else "synthetic", None, {}, plugin=True)
     if name in VARIANTS:
         return Method(name, "synthetic", None, dict(VARIANTS[name]), name)
     if name in SUCCESSORS:
@@ -125,7 +134,7 @@ def parse(name: str) -> Method:
             return _cell(name, study, _on_model(dist, model))
     if prefix in ("R", *CROSS_STUDIES.values()) and is_model_name(rest):
         return _cell(name, study, _on_model("ours", rest))
-    raise ParamsError(f"unknown method {name!r}; valid: {', '.join(MAIN)}, L-<level>, D-<distance>, "
+    raise ParamsError(f"unknown method {name!r}; valid: {', '.join(MAIN + tuple(registry.plugins()))}, L-<level>, D-<distance>, "
                       f"T-<distance>-<model>, V-<variant>, R-<model>, <{'|'.join(CROSS_STUDIES.values())}>-<model>")
 
 

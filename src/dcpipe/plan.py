@@ -8,7 +8,7 @@ import math
 from pathlib import Path
 
 from . import artifacts
-from . import fetch
+from . import fetch, registry
 from .config import condensed_memory_sets, continual_config, data_sources, runtime as runtime_of, score_files, sections
 from .data import DATASETS, dataset_spec, rgb32_name  # DATASETS: the rules' too
 from .errors import ParamsError
@@ -99,6 +99,9 @@ def ipc_sweep_datasets(params) -> list[str]:
 def sets_of(params, method: str) -> int:
     """Sets per cell: experiment.sets, or a study's own `sets` (the follow-up evaluates 2 sets x 50 networks)."""
     s, study = sections(params), parse(method).study
+    e = registry.entry(method)
+    if e and e.kind == "file" and "{set}" not in e.template:
+        return 1  # a finished set made elsewhere: one per cell unless its template names {set}
     own = s.study(study) if study else None
     return own.sets if own and own.sets else s.experiment.sets
 

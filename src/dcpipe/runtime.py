@@ -11,7 +11,7 @@ import time
 import torch
 from tqdm import tqdm
 
-from .errors import ArtifactError, DataError, NonFiniteError, OutputError, ParamsError
+from .errors import ArtifactError, DataError, MethodError, NonFiniteError, OutputError, ParamsError
 from .fused import set_enabled as set_fused
 from .io import unwritable_reason
 
@@ -117,7 +117,7 @@ def stage_errors():
     bare ValueError/RuntimeError here)."""
     try:
         yield
-    except (ParamsError, DataError, ArtifactError, NonFiniteError, OutputError) as e:
+    except (ParamsError, DataError, ArtifactError, NonFiniteError, OutputError, MethodError) as e:
         _fail(str(e))
     except Exception as e:
         reason = unwritable_reason(e, (getattr(e, "filename", None),))

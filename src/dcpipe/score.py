@@ -1,8 +1,9 @@
 """`dcpipe score`: one fixed protocol for a distilled set made by anyone.
 
-The set (.npz, .safetensors, or the authors' `res_*.pt`: a dict whose `data` is a list of [images, labels]) is
-read without unpickling code (torch.load(weights_only=True)), checked against a prepared dataset before any
-training, and scored by N fresh networks trained under the parameter file's `score:` protocol. Only the final
+The set (.npz, .safetensors, the authors' `res_*.pt`: a dict whose `data` is a list of [images, labels], or MTT's
+and DATM's folder of `images_best.pt` and `labels_best.pt`) is read without unpickling code
+(torch.load(weights_only=True)), checked against a prepared dataset before any training, and scored by N fresh
+networks trained under the parameter file's `score:` protocol, on its soft labels where it has them. Only the final
 network is tested, once: no epoch is picked on the test set. Beside it, the same protocol trains on random real
 images of the same size (as many per class), so the gap says what the distillation bought.
 """
@@ -26,10 +27,12 @@ from .data import Data, sample_class
 from .errors import ArtifactError, ParamsError
 from .io import read_npz, refused_pickle
 from .seeding import derive_seed, generator
+from .sets import PIXELS, check_set
 from .train import TrainConfig, train_models
 
 FORMATS = (".npz", ".safetensors", ".pt", ".pth")
-PIXELS = ("normalised", "unit", "uint8")  # the dataset's mean/std already applied | floats in [0, 1] | 0-255
+# MTT and DATM save their best set as two tensors in one run folder (DATM: its Normal/ subfolder)
+TRAJECTORY_FILES = ("images_best.pt", "labels_best.pt")
 
 
 @dataclass(frozen=True)
@@ -40,17 +43,39 @@ class ScoreConfig:
     random_baseline: bool = True
 
 
-def load_set(path: str | Path, entry: int = -1) -> tuple[np.ndarray, np.ndarray, str]:
-    """(images, labels, what was read) of a distilled set file. `entry`: which [images, labels] pair of a
+@dataclass(frozen=True)
+class LoadedSet:
+    """A distilled set as its file holds it: images, class labels, soft labels ([N, classes] probabilities, each
+    row's argmax its label; None where the set has hard labels only), and what was read."""
+    images: np.ndarray
+    labels: np.ndarray
+    soft: np.ndarray | None
+    source: str
+
+
+def trajectory_folder(path: str | Path) -> Path | None:
+    """The run folder of MTT's or DATM's saved set, where `path` is that folder or its images_best.pt."""
+    path = Path(path)
+    if path.is_dir():
+        return path
+    return path.parent if path.name == TRAJECTORY_FILES[0] else None
+
+
+def load_set(path: str | Path, entry: int = -1) -> LoadedSet:
+    """The distilled set a file (or MTT's/DATM's folder) holds. `entry`: which [images, labels] pair of a
     `res_*.pt` (the authors save one per experiment; DC-BENCH scores the last, as the default here)."""
     path = Path(path)
+    folder = trajectory_folder(path)
+    if folder is not None:
+        return load_trajectory_set(folder)
     if path.suffix not in FORMATS:
-        raise ParamsError(f"{path}: unknown set format {path.suffix or '(none)'!r}; valid: {', '.join(FORMATS)}")
+        raise ParamsError(f"{path}: unknown set format {path.suffix or '(none)'!r}; valid: {', '.join(FORMATS)}, or "
+                          f"MTT's/DATM's folder of {' and '.join(TRAJECTORY_FILES)}")
     if not path.is_file():
         raise ParamsError(f"{path}: no such file")
     if path.suffix == ".npz":
         z = read_npz(path, ("images", "labels"))
-        return z["images"], z["labels"], "npz"
+        return LoadedSet(z["images"], z["labels"], z.get("soft_labels"), "npz")
     if path.suffix == ".safetensors":
         try:
             t = load_safetensors(str(path))
@@ -58,17 +83,8 @@ def load_set(path: str | Path, entry: int = -1) -> tuple[np.ndarray, np.ndarray,
             raise ArtifactError(f"{path}: not a readable safetensors file ({e})") from e
         if not {"images", "labels"} <= set(t):
             raise ArtifactError(f"{path}: has tensors {', '.join(sorted(t)) or '(none)'}, expected images and labels")
-        return t["images"], t["labels"], "safetensors"
-    try:
-        with warnings.catch_warnings():  # its note on a raw pickle's protocol names torch's internal file: noise
-            warnings.filterwarnings("ignore", "Detected pickle protocol", UserWarning)
-            obj = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
-        named = re.search(r"GLOBAL (\S+)", str(e))  # what torch's weights_only unpickler refused to import
-        raise refused_pickle(path, "save the set with safetensors, or as an .npz of images and labels",
-                             f"it names {named.group(1)}" if named else None) from None
-    except (RuntimeError, EOFError, OSError) as e:
-        raise ArtifactError(f"{path}: not a readable torch file ({e})") from e
+        return LoadedSet(t["images"], t["labels"], t.get("soft_labels"), "safetensors")
+    obj = torch_load(path, "save the set with safetensors, or as an .npz of images and labels")
     data = obj.get("data") if isinstance(obj, dict) else None
     if not isinstance(data, (list, tuple)) or not data or not all(
             isinstance(p, (list, tuple)) and len(p) == 2 and all(torch.is_tensor(t) for t in p) for p in data):
@@ -77,63 +93,54 @@ def load_set(path: str | Path, entry: int = -1) -> tuple[np.ndarray, np.ndarray,
     if not -len(data) <= entry < len(data):
         raise ParamsError(f"{path}: entry {entry} out of range; it holds {len(data)} [images, labels] pairs")
     images, labels = data[entry]
-    return images.numpy(), labels.numpy(), f"res_*.pt entry {entry % len(data)} of {len(data)}"
+    return LoadedSet(as_array(images), as_array(labels), None, f"res_*.pt entry {entry % len(data)} of {len(data)}")
 
 
-def span(values: np.ndarray) -> str:
-    """The range of integer values as `min..max` (-1..8 reads clearly where -1-8 does not)."""
-    return f"{int(values.min())}..{int(values.max())}"
+def load_trajectory_set(folder: Path) -> LoadedSet:
+    """MTT's or DATM's images_best.pt ([N, C, H, W]) and labels_best.pt: MTT's class indices [N], or DATM's
+    learned soft labels [N, classes], logits that its evaluation softmaxes (its SoftCrossEntropy), as here."""
+    images, labels = (torch_load(folder / name, "save the tensors alone (torch.save(t.detach().cpu(), ...))")
+                      for name in TRAJECTORY_FILES)
+    for name, t in zip(TRAJECTORY_FILES, (images, labels)):
+        if not torch.is_tensor(t):
+            raise ArtifactError(f"{folder / name}: holds a {type(t).__name__}, expected one tensor (MTT's/DATM's "
+                                f"{name})")
+    if labels.ndim == 1 and not labels.is_floating_point():
+        return LoadedSet(as_array(images), as_array(labels), None, "MTT/DATM images_best.pt, labels_best.pt")
+    if labels.ndim == 2 and labels.is_floating_point():
+        soft = torch.softmax(labels.detach().double(), 1).float()
+        return LoadedSet(as_array(images), soft.argmax(1).numpy(), soft.numpy(),
+                         "MTT/DATM images_best.pt, labels_best.pt (DATM's soft-label logits, softmaxed)")
+    raise ArtifactError(f"{folder / TRAJECTORY_FILES[1]}: {labels.dtype} labels of shape {tuple(labels.shape)}; "
+                        f"expected class indices [N] (MTT) or soft-label logits [N, classes] (DATM)")
 
 
-def non_finite_pixels(images: np.ndarray) -> str | None:
-    """What makes a set's images untrainable: NaN or inf pixels (a set saved from a diverged run), None when every
-    value is finite. Every reader of a set checks this before any network trains on it (score, and the stages'
-    training_set): a model trained on NaN scores chance, which would be recorded as a result."""
-    bad = ~np.isfinite(images)
-    if not bad.any():
-        return None
-    n, nan = int(bad.sum()), int(np.isnan(images).sum())
-    return f"{n} of {images.size} pixel values are not finite ({nan} nan, {n - nan} inf)"
+def torch_load(path: Path, fix: str):
+    """A torch file's tensors (and plain containers), never its code: a file that names anything else is refused."""
+    if not path.is_file():
+        raise ParamsError(f"{path}: no such file")
+    try:
+        with warnings.catch_warnings():  # its note on a raw pickle's protocol names torch's internal file: noise
+            warnings.filterwarnings("ignore", "Detected pickle protocol", UserWarning)
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        named = re.search(r"GLOBAL (\S+)", str(e))  # what torch's weights_only unpickler refused to import
+        raise refused_pickle(path, fix, f"it names {named.group(1)}" if named else None) from None
+    except (RuntimeError, EOFError, OSError) as e:
+        raise ArtifactError(f"{path}: not a readable torch file ({e})") from e
 
 
-def checked(images: np.ndarray, labels: np.ndarray, d: Data, pixels: str = "normalised",
-            where: str = "set") -> tuple[torch.Tensor, torch.Tensor]:
-    """The set as normalised float tensors on the data's device, or an ArtifactError saying what does not fit
-    the prepared dataset (shape, classes, labels, normalisation): checked before any network trains."""
-    if pixels not in PIXELS:
-        raise ParamsError(f"unknown --pixels {pixels!r}; valid: {', '.join(PIXELS)}")
-    want = f"{d.name} has {d.channels}x{d.im_size[0]}x{d.im_size[1]} images and labels 0..{d.num_classes - 1}"
+def as_array(t: torch.Tensor) -> np.ndarray:
+    """A saved tensor as numpy: detached (MTT and DATM save their optimised leaf tensors), floats as float32."""
+    t = t.detach()
+    return (t.float() if t.is_floating_point() else t).numpy()
 
-    def bad(what: str) -> ArtifactError:
-        return ArtifactError(f"{where}: {what}; {want}")
 
-    if images.ndim != 4 or tuple(images.shape[1:]) != (d.channels, *d.im_size):
-        raise bad(f"images of shape {tuple(images.shape)} (N, C, H, W)")
-    if labels.shape != (len(images),) or not np.issubdtype(labels.dtype, np.integer) or len(labels) == 0:
-        raise bad(f"{labels.dtype} labels of shape {tuple(labels.shape)} for {len(images)} images")
-    if labels.min() < 0 or labels.max() >= d.num_classes:
-        raise bad(f"labels {span(labels)}")
-    absent = sorted(set(range(d.num_classes)) - set(labels.tolist()))
-    if absent:
-        raise bad(f"no image of class(es) {', '.join(map(str, absent))}")
-    x = images.astype(np.float32)
-    problem = non_finite_pixels(x)
-    if problem:
-        raise bad(problem)
-    lo, hi = float(x.min()), float(x.max())
-    if pixels == "normalised" and (hi > 20 or (lo >= 0 and hi <= 1)):
-        # normalised images have negative values (the background lies below the mean); these look like raw pixels
-        raise bad(f"pixel values {lo:.3g}..{hi:.3g} look unnormalised (0-1 or 0-255); pass --pixels unit or "
-                  f"--pixels uint8 to have the dataset's mean/std applied")
-    if pixels != "normalised":
-        top = 255.0 if pixels == "uint8" else 1.0
-        if lo < 0 or hi > top:
-            raise bad(f"pixel values {lo:.3g}..{hi:.3g} are outside 0..{top:g} (--pixels {pixels})")
-        mean = np.asarray(d.mean, np.float32).reshape(1, -1, 1, 1)
-        std = np.asarray(d.std, np.float32).reshape(1, -1, 1, 1)
-        x = (x / top - mean) / std
-    dev = d.x_train.device
-    return torch.as_tensor(x, device=dev), torch.as_tensor(labels.astype(np.int64), device=dev)
+def checked(images: np.ndarray, labels: np.ndarray, d: Data, pixels: str = "normalised", where: str = "set",
+            soft: np.ndarray | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """The set as normalised float tensors on the data's device (images, labels, soft labels or None), or the one
+    set check's ArtifactError (dcpipe.sets.check_set), before any network trains."""
+    return tuple(check_set(images, labels, d, where, pixels, soft=soft))
 
 
 def random_real(d: Data, labels: torch.Tensor, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -155,13 +162,14 @@ def stats(accuracies: list[float]) -> dict:
     return out
 
 
-def score(x: torch.Tensor, y: torch.Tensor, d: Data, cfg: ScoreConfig, seed: int, progress=None) -> dict:
-    """Train cfg.models fresh networks on (x, y), and as many on random real images of the same size; test each
-    final network once on the whole test set."""
+def score(x: torch.Tensor, y: torch.Tensor, d: Data, cfg: ScoreConfig, seed: int, progress=None,
+          soft: torch.Tensor | None = None) -> dict:
+    """Train cfg.models fresh networks on (x, y) (on its soft labels where given), and as many on random real
+    images of the same size; test each final network once on the whole test set."""
     t0 = time.perf_counter()
     accs = train_models(cfg.model, cfg.models, x, y, d.x_test, d.y_test, d.num_classes, cfg.train,
-                        derive_seed(seed, "set"), progress=progress)
-    out = {"set": stats(accs), "accuracies": accs, "images": len(y),
+                        derive_seed(seed, "set"), progress=progress, soft=soft)
+    out = {"set": stats(accs), "accuracies": accs, "images": len(y), "labels": "hard" if soft is None else "soft",
            "images_per_class": torch.bincount(y.cpu(), minlength=d.num_classes).tolist(),
            "protocol": {"model": cfg.model, "models": cfg.models, "random_baseline": cfg.random_baseline,
                         "train": asdict(cfg.train), "test_epoch_picking": False},
@@ -179,7 +187,8 @@ def score(x: torch.Tensor, y: torch.Tensor, d: Data, cfg: ScoreConfig, seed: int
 def summary_line(result: dict) -> str:
     s = result["set"]
     ci = "n/a (1 model)" if s["ci95"] is None else f"[{s['ci95'][0]:.2f}, {s['ci95'][1]:.2f}]"
-    line = f"{s['mean']:.2f} ± {s['std']:.2f} % over {s['n']} models, 95% CI {ci}"
+    soft = " on its soft labels" if result.get("labels") == "soft" else ""
+    line = f"{s['mean']:.2f} ± {s['std']:.2f} % over {s['n']} models{soft}, 95% CI {ci}"
     if "gap_to_random" in result:
         line += f"; random real {result['random_real']['mean']:.2f} %, gap {result['gap_to_random']:+.2f} points"
     return line + f"; {result['wall_seconds']:.0f} s"

@@ -96,9 +96,11 @@ def crop_scale_rotate_theta(n: int, size, gen: torch.Generator) -> torch.Tensor:
 
 def train_model(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig,
                 gen: torch.Generator, observe=None) -> torch.nn.Module:
-    """Train `net` in place on (x, y) for cfg.epochs epochs of shuffled mini-batches. `observe(idx, logits)`, if
-    given, sees each mini-batch's indices and (detached) training logits: how the whole-set stage records when
-    each sample is classified correctly (forgetting events) without a second pass."""
+    """Train `net` in place on (x, y) for cfg.epochs epochs of shuffled mini-batches. `y`: class indices [N], or
+    class probabilities [N, C] (soft labels), which F.cross_entropy takes as the soft-target cross-entropy
+    -sum p log softmax; shuffles and augmentations depend on the images alone, so they are the same either way.
+    `observe(idx, logits)`, if given, sees each mini-batch's indices and (detached) training logits: how the
+    whole-set stage records when each sample is classified correctly (forgetting events) without a second pass."""
     opt = torch.optim.SGD(net.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     epochs, drop, total = schedule(cfg, len(y))
     net.train()
@@ -145,19 +147,33 @@ def trained_model(model: str, index: int, x, y, num_classes: int, cfg: TrainConf
 
 def train_models(model: str, n_models: int, x: torch.Tensor, y: torch.Tensor, x_test: torch.Tensor,
                  y_test: torch.Tensor, num_classes: int, cfg: TrainConfig, seed: int,
-                 progress=None, done: list[float] | None = None) -> list[float]:
+                 progress=None, done: list[float] | None = None, soft: torch.Tensor | None = None) -> list[float]:
     """Train n_models fresh networks of one architecture on (x, y); return each one's test accuracy.
 
     Model i is initialised and shuffled from derive_seed(seed, i) alone, so results do not depend on how the
     models are grouped (one by one, or a batch of models), and a resumed group skips the models in `done`.
+    `soft` (float [N, num_classes], rows summing to 1): train on these soft labels instead of y, with the same
+    initialisations, shuffles and augmentations as on y.
     """
+    targets = training_targets(y, soft, num_classes)
     accs = list(done or [])
     for i in range(len(accs), n_models):
-        net = trained_model(model, i, x, y, num_classes, cfg, seed)
+        net = trained_model(model, i, x, targets, num_classes, cfg, seed)
         accs.append(test_accuracy(net, x_test, y_test, cfg.test_batch, cfg.test_precision))
         if progress:
             progress(i, accs[-1])
     return accs
+
+
+def training_targets(y: torch.Tensor, soft: torch.Tensor | None, num_classes: int) -> torch.Tensor:
+    """What the loss is taken against: the labels y, or the soft labels where given (the hard labels' tensor
+    itself, so hard-label training runs exactly as it does without soft labels)."""
+    if soft is None:
+        return y
+    if soft.shape != (len(y), num_classes) or not soft.is_floating_point():
+        raise ValueError(f"soft labels: {soft.dtype} of shape {tuple(soft.shape)}, expected float "
+                         f"({len(y)}, {num_classes})")
+    return soft
 
 
 def compare_test_precision(model: str, n_models: int, x, y, x_test, y_test, num_classes: int, cfg: TrainConfig,
@@ -198,14 +214,15 @@ def compare_train_precision(model: str, n_models: int, x, y, x_test, y_test, num
 
 def train_models_batched(model: str, n_models: int, x: torch.Tensor, y: torch.Tensor, x_test: torch.Tensor,
                          y_test: torch.Tensor, num_classes: int, cfg: TrainConfig, seed: int,
-                         first: int = 0) -> list[float]:
+                         first: int = 0, soft: torch.Tensor | None = None) -> list[float]:
     """train_models for a batch of models at once: parameters stacked along a leading model axis and one
     vmap(grad(functional_call)) per step, so M small networks become one wide computation (the batched
     evaluation). Model i sees exactly the initialisation, shuffles and augmentations of train_models'
     model i; SGD with momentum and weight decay is applied as torch.optim.SGD does. Not for networks with
     BatchNorm, whose running statistics are in-place buffer updates that vmap does not batch. `first`: the
-    index of the first model (a resumed group trains models first..first+n_models-1)."""
-    params, buffers, base = train_stacked(model, n_models, x, y, num_classes, cfg, seed, first)
+    index of the first model (a resumed group trains models first..first+n_models-1); `soft`: as train_models."""
+    params, buffers, base = train_stacked(model, n_models, x, training_targets(y, soft, num_classes), num_classes,
+                                          cfg, seed, first)
     return stacked_accuracies(params, buffers, base, x_test, y_test, cfg)
 
 
@@ -222,7 +239,8 @@ def stacked_accuracies(params, buffers, base, x_test, y_test, cfg: TrainConfig) 
 
 
 def train_stacked(model: str, n_models: int, x, y, num_classes: int, cfg: TrainConfig, seed: int, first: int = 0):
-    """Train the stack; returns (stacked parameters, stacked buffers, the module whose structure they fill)."""
+    """Train the stack; returns (stacked parameters, stacked buffers, the module whose structure they fill).
+    `y`: class indices [N] or class probabilities [N, C], as train_model."""
     nets, gens = [], []
     for i in range(first, first + n_models):
         s = derive_seed(seed, "model", i)

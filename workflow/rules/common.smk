@@ -6,14 +6,31 @@ import shlex
 
 from dcpipe.config import runtime
 
-from dcpipe.methods import CORESET_PATTERN, CROSS_PATTERN, SYNTHETIC_PATTERN, parse as parse_method  # Snakemake has a `parse`
+from dcpipe.methods import CROSS_PATTERN, coreset_pattern, parse as parse_method, synthetic_pattern  # Snakemake has a `parse`
 from dcpipe.codedeps import script_code
+from dcpipe.registry import entry as method_entry
 
 
 def code(rule):
     """Every rule's last input: its script and the dcpipe modules the script runs (dcpipe.codedeps), so that a library
     edit reruns exactly the jobs whose code it touches, here as under DVC (dvc.yaml lists the same files as deps)."""
     return script_code(f"workflow/scripts/{rule}.py")
+
+
+def method_code(rule):
+    """A set-making rule's code: code(rule), plus a plug-in's own source file (or a file entry's set) for that
+    plug-in's jobs only, so that editing it reruns its cells and no others, under both runners."""
+    def files(wc):
+        e = method_entry(wc.method)
+        own = e.file_for(wc.dataset, wc.ipc, wc.set) if e and e.kind == "file" else e and e.source()
+        return code(rule) + ([own] if own else [])
+    return files
+
+
+def method_keys(wc):
+    """A plug-in's params.yaml keys: its own entry (settings, target), so that a change reruns its cells only."""
+    e = method_entry(wc.method)
+    return [f"plugins.{wc.method}"] if e and e.origin == f"plugins.{wc.method}" else []
 
 
 def settings(keys):

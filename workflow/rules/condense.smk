@@ -6,6 +6,8 @@ def condense_keys(wc):
     of DM's K must not make Snakemake rerun (and first delete) the DC or DSA sets. A study cell's budget
     (iterations) is in its studies entry; the NAS DC proxy's K in nas.condense_iterations (listed only where the
     file has it: DVC refuses a listed key that the file lacks)."""
+    if parse_method(wc.method).plugin:  # its own settings, not the condense section's
+        return CONDENSE_PARAMS + method_keys(wc)
     c = P["condense"]
     section = [f"condense.{k}" for k in sorted(c) if k != "method_iterations"]  # sorted: not the file's key order
     section += [f"condense.method_iterations.{wc.method}"] if wc.method in c.get("method_iterations", {}) else []
@@ -17,7 +19,7 @@ def condense_keys(wc):
 rule condense:
     input:
         prepared=artifacts.PREPARED,
-        code=code("condense"),
+        code=method_code("condense"),
     output:
         npz=artifacts.SYNTHETIC,
         meta=artifacts.SYNTHETIC + ".json",
@@ -28,7 +30,7 @@ rule condense:
     log:
         "logs/condense/{dataset}_ipc{ipc}_{method}_set{set}.log",
     wildcard_constraints:
-        method=SYNTHETIC_PATTERN,
+        method=synthetic_pattern(),
     threads: THREADS
     resources:
         gpu=1,

@@ -5,18 +5,18 @@ rule select_coreset:
     input:
         prepared=artifacts.PREPARED,
         evidence=lambda wc: plan.evidence(P, wc.dataset, wc.method, wc.set),  # herding, kcenter, forgetting: network {set}
-        code=code("select_coreset"),
+        code=method_code("select_coreset"),
     output:
         npz=artifacts.CORESET,
         meta=artifacts.CORESET + ".json",
     params:
-        dvc=CORESET_PARAMS,
-        settings=settings(CORESET_PARAMS),
+        dvc=lambda wc: CORESET_PARAMS + method_keys(wc),
+        settings=lambda wc: settings(CORESET_PARAMS + method_keys(wc)),
         evidence=lambda wc, input: "".join(f" --evidence {shlex.quote(f)}" for f in input.evidence),
     log:
         "logs/select_coreset/{dataset}_ipc{ipc}_{method}_set{set}.log",
     wildcard_constraints:
-        method=CORESET_PATTERN,
+        method=coreset_pattern(),
     threads: 1
     resources:
         mem_mb=2000,

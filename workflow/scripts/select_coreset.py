@@ -3,7 +3,7 @@ from pathlib import Path
 
 import click
 
-from dcpipe.jobs import set_job
+from dcpipe.jobs import select_job
 from dcpipe.stages.common import set_job_options, stage_job
 from dcpipe.stages.select_coreset import select_coreset
 
@@ -14,7 +14,7 @@ from dcpipe.stages.select_coreset import select_coreset
 @click.option("--evidence", type=click.Path(path_type=Path), help="whole-set features (herding, kcenter) or counts (forgetting)")
 def main(params_file, dataset, ipc, method, index, prepared, out, evidence):
     with stage_job(params_file, dataset=dataset, ipc=ipc, method=method) as params:
-        select_coreset(set_job(params, dataset, ipc, method, index), prepared, out, evidence)
+        select_coreset(select_job(params, dataset, ipc, method, index, str(evidence) if evidence else None), prepared, out)
 
 
 if __name__ == "__main__":

@@ -5,15 +5,18 @@ runs every one of CHECKS, in order, and reports all their problems together."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 from ..condense_config import LEVELS, LOOPS, VARIANTS, CondenseConfig
 from ..data import DATASETS, dataset_spec, rgb32_name
 from ..errors import DataError
 from ..distances import DISTANCES, is_distance
 from ..methods import CROSS_STUDIES, MAIN, parse
+from ..registry import plugins
 from ..models import MODEL_NAMES, build_model, is_model_name
 from ..nas import EARLY_STOPPING, subspace
 from ..score import ScoreConfig
+from ..sets import ZCA_REFUSED
 from ..sources import SOURCES
 from .sections import CONDENSE, Coresets, Experiment
 from .settings import augment_datasets, continual_config, dsa_methods, ipc_sweep_methods, methods, nas_widths
@@ -41,7 +44,7 @@ def all_ipcs(params) -> set[int]:
 
 def names(params) -> list[str]:
     exp, cond, ev = params["experiment"], params["condense"], params["evaluate"]
-    problems = (_each("experiment.datasets", exp["datasets"], DATASETS) + _each("experiment.methods", methods(params), MAIN)
+    problems = (_each("experiment.datasets", exp["datasets"], DATASETS) + _each("experiment.methods", methods(params), MAIN + tuple(plugins()))
                 + _each("evaluate.augment_datasets", augment_datasets(params), DATASETS)
                 + _unknown("condense.model", cond.get("model", CONDENSE.model), MODEL_NAMES, is_model_name)
                 + _unknown("evaluate.model", ev["model"], MODEL_NAMES, is_model_name)
@@ -49,7 +52,7 @@ def names(params) -> list[str]:
     problems += [line for d in params["data"].get("urls", {}) for line in _unknown("data.urls", d, SOURCES)]
     sweep = params.get("ipc_sweep", {})
     problems += (_each("ipc_sweep.datasets", sweep.get("datasets", []), DATASETS)
-                 + _each("ipc_sweep.methods", ipc_sweep_methods(params), MAIN))
+                 + _each("ipc_sweep.methods", ipc_sweep_methods(params), MAIN + tuple(plugins())))
     for d, by_ipc in cond.get("variant_distance", {}).items():
         problems += _unknown("condense.variant_distance", d, DATASETS)
         problems += [line for i, dist in by_ipc.items()
@@ -258,7 +261,7 @@ def continual(params) -> list[str]:
 
 
 def score(params) -> list[str]:
-    """The score section's model, datasets and file names (one job each: names must differ)."""
+    """The score section's model, datasets and file names (one job each: names must differ), and no ZCA."""
     s = params.get("score")
     if not s:
         return []
@@ -267,8 +270,28 @@ def score(params) -> list[str]:
     problems += _each("score.files[].dataset", [f["dataset"] for f in files], DATASETS)
     names = [f["name"] for f in files]
     problems += [f"  score.files: name {n!r} is used twice" for n in sorted({n for n in names if names.count(n) > 1})]
+    problems += [f"  score.files[{i}].pixels: zca: {ZCA_REFUSED}"
+                 for i, f in enumerate(files) if f.get("pixels") == "zca"]
     return problems
 
 
-CHECKS = (names, cross_studies, ablation_studies, budgets_per_ipc, successors, score, nas, coresets, train_subset,
+def plugin_files(params) -> list[str]:
+    """A `kind: file` plug-in's sets exist for every cell it is planned in (experiment, IPC sweep), before any work."""
+    exp, sweep = params["experiment"], params.get("ipc_sweep", {})
+    cells = [(d, i, m) for d in exp["datasets"] for i in exp["ipcs"] for m in methods(params)]
+    cells += [(d, i, m) for d in sweep.get("datasets", []) for i in sweep.get("ipcs", []) for m in ipc_sweep_methods(params)]
+    problems = []
+    for d, i, m in dict.fromkeys(cells):
+        e = plugins().get(m)
+        if e and e.kind == "file":
+            sets = range(exp.get("sets", Experiment.sets)) if "{set}" in e.template else [0]
+            missing = [e.file_for(d, i, k) for k in sets if not Path(e.file_for(d, i, k)).exists()]
+            if missing:
+                problems.append(f"  plugins.{m}: template {e.template} matches no file for {d} at IPC {i} "
+                                f"({', '.join(missing[:2])}{', ...' if len(missing) > 2 else ''}); put the set there "
+                                f"or fix the template")
+    return problems
+
+
+CHECKS = (names, plugin_files, cross_studies, ablation_studies, budgets_per_ipc, successors, score, nas, coresets, train_subset,
           class_sizes, continual)

@@ -17,6 +17,7 @@ import jsonschema
 import yaml
 
 from ..errors import ParamsError
+from ..registry import declare
 from .checks import CHECKS
 
 
@@ -146,6 +147,10 @@ def validate_params(params, where: str = "params") -> None:
             lines.append(f"  {key}: {msg}")
         lines += non_finite
         raise ParamsError(f"{where}: invalid parameters:\n" + "\n".join(lines))
+    # the plug-ins first: the checks below read method names, theirs included
+    plugin_problems = declare(params.get("plugins"), Path(where).parent if where != "params" else Path.cwd(), where)
+    if plugin_problems:  # one `error:` line each, naming the plug-in and the fix
+        raise ParamsError("\nerror: ".join(f"{where}: {p.strip()}" for p in plugin_problems))
     problems = [line for check in CHECKS for line in check(params)]
     if problems:
         raise ParamsError(f"{where}: invalid parameters:\n" + "\n".join(problems))

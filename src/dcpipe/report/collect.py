@@ -59,7 +59,7 @@ class Inputs:
 
 
 EVAL_COLUMNS = ["dataset", "ipc", "method", "set", "model", "accuracy", "seed", "eval_seed", "epochs", "iterations",
-                "wall_seconds"]
+                "wall_seconds", "labels", "hard_accuracy"]
 
 
 def evaluations(inputs: Inputs) -> pd.DataFrame:
@@ -68,11 +68,15 @@ def evaluations(inputs: Inputs) -> pd.DataFrame:
     for job in plan.plan(inputs.params):
         r = inputs.json(artifacts.EVAL.format(**job))
         meta = r["train_set_meta"]
-        k = meta["config"]["iterations"] if meta.get("kind") == "synthetic" else None
-        for i, acc in enumerate(r["accuracies"]):
+        # K of a condensation (a plug-in's settings may have none, a coreset has none)
+        k = meta["config"].get("iterations") if meta.get("kind") == "synthetic" else None
+        # a soft-label set: its networks trained on the soft labels (the score) and on their argmax (beside it)
+        hard = r["hard_label"]["accuracies"] if r.get("labels") == "soft" else [None] * len(r["accuracies"])
+        for i, (acc, hard_acc) in enumerate(zip(r["accuracies"], hard)):
             rows.append({**job, "model": i, "accuracy": 100 * acc, "seed": meta["seed"], "eval_seed": r["seed"],
                          "epochs": r["train_config"]["epochs"], "iterations": k,
-                         "wall_seconds": r["wall_seconds"] / len(r["accuracies"])})
+                         "wall_seconds": r["wall_seconds"] / len(r["accuracies"]), "labels": r.get("labels", "hard"),
+                         "hard_accuracy": None if hard_acc is None else 100 * hard_acc})
     return pd.DataFrame(rows, columns=EVAL_COLUMNS)
 
 
@@ -82,7 +86,7 @@ def summarise(df: pd.DataFrame) -> pd.DataFrame:
     keys = ["dataset", "ipc", "method"]
     if df.empty:
         return pd.DataFrame(columns=keys + ["mean", "std", "n_models", "sets", "models_per_set", "epochs",
-                                            "iterations"])
+                                            "iterations", "labels", "hard_mean", "hard_std"])
     g = df.groupby(keys, sort=False)
     out = g["accuracy"].agg(mean="mean", n_models="count").reset_index()
     out["std"] = g["accuracy"].std(ddof=0).values
@@ -91,6 +95,9 @@ def summarise(df: pd.DataFrame) -> pd.DataFrame:
                                                                                            sort=False).max().values
     out["epochs"] = g["epochs"].first().values
     out["iterations"] = g["iterations"].first().values
+    out["labels"] = g["labels"].first().values
+    out["hard_mean"] = g["hard_accuracy"].mean().values  # NaN for hard-label sets
+    out["hard_std"] = g["hard_accuracy"].std(ddof=0).values
     return out
 
 

@@ -112,6 +112,8 @@ def table_cell(row: dict | None, paper_ref=None, comparison: Comparison | None =
     """'ours / paper' (or ours alone) in a paper-layout table: coloured by the comparison's status, the budget it
     ran at on hover (never in the text), linked to the cell's page."""
     ours = "–" if row is None else stat(row["mean"], row["std"], row["n_models"])
+    if row is not None and row.get("labels") == "soft":  # trained on soft labels; their argmax's score beside
+        ours += f" (soft labels; hard-label argmax {stat(row['hard_mean'], row['hard_std'], row['n_models'])})"
     kind = comparison.kind if comparison else ""
     title = budget_of(row).text() if row is not None else (comparison.detail if comparison else "")
     return Cell(ours_paper(ours, ref(paper_ref)) if paper else ours, kind, title, cell_href(row),

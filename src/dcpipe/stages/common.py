@@ -14,12 +14,12 @@ import torch
 
 from .. import data as data_mod
 from ..config import PLANNED_PARAMS, check_planned, load_params, runtime
-from ..errors import ArtifactError, ParamsError
-from ..io import check_writable, read_npz
+from ..errors import ParamsError
+from ..io import check_writable
 from ..lease import GpuLease
 from ..plan import check_job
 from ..runtime import device_problem, pick_device, setup, stage_errors
-from ..score import non_finite_pixels, span
+from ..sets import read_set
 from ..jobs import Env
 
 _LEASE = None
@@ -98,40 +98,7 @@ def load_data(env: Env, prepared: Path, device) -> data_mod.Data:
 
 
 def training_set(artifact: Path, d: data_mod.Data) -> tuple[torch.Tensor, torch.Tensor]:
-    """Images and labels of a condensed set or a coreset artifact, on the data's device.
+    """Images and labels of a condensed set or a coreset artifact, on the data's device, after the one set check
+    (dcpipe.sets.read_set): a set that does not fit the prepared dataset is refused before any model trains."""
+    return tuple(read_set(artifact, d)[:2])
 
-    Checked against the prepared dataset before any model trains: a set of another dataset (or another kind of
-    file) would otherwise train a model and fail at its test pass, or crash inside the loss on a label the
-    network has no output for."""
-    z = read_npz(artifact)
-    dev = d.x_train.device
-
-    def bad(what: str):
-        return ArtifactError(f"{artifact}: {what}; the prepared {d.name} has {d.channels}x{d.im_size[0]}x"
-                             f"{d.im_size[1]} images and labels 0..{d.num_classes - 1}: rerun the stage that wrote it")
-
-    if "images" in z and "labels" in z:  # a condensed set
-        x, y = z["images"], z["labels"]
-        if x.ndim != 4 or tuple(x.shape[1:]) != (d.channels, *d.im_size) or not np.issubdtype(x.dtype, np.floating):
-            raise bad(f"{x.dtype} images of shape {x.shape} (N, C, H, W)")
-        if y.shape != (len(x),) or not np.issubdtype(y.dtype, np.integer) or len(y) == 0:
-            raise bad(f"{y.dtype} labels of shape {y.shape} for {len(x)} images")
-        if y.min() < 0 or y.max() >= d.num_classes:
-            raise bad(f"labels {span(y)}")
-        problem = non_finite_pixels(x)
-        if problem:
-            raise bad(problem)
-        return torch.as_tensor(x, device=dev), torch.as_tensor(y, device=dev)
-    if "indices" in z:  # a coreset: indices of real training images (and their labels, as selected)
-        idx = z["indices"]
-        if idx.ndim != 1 or not np.issubdtype(idx.dtype, np.integer) or len(idx) == 0:
-            raise bad(f"{idx.dtype} indices of shape {idx.shape}")
-        if idx.min() < 0 or idx.max() >= len(d.y_train):
-            raise bad(f"indices {span(idx)} into {len(d.y_train)} training images")
-        t = torch.as_tensor(idx, device=dev)
-        if "labels" in z and not np.array_equal(z["labels"], d.y_train[t].cpu().numpy()):
-            raise bad("labels that differ from the training images' at its indices (selected from another "
-                      "prepared dataset or data.train_subset)")
-        return d.x_train[t], d.y_train[t]
-    raise ArtifactError(f"{artifact}: has arrays {', '.join(sorted(z)) or '(none)'}, expected images and labels "
-                        f"(a condensed set) or indices (a coreset); rerun the stage that wrote it")

@@ -1,35 +1,33 @@
-"""Stage select_coreset: a coreset (indices of real training images) for one dataset, IPC, method and set."""
+"""Stage select_coreset: a coreset (indices of real training images) for one dataset, IPC, method and set, from a
+built-in selector or a plug-in, through the door (dcpipe.door)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-
-from ..coreset import EVIDENCE, SELECTORS
-from ..errors import ArtifactError, ParamsError
-from ..io import provenance, read_npz, write_json, write_npz
-from ..jobs import SetJob
+from .. import door
+from ..jobs import CondenseJob
+from ..io import provenance, write_json, write_npz
+from ..plugin import Checkpoint
 from .common import load_data
+from .condense import StepProgress, plugin_record
 
 
-def select_coreset(job: SetJob, prepared: Path, out: Path, evidence: Path | None = None) -> None:
-    """Herding and k-center read the whole-set model's features, forgetting its counts (`evidence`); herding
-    and k-center are deterministic given the features (the seed is recorded but unused)."""
-    method, ipc, seed = job.method, job.ipc, job.seed
-    d = load_data(job.env, prepared, "cpu")
-    kwargs = {}
-    if method in EVIDENCE:
-        if evidence is None:
-            raise ParamsError(f"{method} selects from the whole-set stage's {EVIDENCE[method]}: pass --evidence")
-        values = torch.as_tensor(read_npz(evidence, (EVIDENCE[method],))[EVIDENCE[method]])
-        if len(values) != len(d.y_train):
-            raise ArtifactError(f"{evidence}: {len(values)} samples, the training set has {len(d.y_train)}; "
-                                "rerun the wholeset stage")
-        kwargs[EVIDENCE[method]] = values
-    idx = SELECTORS[method](d.y_train, ipc, d.num_classes, seed, **kwargs)
+def select_coreset(job: CondenseJob, prepared: Path, out: Path) -> None:
+    """Herding and k-center read the whole-set model's features, forgetting its counts (the job's evidence file);
+    herding and k-center are deterministic given the features (the seed is recorded but unused)."""
+    s, e = job.set, job.method
+    d = load_data(s.env, prepared, "cpu")
+    progress = StepProgress(f"select {s.name}", s.env.log_every)
+    checkpoint = Checkpoint(str(out) + ".ckpt.safetensors", {"method": s.method, "seed": s.seed,
+                                                            "settings": job.settings})
+    idx = door.select(e, d, s.ipc, s.seed, "cpu", job.settings, progress, checkpoint)
+    progress.close()
     write_npz(out, indices=idx.numpy(), labels=d.y_train[idx].numpy())
-    write_json(str(out) + ".json", {"kind": "coreset", "method": method, "dataset": job.dataset, "ipc": ipc,
-                                    "set": job.index, "seed": seed, "evidence": str(evidence) if evidence else None,
-                                    "deterministic_given_evidence": method in ("herding", "kcenter"),
+    evidence = job.settings.get("evidence") if e.builtin else None
+    write_json(str(out) + ".json", {"kind": "coreset", "method": s.method, "dataset": s.dataset, "ipc": s.ipc,
+                                    "set": s.index, "seed": s.seed, "evidence": str(evidence) if evidence else None,
+                                    "deterministic_given_evidence": s.method in ("herding", "kcenter"),
+                                    "plugin": None if e.builtin else plugin_record(e, s.dataset, s.ipc, s.index),
                                     "provenance": provenance()})
+    checkpoint.clear()
