@@ -5,6 +5,7 @@ import sys
 
 from dcpipe.config import ParamsError, load_params
 from dcpipe import artifacts, plan
+from dcpipe.plansize import large_plan_message
 
 PARAMS_FILE = config.get("params", "params.yaml")
 try:
@@ -12,6 +13,8 @@ try:
 except ParamsError as e:  # the stages' `error:` line and exit status (runtime.stage_errors), not a traceback
     print(f"error: {e}", file=sys.stderr, flush=True)
     sys.exit(2)
+if large_plan_message(P):  # said before the DAG build, which is silent for as long as such a plan takes
+    print(f"warning: {PARAMS_FILE}: {large_plan_message(P)}", file=sys.stderr, flush=True)
 
 report: "workflow/report/workflow.rst"  # `snakemake --report report.html`: the description on its front page
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import gzip
+import hashlib
 import math
 import os
 import pickle
@@ -181,6 +182,43 @@ def _scored_set(**arrays):
     return setup
 
 
+def _score_out(make: Callable[[Ctx], Path]):
+    """A score case whose --out is the path `make` returns (after making what it needs), relative to the working
+    folder where it is under data/; the set scored stays as it was."""
+    def setup(ctx):
+        out = make(ctx)
+        ctx.args["--out"] = str(out.relative_to(ctx.tmp) if out.is_relative_to(ctx.tmp / "data") else out)
+        scored, content = Path(ctx.args["PATH"]), Path(ctx.args["PATH"]).read_bytes()
+        ctx.after.append(lambda: scored.read_bytes() == content)
+    return setup
+
+
+def _link_to_the_set(ctx) -> Path:
+    (ctx.tmp / "link.npz").symlink_to(ctx.args["PATH"])
+    return ctx.tmp / "link.npz"
+
+
+def _in_data(rel: str, prepared_there: bool = False):
+    """A file data/<rel> of the working folder (the pipeline's data/); with prepared_there, a link to the real
+    prepared MNIST that is also the --prepared of the case."""
+    def make(ctx) -> Path:
+        path = ctx.tmp / "data" / rel
+        path.parent.mkdir(parents=True)
+        if prepared_there:
+            path.symlink_to(ctx.mnist)
+            Path(str(path) + ".json").symlink_to(str(ctx.mnist) + ".json")
+            ctx.args["--prepared"] = str(path.relative_to(ctx.tmp))
+        else:
+            path.write_bytes(b"an artifact of the pipeline")
+        return path
+    return make
+
+
+def _notes(ctx) -> Path:
+    (ctx.tmp / "notes.txt").write_text("a file that is not a score result\n")
+    return ctx.tmp / "notes.txt"
+
+
 def _no_prepared_option(ctx):
     del ctx.args["--prepared"]  # the default, data/prepared/MNIST.npz in the (empty) working folder
 
@@ -280,6 +318,18 @@ BAD_INPUTS = [
         names_params=True),
     Bad("batch-real-float", ("condense.batch_real: 8.5 is not of type 'integer'",), edit={"condense.batch_real": 8.5},
         names_params=True),
+    # a whole number written as a float: JSON Schema's integer accepts 1.0, range() and tensor shapes do not
+    Bad("integer-written-as-a-float", ("\n  experiment.sets: 1.0 is not a whole number written as one; write 1\n",),
+        edit={"experiment.sets": 1.0}, names_params=True, line="error: {params}: invalid parameters:"),
+    Bad("threads-written-as-a-float", ("\n  runtime.threads: 1.0 is not a whole number written as one; write 1\n",),
+        edit={"runtime.threads": 1.0}, names_params=True, line="error: {params}: invalid parameters:"),
+    Bad("batch-real-written-as-a-float", ("\n  condense.batch_real: 16.0 is not a whole number written as one; "
+                                          "write 16\n",), edit={"condense.batch_real": 16.0}, names_params=True),
+    Bad("iterations-written-as-a-float", ("\n  condense.iterations.1: 4.0 is not a whole number written as one; "
+                                          "write 4\n",), edit={"condense.iterations": {1: 4.0}}, names_params=True),
+    Bad("models-per-set-written-as-a-float", ("\n  evaluate.models_per_set: 1.0 is not a whole number written as "
+                                              "one; write 1\n",), stage="evaluate",
+        edit={"evaluate.models_per_set": 1.0}, names_params=True),
     Bad("mirrors-string", ("data.mirrors: '/srv/data' is not of type 'array'",), edit={"data.mirrors": "/srv/data"},
         names_params=True),
     Bad("loops-not-a-pair", ("condense.loops.1: 1 is not of type 'array'",), edit={"condense.loops": {1: 1}},
@@ -410,6 +460,27 @@ BAD_INPUTS = [
         setup=_scored_set(images=_one_pixel(math.nan), labels=np.arange(10)),
         line="error: {tmp}/scored/DC_set0.npz: 1 of 7840 pixel values are not finite (1 nan, 0 inf); the prepared MNIST has "
              "1x28x28 images and labels 0..9"),
+    # `dcpipe score --out`: nothing its 1 KB of JSON would replace, refused before any network trains
+    Bad("score-out-is-the-set", ("is the set being scored",), stage="score",
+        setup=_score_out(lambda ctx: Path(ctx.args["PATH"])),
+        line="error: --out {tmp}/scored/DC_set0.npz: is the set being scored ({tmp}/scored/DC_set0.npz), which the "
+             "result would replace; name another file, e.g. --out DC_set0.npz.score.json"),
+    Bad("score-out-links-to-the-set", ("is the set being scored",), stage="score", setup=_score_out(_link_to_the_set),
+        line="error: --out {tmp}/link.npz: is the set being scored ({tmp}/scored/DC_set0.npz), which the result "
+             "would replace; name another file, e.g. --out DC_set0.npz.score.json"),
+    Bad("score-out-is-the-prepared-dataset", ("is the prepared dataset",), stage="score",
+        setup=_score_out(_in_data("prepared/MNIST.npz", prepared_there=True)),
+        line="error: --out data/prepared/MNIST.npz: is the prepared dataset (data/prepared/MNIST.npz), which the "
+             "result would replace; name another file, e.g. --out DC_set0.npz.score.json"),
+    Bad("score-out-under-data", ("under the pipeline's data/ folder",), stage="score",
+        setup=_score_out(_in_data("synthetic/MNIST/ipc1/DC_set0.npz")),
+        line="error: --out data/synthetic/MNIST/ipc1/DC_set0.npz: is under the pipeline's data/ folder, whose files "
+             "its jobs write and read; name another file, e.g. --out DC_set0.npz.score.json"),
+    Bad("score-out-not-a-score-result", ("pass --force to replace it",), stage="score", setup=_score_out(_notes),
+        line="error: --out {tmp}/notes.txt: exists and is not a score result; name another file, e.g. --out "
+             "DC_set0.npz.score.json, or pass --force to replace it"),
+    Bad("score-out-is-a-folder", ("is a folder",), stage="score", setup=_score_out(lambda ctx: ctx.art),
+        line="error: --out {art}: is a folder; name a file, e.g. --out {art}/DC_set0.npz.score.json"),
     Bad("evidence-without-its-array", ("{tmp}/evidence/features.npz: has arrays counts, expected features; rerun the "
                                        "stage that writes it",), stage="select_coreset", setup=_evidence),
     Bad("corrupt-checkpoint", ("checkpoint {art}/DC_set0.npz.ckpt.safetensors is unreadable",
@@ -423,9 +494,16 @@ def _existing_artifacts(stage: str, art: Path) -> list[Path]:
     names = {"condense": ["DC_set0.npz", "DC_set0.npz.json", "DC_set0_loss.csv"],
              "evaluate": ["DC_set0.json"], "prepare_data": ["MNIST.npz", "MNIST.npz.json"], "download": ["MNIST.json"],
              "select_coreset": ["herding_set0.npz", "herding_set0.npz.json"], "score": ["DC_set0.score.json"]}[stage]
-    for n in names:
-        (art / n).write_bytes(b"previous artifact " + n.encode())
+    for n in names:  # (a score result is recognised as one: dcpipe score replaces no other file)
+        (art / n).write_bytes(b'{"set": {}, "protocol": {}, "accuracies": [], "previous": "artifact"}' if stage == "score"
+                              else b"previous artifact " + n.encode())
     return [art / n for n in names]
+
+
+def _tree(folder: Path) -> dict[str, str]:
+    """Every file under `folder` (followed links too) -> a digest of its bytes."""
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()} if folder.is_dir() else {}
 
 
 def _base_args(stage: str, ctx: Ctx, outputs: list[Path]) -> dict:
@@ -479,7 +557,7 @@ def test_a_bad_input_fails_before_work_with_a_clear_error_and_leaves_artifacts(c
         case.setup(ctx)
     if ctx.write_params:
         ctx.params_file.write_text(yaml.safe_dump(ctx.params))
-    before = snapshot(art)
+    before, data_before = snapshot(art), _tree(tmp_path / "data")
 
     r = subprocess.run(_command(case.stage, ctx.args), cwd=tmp_path, env=ctx.env, capture_output=True, text=True, timeout=180)
     out = r.stdout + r.stderr
@@ -498,6 +576,7 @@ def test_a_bad_input_fails_before_work_with_a_clear_error_and_leaves_artifacts(c
     if case.line:
         assert errors[0] == case.line.format(**fill), out
     assert snapshot(art) == before                         # (c) existing artifacts untouched, no temporaries,
+    assert _tree(tmp_path / "data") == data_before, out    # nothing under the working folder's data/ changed,
     assert not [p for p in (tmp_path / "data/raw").rglob("*") if p.is_file()], out  # no staged source copy
     assert not PROGRESS_LINE.search(out), out              # (d) it failed before the first iteration / model
     assert all(check() for check in ctx.after), out
@@ -517,7 +596,9 @@ def test_the_bad_input_table_covers_every_category():
                    "score-raw-pickle-as-pt", "empty-params-file", "train-set-label-below-zero",
                    "score-entry-of-an-npz", "score-dataset-not-prepared", "ipc-larger-than-a-class",
                    "ipc-larger-than-a-class-at-selection", "params-edited-after-planning",
-                   "output-folder-is-a-file", "score-output-folder-is-a-file"):
+                   "output-folder-is-a-file", "score-output-folder-is-a-file", "score-out-is-the-set",
+                   "score-out-under-data", "score-out-not-a-score-result", "score-out-is-a-folder",
+                   "integer-written-as-a-float"):
         assert needed in ids
 
 

@@ -21,7 +21,7 @@ LAYERS = [
     ("registry", "methods", "door"),  # the methods by name (built-ins and plug-ins), their grammar, the door they run through
     ("artifacts",),    # path templates
     ("config",),       # load, validate, typed configs
-    ("plan", "jobs"),  # the jobs of a parameter file, and the typed job of each stage
+    ("plan", "plansize", "jobs"),  # the jobs of a parameter file, their number, and the typed job of each stage
     ("report",),       # the report's pages, from the artifacts
     ("stages", "bench", "gpu_check"),  # stages: one entry function per rule (stages.report calls the report)
     ("cli", "dvcgen"),
@@ -97,7 +97,8 @@ def test_there_is_no_import_circle():
 
 def test_the_workflow_imports_only_config_plan_artifacts_methods_and_codedeps():
     root = PACKAGE.parents[1]
-    allowed = {"dcpipe.config", "dcpipe.plan", "dcpipe.artifacts", "dcpipe.methods", "dcpipe.registry", "dcpipe.codedeps"}
+    allowed = {"dcpipe.config", "dcpipe.plan", "dcpipe.plansize", "dcpipe.artifacts", "dcpipe.methods",
+               "dcpipe.registry", "dcpipe.codedeps"}  # plansize: the plan's size, in plan's layer
     found = set()
     for f in [root / "Snakefile", *sorted((root / "workflow" / "rules").glob("*.smk"))]:
         for line in f.read_text().splitlines():

@@ -4,6 +4,7 @@ any training, and scored the same whatever file format it came in.
 NOTE: the prepared "dataset" below is random tensors, acceptable ONLY because these tests check the mechanics
 (refusals, checks, format equivalence); no claim about accuracy is made here."""
 
+import json
 import os
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+import yaml
 from click.testing import CliRunner
 from safetensors.numpy import save_file
 
@@ -233,3 +235,26 @@ def test_a_set_with_soft_labels_scores_the_same_from_datm_s_folder_and_an_npz(tm
     job = score_job(params, "fake")
     a, b = (score_file(job, p, prepared, tmp_path / f"{p.name}.json") for p in (folder, npz))
     assert a["labels"] == b["labels"] == "soft" and a["accuracies"] == b["accuracies"]
+
+
+def test_score_replaces_a_score_result_and_with_force_any_other_file(tmp_path, prepared, monkeypatch):
+    """An --out that holds a score result is replaced; another existing file only with --force (without it:
+    tests/test_bad_inputs.py, score-out-not-a-score-result)."""
+    from tests.stage_runs import tiny_params
+
+    monkeypatch.chdir(tmp_path)
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump(tiny_params(score={"model": "ConvNetW32", "models": 1, "epochs": 1,
+                                                        "random_baseline": False})))
+    x, y = tiny_set()
+    path, out = tmp_path / "set.npz", tmp_path / "notes.json"
+    write_npz(path, images=x, labels=y)
+    out.write_text('{"my": "notes"}\n')
+    args = (path, "--dataset", "fake", "--params", params, "--prepared", prepared, "--out", out)
+    code, output = run_score(*args, "--force")
+    assert code == 0, output
+    first = json.loads(out.read_text())
+    assert first["set"]["n"] == 1
+    code, output = run_score(*args)  # now a score result: replaced without --force
+    assert code == 0, output
+    assert json.loads(out.read_text())["accuracies"] == first["accuracies"]

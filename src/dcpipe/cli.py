@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import sys
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from .errors import DataError
 from .jobs import score_job
 from .io import atomic_path, check_writable, provenance, write_json
 from .plan import download_lines, fetch_plans, missing_data_message, unreachable_message
+from .plansize import large_plan_message
 from .report.protocol import cell_stats, protocol_record
 from .runtime import device_problem, pick_device, setup, stage_errors
 from .score import PIXELS, summary_line, trajectory_folder
@@ -45,6 +47,9 @@ def check_params(params_file, local):
     except ParamsError as e:
         click.echo(f"error: {e}", err=True)
         sys.exit(2)
+    large = large_plan_message(params)  # not this machine's lack: a warning, with --local too
+    if large:
+        click.echo(f"warning: {params_file}: {large}", err=True)
     problems = []
     for e in registry.plugins().values():  # what each plug-in name runs, checked (it imports, its signature fits)
         where = e.template if e.kind == "file" else f"{e.target} in {e.source() or '?'}"
@@ -180,7 +185,8 @@ def bench(params_file, prepared, models, threads, baseline, out):
               help="normalised: the dataset's mean/std already applied; unit: [0, 1]; uint8: 0-255; zca: "
                    "ZCA-whitened (refused: not supported)")
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="default: <path>.score.json")
-def score(path, dataset, params_file, prepared, entry, pixels, out):
+@click.option("--force", is_flag=True, help="replace an existing --out that is not a score result")
+def score(path, dataset, params_file, prepared, entry, pixels, out, force):
     """Score a distilled set (.npz, .safetensors, the authors' res_*.pt, or MTT's/DATM's folder of images_best.pt
     and labels_best.pt) under a fixed protocol: mean ± std, 95% CI, the gap to random real images of the same
     size, and the wall time (printed and written as JSON)."""
@@ -193,9 +199,40 @@ def score(path, dataset, params_file, prepared, entry, pixels, out):
         prepared = _prepared_to_score_on(dataset, prepared, params_file)
         setup(config.runtime(params).threads, fused=config.runtime(params).fused)
         out = out or Path(str(path) + ".score.json")
+        _check_score_out(out, {"the set being scored": path, "the prepared dataset": prepared,
+                               "the parameter file": Path(params_file)}, force)
         check_writable(out.parent)  # before any network trains
         result = score_file(score_job(params, dataset), path, prepared, out, -1 if entry is None else entry, pixels)
         click.echo(f"{path}: {summary_line(result)} -> {out}")
+
+
+def _check_score_out(out: Path, inputs: dict[str, Path], force: bool) -> None:
+    """Refuse, before any network trains, an --out whose result (1 KB of JSON) would replace data: a folder, one of
+    the command's inputs (through a link too), a file under the pipeline's data/ folder (its jobs' artifacts), or
+    an existing file that is not a score result (unless --force)."""
+    name = f"{inputs['the set being scored'].name}.score.json"
+    elsewhere = f"name another file, e.g. --out {name}"
+    if out.is_dir():
+        raise ParamsError(f"--out {out}: is a folder; name a file, e.g. --out {out / name}")
+    for what, p in inputs.items():
+        if out.resolve() == p.resolve() or (out.exists() and p.exists() and out.samefile(p)):
+            raise ParamsError(f"--out {out}: is {what} ({p}), which the result would replace; {elsewhere}")
+    if out.resolve().is_relative_to(Path(DATA_FOLDER).resolve()):
+        raise ParamsError(f"--out {out}: is under the pipeline's {DATA_FOLDER}/ folder, whose files its jobs write and "
+                          f"read; {elsewhere}")
+    if out.exists() and not force and not _is_score_result(out):
+        raise ParamsError(f"--out {out}: exists and is not a score result; {elsewhere}, or pass --force to replace it")
+
+
+DATA_FOLDER = Path(artifacts.PREPARED).parts[0]  # every artifact's folder (data/), relative to the checkout
+
+
+def _is_score_result(path: Path) -> bool:
+    try:
+        result = json.loads(path.read_text())
+    except (OSError, ValueError):  # unreadable, not text, not JSON
+        return False
+    return isinstance(result, dict) and {"set", "protocol", "accuracies"} <= result.keys()
 
 
 def _prepared_to_score_on(dataset: str, prepared: Path | None, params_file: str) -> Path:

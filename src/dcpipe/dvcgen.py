@@ -11,6 +11,7 @@ import contextlib
 import copy
 import io
 import os
+import shlex
 from pathlib import Path
 
 import yaml
@@ -122,7 +123,12 @@ def dvc_stages(jobs, params_file: str) -> dict:
     stages = {}
     for job in sorted(jobs, key=lambda j: (j["rule"], stage_name(j))):
         logdirs = sorted({os.path.dirname(p) for p in job["log"]})
-        cmd = (f"mkdir -p {' '.join(logdirs)} && " if logdirs else "") + job["cmd"]
+        cmd = (f"mkdir -p {' '.join(map(shlex.quote, logdirs))} && " if logdirs else "") + job["cmd"]
+        if job["log"]:
+            # The command writes its `error: ...` block (runtime.stage_errors) to its log, and DVC shows only its own
+            # "failed to reproduce" line: on failure the block goes to DVC's console too, with the command's status.
+            log = shlex.quote(job["log"][0])
+            cmd += f" || {{ rc=$?; sed -n '/^error: /,$p' {log} >&2; exit $rc; }}"
         # the rule's inputs end with its code (workflow/rules/common.smk `code`): the script and the dcpipe modules
         # it runs, so a library edit reruns the stages it touches, as under Snakemake
         script = _script(job["cmd"])

@@ -10,14 +10,14 @@ from pathlib import Path
 from . import artifacts
 from . import fetch, registry
 from .config import condensed_memory_sets, continual_config, data_sources, runtime as runtime_of, score_files, sections
-from .data import dataset_spec, rgb32_name
+from .data import DATASETS, dataset_spec, rgb32_name  # DATASETS: the rules' too
 from .errors import ParamsError
 from .methods import cell_name, parse
 from .models import evaluation_model
 from .nas import EARLY_STOPPING, shard, stratified_sample, subspace
 from .runtime import CUDA_ELSEWHERE, device_problem
 from .seeding import derive_seed
-from .sources import mb
+from .sources import SOURCES, mb  # SOURCES: the rules' too
 
 
 def wholeset_model(params) -> str:
@@ -106,17 +106,17 @@ def sets_of(params, method: str) -> int:
     return own.sets if own and own.sets else s.experiment.sets
 
 
-def plan(params) -> list[dict]:
-    """Every (dataset, ipc, method, set) the experiment, its studies and the IPC sweep evaluate, without
-    duplicates."""
+def cells(params) -> list[tuple[str, int, str]]:
+    """Every (dataset, ipc, method) the experiment, its studies and the IPC sweep evaluate, without duplicates."""
     e = sections(params).experiment
     jobs = [(d, i, m) for d in e.datasets for i in e.ipcs for m in e.methods]
     jobs += [(c["dataset"], c["ipc"], c["method"]) for c in study_cells(params) + ipc_sweep_cells(params)]
-    out = []
-    for d, i, m in dict.fromkeys(jobs):
-        if parse(m).applies_at(i):
-            out += [dict(dataset=d, ipc=i, method=m, set=s) for s in range(sets_of(params, m))]
-    return out
+    return [(d, i, m) for d, i, m in dict.fromkeys(jobs) if parse(m).applies_at(i)]
+
+
+def plan(params) -> list[dict]:
+    """Every (dataset, ipc, method, set) of the cells: sets_of(method) sets each."""
+    return [dict(dataset=d, ipc=i, method=m, set=s) for d, i, m in cells(params) for s in range(sets_of(params, m))]
 
 
 def score_jobs(params) -> list[dict]:
@@ -213,7 +213,9 @@ def prepared_datasets(params) -> list[str]:
     """Every dataset the prepare_data rule makes for this plan: those of the experiment, its studies, the whole-set
     and optimal-random stages, the continual tasks and the NAS dataset (whose search split nas_split makes from
     it). fetch_plans says where their files will come from, before any work."""
-    names = {j["dataset"] for j in set_jobs(params) + wholeset_jobs(params) + optimal_random_jobs(params)}
+    # from the cells (each has a set), not set_jobs, which lists every set: millions for `sets: 100000`
+    names = {d for d, _, _ in cells(params)} | {j["dataset"] for j in cross_cells(params) + nas_proxy_jobs(params)
+                                                 + wholeset_jobs(params) + optimal_random_jobs(params)}
     names |= set(continual_datasets(params)) | {f["dataset"] for f in score_jobs(params)}
     if nas := sections(params).nas:
         names.discard(artifacts.search_dataset(nas.dataset))

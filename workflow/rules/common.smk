@@ -2,6 +2,7 @@
 # `params:`; dcpipe.dvcgen reads it) and `settings=` holds their values, so Snakemake reruns a job when one
 # of them changes, exactly as DVC does.
 import json
+import shlex
 
 from dcpipe.config import runtime
 
@@ -42,7 +43,9 @@ def settings(keys):
     return json.dumps({k: get(k) for k in keys}, sort_keys=True)
 
 RUN = "python workflow/scripts"
-SCRIPT_ARGS = f"--params {PARAMS_FILE}"
+# Every path on a command line is quoted (the rules' `{x:q}`, shlex.quote here and in the options built by hand): a
+# parameter file or an input whose path holds a space would otherwise reach click as extra arguments.
+SCRIPT_ARGS = f"--params {shlex.quote(PARAMS_FILE)}"
 THREADS = runtime(P).threads
 
 wildcard_constraints:

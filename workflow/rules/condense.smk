@@ -37,6 +37,6 @@ rule condense:
         mem_mb=6000,
         runtime=1440,  # minutes: the wall time a cluster job asks for (sbatch -t); a killed job resumes on retry
     shell:
-        "{RUN}/condense.py {SCRIPT_ARGS} --dataset {wildcards.dataset} --ipc {wildcards.ipc}"
-        " --method {wildcards.method} --set {wildcards.set}"
-        " --prepared {input.prepared} --out {output.npz} --loss {output.loss} > {log} 2>&1"
+        "{RUN}/condense.py {SCRIPT_ARGS} --dataset {wildcards.dataset:q} --ipc {wildcards.ipc:q}"
+        " --method {wildcards.method:q} --set {wildcards.set:q}"
+        " --prepared {input.prepared:q} --out {output.npz:q} --loss {output.loss:q} > {log:q} 2>&1"

@@ -16,8 +16,8 @@ if "continual" in P:
         params:
             dvc=CONTINUAL_PARAMS,
             settings=settings(CONTINUAL_PARAMS),
-            files=lambda wc, input: " ".join([f"--prepared {p}" for p in input.prepared]
-                                             + [f"--condensed {p}" for p in input.condensed]),
+            files=lambda wc, input: " ".join([f"--prepared {shlex.quote(p)}" for p in input.prepared]
+                                             + [f"--condensed {shlex.quote(p)}" for p in input.condensed]),
         log:
             "logs/continual/run{run}.log",
         wildcard_constraints:
@@ -29,4 +29,4 @@ if "continual" in P:
             mem_mb=6000,
             runtime=720,
         shell:
-            "{RUN}/continual.py {SCRIPT_ARGS} --run {wildcards.run} {params.files} --out {output} > {log} 2>&1"
+            "{RUN}/continual.py {SCRIPT_ARGS} --run {wildcards.run:q} {params.files} --out {output:q} > {log:q} 2>&1"

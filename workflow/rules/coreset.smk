@@ -12,7 +12,7 @@ rule select_coreset:
     params:
         dvc=lambda wc: CORESET_PARAMS + method_keys(wc),
         settings=lambda wc: settings(CORESET_PARAMS + method_keys(wc)),
-        evidence=lambda wc, input: f" --evidence {input.evidence}" if input.evidence else "",
+        evidence=lambda wc, input: "".join(f" --evidence {shlex.quote(f)}" for f in input.evidence),
     log:
         "logs/select_coreset/{dataset}_ipc{ipc}_{method}_set{set}.log",
     wildcard_constraints:
@@ -22,5 +22,5 @@ rule select_coreset:
         mem_mb=2000,
         runtime=120,
     shell:
-        "{RUN}/select_coreset.py {SCRIPT_ARGS} --dataset {wildcards.dataset} --ipc {wildcards.ipc}"
-        " --method {wildcards.method} --set {wildcards.set} --prepared {input.prepared} --out {output.npz}{params.evidence} > {log} 2>&1"
+        "{RUN}/select_coreset.py {SCRIPT_ARGS} --dataset {wildcards.dataset:q} --ipc {wildcards.ipc:q}"
+        " --method {wildcards.method:q} --set {wildcards.set:q} --prepared {input.prepared:q} --out {output.npz:q}{params.evidence} > {log:q} 2>&1"

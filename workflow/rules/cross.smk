@@ -22,6 +22,6 @@ rule evaluate_cross:
         mem_mb=6000,
         runtime=720,
     shell:
-        "{RUN}/evaluate_cross.py {SCRIPT_ARGS} --dataset {wildcards.dataset} --ipc {wildcards.ipc}"
-        " --method {wildcards.method} --set {wildcards.set} --model {wildcards.model} --prepared {input.prepared}"
-        " --train-set {input.train_set} --out {output} > {log} 2>&1"
+        "{RUN}/evaluate_cross.py {SCRIPT_ARGS} --dataset {wildcards.dataset:q} --ipc {wildcards.ipc:q}"
+        " --method {wildcards.method:q} --set {wildcards.set:q} --model {wildcards.model:q} --prepared {input.prepared:q}"
+        " --train-set {input.train_set:q} --out {output:q} > {log:q} 2>&1"

@@ -15,12 +15,14 @@ rule download:
         settings=settings(DATA_PARAMS),
     log:
         "logs/download/{dataset}.log",
+    wildcard_constraints:
+        dataset="|".join(plan.SOURCES),  # a file of another name is no download's: Snakemake looks for another rule
     threads: 1
     resources:
         mem_mb=1000,
         runtime=120,
     shell:
-        "{RUN}/download.py {SCRIPT_ARGS} --dataset {wildcards.dataset} --out {output} > {log} 2>&1"
+        "{RUN}/download.py {SCRIPT_ARGS} --dataset {wildcards.dataset:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule prepare_data:
@@ -35,9 +37,14 @@ rule prepare_data:
         settings=settings(DATA_PARAMS),
     log:
         "logs/prepare_data/{dataset}.log",
+    wildcard_constraints:
+        # Only a known dataset: Snakemake tries every rule whose output matches a needed file, and the NAS search
+        # split (<dataset>_nas, nas_split's) would otherwise reach this rule's input function, whose DataError it
+        # prints as a traceback at every DAG build though the run goes on.
+        dataset="|".join(plan.DATASETS),
     threads: 1
     resources:
         mem_mb=4000,
         runtime=60,
     shell:
-        "{RUN}/prepare_data.py {SCRIPT_ARGS} --dataset {wildcards.dataset} --raw {input.raw} --out {output.npz} > {log} 2>&1"
+        "{RUN}/prepare_data.py {SCRIPT_ARGS} --dataset {wildcards.dataset:q} --raw {input.raw:q} --out {output.npz:q} > {log:q} 2>&1"

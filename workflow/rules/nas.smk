@@ -6,10 +6,8 @@ if "nas" in P:
     NAS_PREPARED = artifacts.PREPARED.format(dataset=artifacts.search_dataset(NAS["dataset"]))
     NAS_SPLIT_PARAMS = ["seed", "nas.dataset", "nas.validation"]
     NAS_TRAIN_PARAMS = ["seed", "data.train_subset", "nas", "evaluate", "runtime.device"]
-    NAS_PROXY_ARGS = " ".join(f"--proxy {j['method']}={artifacts.train_set(j['dataset'], j['ipc'], j['method'], j['set'])}"
+    NAS_PROXY_ARGS = " ".join("--proxy " + shlex.quote(f"{j['method']}={artifacts.train_set(**j)}")
                               for j in plan.nas_proxy_jobs(P))
-
-    ruleorder: nas_split > prepare_data
 
     rule nas_split:
         input:
@@ -29,7 +27,7 @@ if "nas" in P:
             mem_mb=2000,
             runtime=30,
         shell:
-            "{RUN}/nas_split.py {SCRIPT_ARGS} --prepared {input.prepared} --out {output.npz} > {log} 2>&1"
+            "{RUN}/nas_split.py {SCRIPT_ARGS} --prepared {input.prepared:q} --out {output.npz:q} > {log:q} 2>&1"
 
     rule nas_shard:
         input:
@@ -52,8 +50,8 @@ if "nas" in P:
             mem_mb=6000,
             runtime=720,
         shell:
-            "{RUN}/nas_shard.py {SCRIPT_ARGS} --shard {wildcards.shard} --prepared {input.prepared} {NAS_PROXY_ARGS}"
-            " --out {output} > {log} 2>&1"
+            "{RUN}/nas_shard.py {SCRIPT_ARGS} --shard {wildcards.shard:q} --prepared {input.prepared:q} {NAS_PROXY_ARGS}"
+            " --out {output:q} > {log:q} 2>&1"
 
     rule nas_ground_truth:
         input:
@@ -76,5 +74,5 @@ if "nas" in P:
             mem_mb=6000,
             runtime=720,
         shell:
-            "{RUN}/nas_ground_truth.py {SCRIPT_ARGS} --shard {wildcards.shard} --prepared {input.prepared}"
-            " --out {output} {input.shards} > {log} 2>&1"
+            "{RUN}/nas_ground_truth.py {SCRIPT_ARGS} --shard {wildcards.shard:q} --prepared {input.prepared:q}"
+            " --out {output:q} {input.shards:q} > {log:q} 2>&1"

@@ -19,5 +19,5 @@ rule optimal_random:
         mem_mb=6000,
         runtime=1440,
     shell:
-        "{RUN}/optimal_random.py {SCRIPT_ARGS} --dataset {wildcards.dataset} --ipc {wildcards.ipc}"
-        " --prepared {input.prepared} --out {output} > {log} 2>&1"
+        "{RUN}/optimal_random.py {SCRIPT_ARGS} --dataset {wildcards.dataset:q} --ipc {wildcards.ipc:q}"
+        " --prepared {input.prepared:q} --out {output:q} > {log:q} 2>&1"

@@ -33,4 +33,4 @@ rule report:
         mem_mb=2000,
         runtime=60,
     shell:
-        "{RUN}/report.py {SCRIPT_ARGS} --out-dir reports > {log} 2>&1"
+        "{RUN}/report.py {SCRIPT_ARGS} --out-dir reports > {log:q} 2>&1"

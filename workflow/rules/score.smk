@@ -24,6 +24,6 @@ rule score:
         mem_mb=6000,
         runtime=720,
     shell:
-        "{RUN}/score.py {SCRIPT_ARGS} --name {wildcards.name} --dataset {params.dataset}"
-        " --set-file {input.set_file} --entry {params.entry} --pixels {params.pixels}"
-        " --prepared {input.prepared} --out {output} > {log} 2>&1"
+        "{RUN}/score.py {SCRIPT_ARGS} --name {wildcards.name:q} --dataset {params.dataset:q}"
+        " --set-file {input.set_file:q} --entry {params.entry:q} --pixels {params.pixels:q}"
+        " --prepared {input.prepared:q} --out {output:q} > {log:q} 2>&1"

@@ -42,6 +42,6 @@ rule wholeset:
         mem_mb=6000,
         runtime=720,
     shell:
-        "{RUN}/wholeset.py {SCRIPT_ARGS} --dataset {wildcards.dataset} --model {wildcards.model} --net {wildcards.net}"
-        " --prepared {input.prepared} --weights {output.weights} --features {output.features}"
-        " --forgetting {output.forgetting} --out {output.result} > {log} 2>&1"
+        "{RUN}/wholeset.py {SCRIPT_ARGS} --dataset {wildcards.dataset:q} --model {wildcards.model:q} --net {wildcards.net:q}"
+        " --prepared {input.prepared:q} --weights {output.weights:q} --features {output.features:q}"
+        " --forgetting {output.forgetting:q} --out {output.result:q} > {log:q} 2>&1"

@@ -130,7 +130,7 @@ def validate_params(params, where: str = "params") -> None:
     if not isinstance(params, dict):
         raise ParamsError(f"{where}: expected {sections}, got a {type(params).__name__}")
     _normalise(params)
-    errors = sorted(jsonschema.Draft202012Validator(_schema()).iter_errors(params), key=lambda e: list(e.path))
+    errors = sorted(_Validator(_schema()).iter_errors(params), key=lambda e: list(e.path))
     # JSON Schema bounds are comparisons, and every comparison with nan is false: `lr_img: .nan` passes
     # `exclusiveMinimum: 0` (and `.inf` passes it too). No parameter may be non-finite.
     non_finite = [f"  {key}: {value!r} is not a finite number" for key, value in _non_finite(params)]
@@ -139,6 +139,8 @@ def validate_params(params, where: str = "params") -> None:
         for e in errors:
             key = ".".join(map(str, e.absolute_path)) or "(top level)"
             msg = e.message
+            if _whole_float_for_an_integer(e):
+                msg = f"{e.instance!r} is not a whole number written as one; write {int(e.instance)}"
             if e.validator == "additionalProperties":
                 allowed = sorted(e.schema.get("properties", {}))
                 msg += f" (valid keys: {', '.join(allowed)})"
@@ -152,6 +154,24 @@ def validate_params(params, where: str = "params") -> None:
     problems = [line for check in CHECKS for line in check(params)]
     if problems:
         raise ParamsError(f"{where}: invalid parameters:\n" + "\n".join(problems))
+
+
+# JSON Schema's integer is any number with a zero fraction, so `sets: 1.0` would pass and reach range() or a tensor
+# shape as a float, a TypeError inside a job. A parameter file writes a whole number as one.
+_Validator = jsonschema.validators.extend(jsonschema.Draft202012Validator, type_checker=(
+    jsonschema.Draft202012Validator.TYPE_CHECKER.redefine(
+        "integer", lambda _, value: isinstance(value, int) and not isinstance(value, bool))))
+
+
+def _whole_float_for_an_integer(e: jsonschema.ValidationError) -> bool:
+    """A float such as 1.0 where the schema wants an integer: the error itself, or one of a oneOf's alternatives
+    (nas.architectures: an integer or "all")."""
+    if not (isinstance(e.instance, float) and e.instance.is_integer()):
+        return False
+    def wants_integer(x):
+        return x.validator == "type" and "integer" in (x.validator_value if isinstance(x.validator_value, list)
+                                                       else [x.validator_value])
+    return wants_integer(e) or any(wants_integer(x) and not x.relative_path for x in e.context)
 
 
 def _non_finite(node, path=()):
