@@ -232,3 +232,38 @@ def test_an_installed_method_needs_no_plugins_entry(installed_package, tmp_path)
     out = run(["snakemake", "-n"], wd, env=env).stdout
     jobs = [block for block in out.split("\n\n") if "rule condense:" in block]
     assert any("method=Centroids" in job and "dataset=MNIST" in job for job in jobs), out[-3000:]
+
+
+def test_the_report_reads_plugin_sets_without_iterations(examples):
+    """A plug-in's settings are its own (SoftKD has no `iterations`): the report's tables read its sets with no K,
+    as a coreset's, where it once raised KeyError 'iterations' after the whole run."""
+    from types import SimpleNamespace
+
+    from dcpipe import artifacts, plan
+    from dcpipe.config import load_params
+    from dcpipe.report.collect import evaluations
+    from dcpipe.report.sections.main import cost_section
+
+    params = load_params(EXAMPLES / "params.yaml")
+    meta = {name: {"kind": e.kind, "seed": 1, "config": e.settings, "seconds_per_iteration": 0.5,
+                   "net_updates_per_iteration": 0} for name, e in examples.items()}
+    meta["DC"] = {"kind": "synthetic", "seed": 1, "config": {"iterations": 3}}
+    meta["random"] = {"kind": "coreset", "seed": 1, "config": {}}
+    files = {}
+    for job in plan.plan(params):
+        m = meta[job["method"]]
+        files[artifacts.EVAL.format(**job)] = {"train_set_meta": m, "accuracies": [0.5], "seed": 2,
+                                               "train_config": {"epochs": 5}, "wall_seconds": 1.0}
+        files[artifacts.SYNTHETIC.format(**job) + ".json"] = m
+    inputs = SimpleNamespace(params=params, json=lambda path: files[str(path)])
+
+    k = evaluations(inputs).groupby("method")["iterations"].first().to_dict()
+    assert k["DMVariant"] == 20 and k["DC"] == 3 and pd_isna(k["SoftKD"]) and pd_isna(k["KMeans"])
+    rows = {(r[0], r[1], r[2]): r[5] for r in cost_section(inputs).rows}
+    assert rows[("MNIST", "1", "SoftKD")] == "" and rows[("MNIST", "1", "DMVariant")] == "20"
+
+
+def pd_isna(value) -> bool:
+    import pandas as pd
+
+    return value is None or pd.isna(value)

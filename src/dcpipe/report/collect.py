@@ -68,7 +68,8 @@ def evaluations(inputs: Inputs) -> pd.DataFrame:
     for job in plan.plan(inputs.params):
         r = inputs.json(artifacts.EVAL.format(**job))
         meta = r["train_set_meta"]
-        k = meta["config"]["iterations"] if meta.get("kind") == "synthetic" else None
+        # K: a built-in's; a plug-in's settings may have no iterations (None, like a coreset's)
+        k = meta["config"].get("iterations") if meta.get("kind") == "synthetic" else None
         for i, acc in enumerate(r["accuracies"]):
             rows.append({**job, "model": i, "accuracy": 100 * acc, "seed": meta["seed"], "eval_seed": r["seed"],
                          "epochs": r["train_config"]["epochs"], "iterations": k,

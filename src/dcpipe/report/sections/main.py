@@ -91,7 +91,7 @@ def cost_section(inputs: Inputs) -> Section:
             updates, seconds = m.get("net_updates_per_iteration", 0), m.get("seconds_per_iteration")
             memory = m.get("peak_memory", {}).get("mb")  # sets condensed before it was recorded have none
             rows.append([job["dataset"], str(job["ipc"]), job["method"], number(updates, ".0f"),
-                         number(seconds, ".1f"), str(m["config"]["iterations"]), number(memory, ".0f")])
+                         number(seconds, ".1f"), str(m["config"].get("iterations", "")), number(memory, ".0f")])
             metrics[f"{job['dataset']}_ipc{job['ipc']}_{job['method']}"] = {
                 "net_updates_per_iteration": updates, "seconds_per_iteration": seconds, "peak_memory_mb": memory}
     note = ("Network updates and wall time per outer iteration of set 0 (the follow-up: 190 instead of 450 updates "
