@@ -163,7 +163,7 @@ def test_soft_labels_are_checked_distributions(examples, mnist, ipc):
 def test_soft_labels_refuse_an_alpha_that_could_move_the_argmax(examples, mnist):
     from dcpipe.errors import MethodError
 
-    with pytest.raises(MethodError, match=r"plug-in SoftKD \(soft_labels:synthesise\) raised ValueError: alpha 0.5"):
+    with pytest.raises(MethodError, match=r"method SoftKD \(soft_labels:synthesise\): raised ValueError: alpha 0.5"):
         make(examples["SoftKD"], mnist, 1, epochs=1, alpha=0.5)
 
 
@@ -263,7 +263,7 @@ def test_the_report_reads_plugin_sets_without_iterations(examples):
     k = evaluations(inputs).groupby("method")["iterations"].first().to_dict()
     assert k["DMVariant"] == 20 and k["DC"] == 3 and pd_isna(k["SoftKD"]) and pd_isna(k["KMeans"])
     rows = {(r[0], r[1], r[2]): r[5] for r in cost_section(inputs).rows}
-    assert rows[("MNIST", "1", "SoftKD")] == "" and rows[("MNIST", "1", "DMVariant")] == "20"
+    assert rows[("MNIST", "1", "SoftKD")] == "–" and rows[("MNIST", "1", "DMVariant")] == "20"
 
 
 def pd_isna(value) -> bool:
