@@ -115,7 +115,7 @@ def run(cmd, cwd, check=True, env=None):
     return res
 
 
-WORKFLOW_FILES = ("Snakefile", "workflow", "src", ".dvcignore", "reports/records")
+WORKFLOW_FILES = ("Snakefile", "workflow", "src", ".dvcignore", "reports/records", "examples/plugins")
 
 
 def copy_workflow(wd: Path, params: Path = ROOT / ".test/params.yaml") -> Path:
@@ -128,6 +128,8 @@ def copy_workflow(wd: Path, params: Path = ROOT / ".test/params.yaml") -> Path:
         else:
             shutil.copy(src, wd / name)
     shutil.copy(params, wd / "params.yaml")
+    text = (wd / "params.yaml").read_text()  # .test's plug-in folder, ../examples/plugins, is examples/plugins here
+    (wd / "params.yaml").write_text(text.replace('path: "../examples/plugins"', 'path: "examples/plugins"'))
     return wd
 
 
@@ -163,6 +165,8 @@ def smoke_params(wd: Path, urls: dict, edit=None) -> None:
 
     params = yaml.safe_load((ROOT / ".test/params.yaml").read_text())
     params["data"].update(mirrors=[], urls=urls)
+    for entry in params.get("plugins", {}).values():  # beside the copy's params.yaml: the copied examples
+        entry["path"] = entry["path"].removeprefix("../")
     if edit:
         edit(params)
     (wd / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))

@@ -105,3 +105,15 @@ def test_a_matching_edit_reruns_the_condensations_and_everything_below_them(fini
 def test_after_the_edits_both_runners_have_nothing_to_do_again(finished):
     smk, dvc = planned(finished)
     assert smk == dvc == set()
+
+
+def test_a_plugin_edit_reruns_its_own_cells_and_no_others(finished):
+    """The smoke run's KMeans plug-in (examples/plugins/kmeans.py): an edit of its file reruns its selections, their
+    evaluations and the report, under both runners, and no other method's jobs."""
+    planned_scripts = scripts_planned_after_an_edit(finished, "examples/plugins/kmeans.py")
+    assert planned_scripts == {"select_coreset.py", "evaluate.py", "report.py"}
+    smk, _ = planned(finished)
+    assert smk == set()  # put back: nothing to do again
+    stages = yaml.safe_load((finished / "dvc.yaml").read_text())["stages"]
+    own = {n for n, s in stages.items() if "examples/plugins/kmeans.py" in s["deps"]}
+    assert own == {"select_coreset_FashionMNIST_1_KMeans_0", "select_coreset_MNIST_1_KMeans_0"}
