@@ -548,7 +548,7 @@ def test_an_ipc_is_checked_against_the_smallest_class_of_its_dataset(dotted, val
 
 def _set_with_a_non_finite_pixel(path: Path, value: float) -> Path:
     """A condensed MNIST set (_one_pixel), with its .json beside it as a stage writes it."""
-    from dcpipe.data import rgb32_name
+    from dcpipe.datasets import rgb32_name
 
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez(path, images=_one_pixel(value), labels=np.arange(10))

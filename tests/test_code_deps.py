@@ -28,7 +28,7 @@ def test_a_scripts_code_is_its_import_closure_with_data_files():
     download = codedeps.script_code(str(ROOT / "workflow/scripts/download.py"), src)
     assert str(src / "dcpipe/report/render.py") in report and str(src / "dcpipe/report/render.py") not in download
     assert str(src / "dcpipe/report/templates/report.html.j2") in report
-    assert str(src / "dcpipe/stages/common.py") in download and str(src / "dcpipe/__init__.py") in download
+    assert str(src / "dcpipe/stages/start.py") in download and str(src / "dcpipe/__init__.py") in download
 
 
 def test_every_data_file_of_the_package_has_a_reader():

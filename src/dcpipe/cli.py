@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from . import artifacts, bench as bench_mod, config, data
+from . import artifacts, bench as bench_mod, config, data, datasets
 from .config import ParamsError, load_params
 from .dvcgen import render
 from .errors import DataError
@@ -198,7 +198,7 @@ def _prepared_to_score_on(dataset: str, prepared: Path | None, params_file: str)
     gives the command that makes it, with the parameter file the user named)."""
     if prepared is None:
         try:
-            data.dataset_spec(dataset)
+            datasets.dataset_spec(dataset)
         except DataError as e:
             raise ParamsError(f"--dataset: {e}") from None
     default = artifacts.PREPARED.format(dataset=dataset)

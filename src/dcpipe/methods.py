@@ -18,12 +18,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .condense_config import LEVELS, VARIANTS
-from .coreset import EVIDENCE, SELECTORS
+from .coreset_names import CORESETS, EVIDENCE
 from .errors import ParamsError
 from .distances import is_distance
-from .models import evaluation_model, is_model_name
+from .model_names import evaluation_model, is_model_name
 
-CORESETS = tuple(SELECTORS)
 # The DC authors' successors, as settings of the one condense stage (condense.CondenseConfig):
 # DSA (ICML 2021) is DC plus differentiable siamese augmentation; DM (WACV 2023) matches mean embeddings under
 # random networks (dcpipe.dm), with DSA on and its lr_img 1.0. Both start from real images: the authors' readme
@@ -65,7 +64,7 @@ class Method:
     # CondenseConfig overrides of a synthetic set (a dict, so left out of == and the hash of a frozen Method)
     settings: dict = field(default_factory=dict, compare=False)
     variant: str | None = None     # the named variant a DC/M/MD/MDO/MDA or V-<variant> name spells
-    evidence: str | None = None    # the whole-set artifact a coreset selects from (coreset.EVIDENCE's keyword)
+    evidence: str | None = None    # the whole-set artifact a coreset selects from (coreset_names.EVIDENCE's keyword)
 
     @property
     def synthetic(self) -> bool:

@@ -14,7 +14,7 @@ import pickle
 import re
 import time
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -26,18 +26,11 @@ from .data import Data, sample_class
 from .errors import ArtifactError, ParamsError
 from .io import read_npz, refused_pickle
 from .seeding import derive_seed, generator
-from .train import TrainConfig, train_models
+from .score_config import ScoreConfig
+from .train import train_models
 
 FORMATS = (".npz", ".safetensors", ".pt", ".pth")
 PIXELS = ("normalised", "unit", "uint8")  # the dataset's mean/std already applied | floats in [0, 1] | 0-255
-
-
-@dataclass(frozen=True)
-class ScoreConfig:
-    model: str = "ConvNet"
-    models: int = 5
-    train: TrainConfig = TrainConfig()
-    random_baseline: bool = True
 
 
 def load_set(path: str | Path, entry: int = -1) -> tuple[np.ndarray, np.ndarray, str]:

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import torch
 
-from ..coreset import EVIDENCE, SELECTORS
+from ..coreset import SELECTORS
+from ..coreset_names import EVIDENCE
 from ..errors import ArtifactError, ParamsError
 from ..io import provenance, read_npz, write_json, write_npz
 from ..jobs import SetJob
