@@ -17,7 +17,7 @@ PACKAGE = SRC / "dcpipe"
 # The algorithms' names and configs: what the parameter checks, the plan and every stage's start read, without torch
 # (so a stage that trains nothing depends on no training code: tests/test_code_deps.py).
 NAMES = ("distances", "condense_config", "train_config", "continual_config", "score_config", "dsa_strategies",
-         "model_names", "nas_space", "coreset_names", "datasets")
+         "model_names", "nas_space", "coreset_names", "datasets", "set_checks")
 # Top-level modules (or packages) of dcpipe, lowest layer first.
 LAYERS = [
     ("dcpipe", "codedeps", "errors", "precision", "io", "seeding", "paper", "lease", "fused", "runtime"),  # set-up, files, seeds, kernels

@@ -26,6 +26,7 @@ from .data import Data, sample_class
 from .errors import ArtifactError, ParamsError
 from .io import read_npz, refused_pickle
 from .seeding import derive_seed, generator
+from .set_checks import non_finite_pixels, span
 from .score_config import ScoreConfig
 from .train import train_models
 
@@ -71,22 +72,6 @@ def load_set(path: str | Path, entry: int = -1) -> tuple[np.ndarray, np.ndarray,
         raise ParamsError(f"{path}: entry {entry} out of range; it holds {len(data)} [images, labels] pairs")
     images, labels = data[entry]
     return images.numpy(), labels.numpy(), f"res_*.pt entry {entry % len(data)} of {len(data)}"
-
-
-def span(values: np.ndarray) -> str:
-    """The range of integer values as `min..max` (-1..8 reads clearly where -1-8 does not)."""
-    return f"{int(values.min())}..{int(values.max())}"
-
-
-def non_finite_pixels(images: np.ndarray) -> str | None:
-    """What makes a set's images untrainable: NaN or inf pixels (a set saved from a diverged run), None when every
-    value is finite. Every reader of a set checks this before any network trains on it (score, and the stages'
-    training_set): a model trained on NaN scores chance, which would be recorded as a result."""
-    bad = ~np.isfinite(images)
-    if not bad.any():
-        return None
-    n, nan = int(bad.sum()), int(np.isnan(images).sum())
-    return f"{n} of {images.size} pixel values are not finite ({nan} nan, {n - nan} inf)"
 
 
 def checked(images: np.ndarray, labels: np.ndarray, d: Data, pixels: str = "normalised",

@@ -12,7 +12,7 @@ from .. import data as data_mod
 from ..errors import ArtifactError
 from ..io import read_npz
 from ..runtime import pick_device
-from ..score import non_finite_pixels, span
+from ..set_checks import non_finite_pixels, span
 from ..jobs import Env
 
 
