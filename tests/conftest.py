@@ -53,7 +53,8 @@ def require_dataset(name: str, mirrors) -> dict[str, Path]:
 
 def fetch_and_prepare(name: str, out: Path, raw: Path, mirrors, **fetch_args) -> dict:
     """What the download and prepare_data jobs do, in-process: files into `raw` (manifest beside them), then `out`."""
-    from dcpipe.data import dataset_spec, prepare
+    from dcpipe.data import prepare
+    from dcpipe.datasets import dataset_spec
     from dcpipe.fetch import fetch, write_manifest
 
     source = dataset_spec(name).variant_of or name
@@ -65,7 +66,7 @@ def fetch_and_prepare(name: str, out: Path, raw: Path, mirrors, **fetch_args) ->
 @pytest.fixture(scope="session")
 def prepared(tmp_path_factory, mirrors):
     """Prepare a real dataset once per session: prepared('MNIST') -> path of its .npz."""
-    from dcpipe.data import dataset_spec
+    from dcpipe.datasets import dataset_spec
 
     cache = {}
     base = tmp_path_factory.mktemp("prepared")

@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from dcpipe import artifacts, config, nas, plan
+from dcpipe import artifacts, config, nas_space, plan
 from dcpipe.coreset import rank_coresets
-from dcpipe.data import DATASETS, dataset_spec
+from dcpipe.datasets import DATASETS, dataset_spec
 from dcpipe.io import write_json, write_npz
 from dcpipe.methods import parse
 
@@ -149,7 +149,7 @@ def _write_fake_nas(params, root: Path, rng) -> None:
 
 
 def declared_files(params) -> set[str]:
-    from dcpipe.plan import report_inputs
+    from dcpipe.report_files import report_inputs
 
     return {str(Path(f)) for fs in report_inputs(params).values() for f in fs}
 
@@ -158,4 +158,4 @@ def read_json(path) -> dict:
     return json.loads(Path(path).read_text())
 
 
-assert nas.SPACE  # the fake NAS rows index the real search space
+assert nas_space.SPACE  # the fake NAS rows index the real search space

@@ -629,7 +629,7 @@ def test_an_ipc_is_checked_against_the_smallest_class_of_its_dataset(dotted, val
 
 def _placed_set(path: Path, images: np.ndarray, labels: np.ndarray) -> Path:
     """A condensed MNIST set placed where a stage reads it, with its .json beside it as a stage writes it."""
-    from dcpipe.data import rgb32_name
+    from dcpipe.datasets import rgb32_name
 
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez(path, images=images, labels=labels)

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from dcpipe import continual as cl
-from dcpipe import data
+from dcpipe import data, datasets
 from dcpipe.config import ParamsError, continual_config, validate_params
 from dcpipe.plan import check_job
 
@@ -165,7 +165,7 @@ def test_svhn_is_read_from_its_mat_files(tmp_path, monkeypatch):
     x = sets["train"][0]
     assert z["x_train"][4, 2, 5, 17] == x[5, 17, 2, 4]  # image n, channel c, row h, column w = X[h, w, c, n]
     assert np.array_equal(z["x_train"], x.transpose(3, 2, 0, 1))
-    assert meta["channels"] == 3 and meta["im_size"] == [32, 32] and data.rgb32_name("SVHN") == "SVHN"
+    assert meta["channels"] == 3 and meta["im_size"] == [32, 32] and datasets.rgb32_name("SVHN") == "SVHN"
 
 
 def test_grey_digits_become_32x32_rgb_images():
@@ -177,8 +177,8 @@ def test_grey_digits_become_32x32_rgb_images():
     assert (out[:, 0] == out[:, 1]).all() and (out[:, 1] == out[:, 2]).all()  # grey replicated
     assert (out[1] == 200).all()  # a constant image stays constant
     assert out[0, 0, 16, 16] == 255 and out[0, 0, 0, 0] == 0  # the stroke is scaled up, not moved
-    assert data.rgb32_name("MNIST") == "MNIST_RGB32" and data.rgb32_name("USPS") == "USPS_RGB32"
-    assert data.dataset_spec("USPS_RGB32").variant_of == "USPS"
+    assert datasets.rgb32_name("MNIST") == "MNIST_RGB32" and datasets.rgb32_name("USPS") == "USPS_RGB32"
+    assert datasets.dataset_spec("USPS_RGB32").variant_of == "USPS"
 
 
 def continual_params(**changes):
@@ -197,7 +197,7 @@ def test_the_continual_section_is_validated_and_its_memory_sets_are_planned_jobs
     assert cfg.memory_per_class == 10 and cfg.kd_weight == 1.0 and cfg.kd_temperature == 2.0
     assert {(s.memory, s.distillation) for s in settings} == {(m, kd) for m in ("herding", "DC")
                                                               for kd in (True, False)}
-    first = data.rgb32_name(params["continual"]["tasks"][0])
+    first = datasets.rgb32_name(params["continual"]["tasks"][0])
     check_job(params, dataset=first, ipc=10, method="DC")  # the DC memory's condensation job
     with pytest.raises(ParamsError, match="valid: MNIST, FashionMNIST"):
         validate_params(continual_params(tasks=["MNIST", "SVHM"]))

@@ -10,7 +10,7 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
-from dcpipe import artifacts, config, coreset, plan
+from dcpipe import artifacts, config, coreset, coreset_names, plan
 from dcpipe.coreset import CorrectnessTrace, forgetting_counts, herding_select, penultimate_features, rank_coresets
 from dcpipe.io import ArtifactError, read_npz, write_json, write_npz
 from dcpipe.methods import CORESETS, MAIN
@@ -88,7 +88,7 @@ def test_optimal_random_reports_the_mean_of_the_best_fractions():
 def test_the_coreset_methods_are_one_list():
     assert tuple(coreset.SELECTORS) == CORESETS
     assert set(CORESETS) <= set(MAIN)
-    assert set(coreset.EVIDENCE.values()) == set(artifacts.EVIDENCE)
+    assert set(coreset_names.EVIDENCE.values()) == set(artifacts.EVIDENCE)
 
 
 def _params(**edits):
@@ -179,7 +179,7 @@ def test_the_sets_of_a_coreset_method_differ_and_each_comes_from_its_own_network
             out = tmp_path / f"{method}{k}.npz"
             select_coreset(select_job(p, "Fake", 2, method, k, str(evidence)), fake_prepared, out)
             sets.append(read_npz(out)["indices"].tolist())
-            kind = coreset.EVIDENCE[method]
+            kind = coreset_names.EVIDENCE[method]
             expected = coreset.SELECTORS[method](data.y_train, 2, 3, json.loads((tmp_path / f"{method}{k}.npz.json")
                                                  .read_text())["seed"], **{kind: torch.as_tensor(read_npz(evidence)[kind])})
             assert sets[-1] == expected.tolist()

@@ -12,8 +12,9 @@ import yaml
 from dcpipe import artifacts, paper, plan
 from dcpipe.config import ParamsError, condense_config, load_params, models_per_set, train_config
 from dcpipe.methods import parse
-from dcpipe.models import is_model_name
-from dcpipe.plan import check_job, section_keys
+from dcpipe.model_names import is_model_name
+from dcpipe.plan import check_job
+from dcpipe.report_files import section_keys
 from dcpipe.report.sections import cross as report_cross
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -4,7 +4,7 @@ per class and step transforms the real and the synthetic batch alike. Tiny rando
 import pytest
 import torch
 
-from dcpipe import dsa
+from dcpipe import dsa, dsa_strategies
 from dcpipe.condense import CondenseConfig, condense
 from dcpipe.data import Data
 from dcpipe.errors import ParamsError
@@ -17,7 +17,7 @@ def _draw_of(group, n, seed=0, side=8):
     return dsa.draw(group, n, generator(seed), side)
 
 
-@pytest.mark.parametrize("group", dsa.GROUPS)
+@pytest.mark.parametrize("group", dsa_strategies.GROUPS)
 def test_each_transform_is_differentiable_with_respect_to_the_images(group):
     x = torch.randn(2, 3, 4, 4, dtype=torch.float64, requires_grad=True)
     d = _draw_of(group, 2, seed=1, side=4)
@@ -28,7 +28,7 @@ def test_each_transform_is_differentiable_with_respect_to_the_images(group):
     assert torch.isfinite(g).all() and g.abs().sum() > 0
 
 
-@pytest.mark.parametrize("group", dsa.GROUPS)
+@pytest.mark.parametrize("group", dsa_strategies.GROUPS)
 def test_one_seed_gives_the_real_and_the_synthetic_batch_the_same_parameters(group):
     real_draw, syn_draw = _draw_of(group, 1, seed=7), _draw_of(group, 1, seed=7)
     assert real_draw.keys() == syn_draw.keys()
@@ -46,7 +46,7 @@ def test_a_shared_draw_transforms_every_image_of_a_batch_alike():
     img = torch.randn(1, 3, 8, 8)
     batch = img.repeat(4, 1, 1, 1)
     for seed in range(12):  # every group of the default strategy comes up among these seeds
-        (out,) = dsa.siamese([batch], dsa.DEFAULT, generator(seed))
+        (out,) = dsa.siamese([batch], dsa_strategies.DEFAULT, generator(seed))
         assert torch.allclose(out, out[:1].expand_as(out), atol=1e-6)
 
 
@@ -80,16 +80,16 @@ def test_color_keeps_a_grey_image_grey_and_shifts_its_brightness():
 
 
 def test_the_authors_strategies_drop_the_flip_for_digits():
-    assert dsa.strategy_for("auto", "FashionMNIST") == "color_crop_cutout_flip_scale_rotate"
-    assert dsa.strategy_for("auto", "CIFAR10") == dsa.DEFAULT
-    assert dsa.strategy_for("auto", "MNIST") == "color_crop_cutout_scale_rotate"
-    assert dsa.strategy_for("auto", "SVHN") == dsa.NO_FLIP
-    assert dsa.strategy_for("crop_flip", "MNIST") == "crop_flip"
+    assert dsa_strategies.strategy_for("auto", "FashionMNIST") == "color_crop_cutout_flip_scale_rotate"
+    assert dsa_strategies.strategy_for("auto", "CIFAR10") == dsa_strategies.DEFAULT
+    assert dsa_strategies.strategy_for("auto", "MNIST") == "color_crop_cutout_scale_rotate"
+    assert dsa_strategies.strategy_for("auto", "SVHN") == dsa_strategies.NO_FLIP
+    assert dsa_strategies.strategy_for("crop_flip", "MNIST") == "crop_flip"
 
 
 def test_an_unknown_group_is_refused_with_the_valid_names():
     with pytest.raises(ParamsError, match="groups: color, crop, cutout, flip, scale, rotate"):
-        dsa.strategy_for("color_zoom", "MNIST")
+        dsa_strategies.strategy_for("color_zoom", "MNIST")
 
 
 def _fake_data():

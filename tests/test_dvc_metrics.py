@@ -1,5 +1,5 @@
 """`dvc metrics show` and `dvc metrics diff` fit 120 columns: the report's DVC metrics are one small file per
-evaluated cell, all of one schema (dcpipe.report.metrics), named from the parameters alone (plan.report_outputs).
+evaluated cell, all of one schema (dcpipe.report.metrics), named from the parameters alone (report_files.report_outputs).
 Checked with FAKE metrics files of the widest plausible values for params.yaml and config/paper.yaml (the full
 protocol: the most cells and the longest method names), in a throwaway DVC project; no pipeline runs."""
 import json
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from dcpipe.config import load_params
-from dcpipe.plan import report_outputs
+from dcpipe.report_files import report_outputs
 from dcpipe.report.metrics import SCHEMA
 from tests.conftest import run
 

@@ -128,7 +128,7 @@ def test_without_a_recorded_gpu_run_the_speed_section_says_so():
 
 
 def test_a_committed_gpu_record_becomes_a_declared_input_of_the_report(tmp_path, monkeypatch):
-    from dcpipe.plan import report_inputs, section_keys
+    from dcpipe.report_files import report_inputs, section_keys
     from tests.report_fakes import fake_params
 
     params, _ = fake_params(tmp_path)

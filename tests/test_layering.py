@@ -14,14 +14,19 @@ from dcpipe import codedeps
 SRC = Path(__file__).resolve().parents[1] / "src"
 PACKAGE = SRC / "dcpipe"
 
+# The algorithms' names and configs: what the parameter checks, the plan and every stage's start read, without torch
+# (so a stage that trains nothing depends on no training code: tests/test_code_deps.py).
+NAMES = ("distances", "condense_config", "train_config", "continual_config", "score_config", "dsa_strategies",
+         "model_names", "nas_space", "coreset_names", "datasets")
 # Top-level modules (or packages) of dcpipe, lowest layer first.
 LAYERS = [
-    ("dcpipe", "codedeps", "errors", "precision", "io", "seeding", "paper", "lease", "fused", "runtime", "plugin"),  # set-up, files, seeds, kernels
-    ("distances", "condense_config", "sources", "transfer", "fetch", "data", "models", "matching", "dsa", "train", "coreset", "condense", "dm", "continual", "nas", "sets", "score", "builtins"),  # the algorithms
-    ("registry", "methods", "door"),  # the methods by name (built-ins and plug-ins), their grammar, the door they run through
+    ("dcpipe", "codedeps", "errors", "precision", "io", "seeding", "paper", "lease", "fused", "runtime"),  # set-up, files, seeds, kernels
+    NAMES,             # the algorithms' names and configs, no torch
+    ("sources", "transfer", "fetch", "data", "models", "matching", "dsa", "train", "coreset", "condense", "dm", "continual", "nas", "sets", "set_files", "score", "builtins"),  # the algorithms
+    ("registry", "plugin", "methods", "door"),  # the methods by name (built-ins and plug-ins), what a plug-in imports, their grammar, the door they run through
     ("artifacts",),    # path templates
     ("config",),       # load, validate, typed configs
-    ("plan", "plansize", "jobs"),  # the jobs of a parameter file, their number, and the typed job of each stage
+    ("plan", "plansize", "jobs", "report_files"),  # the jobs of a parameter file, their number, the typed job of each stage, the report's files
     ("report",),       # the report's pages, from the artifacts
     ("stages", "bench", "gpu_check"),  # stages: one entry function per rule (stages.report calls the report)
     ("cli", "dvcgen"),
@@ -49,6 +54,26 @@ GRAPH = codedeps.graph(SRC)
 
 def test_every_module_has_a_layer():
     assert {top(m) for m in GRAPH} <= set(LAYER), sorted({top(m) for m in GRAPH} - set(LAYER))
+
+
+MAX_LINES = 400
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: module_name(p))
+def test_no_module_is_over_400_lines(path):
+    """A module that grows past this is two: split it where its callers divide (plan -> report_files)."""
+    lines = len(path.read_text().splitlines())
+    assert lines <= MAX_LINES, f"{module_name(path)} has {lines} lines (at most {MAX_LINES}): split it"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_names_and_configs_import_no_torch(name):
+    """What the parameter checks, the plan and every stage's start read stays free of torch: the algorithms import
+    it, the tables of their names and settings do not."""
+    tree = ast.parse((PACKAGE / f"{name}.py").read_text())
+    modules = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    modules |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+    assert not {m for m in modules if m.split(".")[0] == "torch"}, f"dcpipe.{name} imports torch"
 
 
 @pytest.mark.parametrize("path", SOURCES, ids=lambda p: module_name(p))
@@ -95,10 +120,10 @@ def test_there_is_no_import_circle():
     assert not circles, " ; ".join(" -> ".join(c) for c in circles)
 
 
-def test_the_workflow_imports_only_config_plan_artifacts_methods_and_codedeps():
+def test_the_workflow_imports_only_config_plan_report_files_artifacts_methods_and_codedeps():
     root = PACKAGE.parents[1]
-    allowed = {"dcpipe.config", "dcpipe.plan", "dcpipe.plansize", "dcpipe.artifacts", "dcpipe.methods",
-               "dcpipe.registry", "dcpipe.codedeps"}  # plansize: the plan's size, in plan's layer
+    allowed = {"dcpipe.config", "dcpipe.plan", "dcpipe.plansize", "dcpipe.report_files", "dcpipe.artifacts",
+               "dcpipe.methods", "dcpipe.registry", "dcpipe.codedeps"}  # plansize: the plan's size, in plan's layer
     found = set()
     for f in [root / "Snakefile", *sorted((root / "workflow" / "rules").glob("*.smk"))]:
         for line in f.read_text().splitlines():

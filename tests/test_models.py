@@ -7,8 +7,8 @@ import pytest
 import torch
 from torch import nn
 
-from dcpipe.models import (MODEL_NAMES, build_model, convnet_name, count_parameters, evaluation_model,
-                           has_batchnorm)
+from dcpipe.model_names import MODEL_NAMES, convnet_name, evaluation_model, has_features
+from dcpipe.models import build_model, count_parameters, has_batchnorm
 
 MNIST = dict(channels=1, num_classes=10, im_size=(28, 28))
 CIFAR = dict(channels=3, num_classes=10, im_size=(32, 32))
@@ -141,6 +141,12 @@ def test_unknown_model_name_raises_valueerror_listing_valid_names():
     msg = str(e.value)
     assert "NoSuchNet" in msg
     assert "ConvNet" in msg and "ResNet18" in msg and "MLP" in msg
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES + (convnet_name(32, 1, "none", "relu", "none"),))
+def test_the_names_table_says_which_networks_have_a_features_block(name):
+    """model_names.has_features (continual learning's herding needs the block) is what the built network has."""
+    assert has_features(name) == hasattr(build_model(name, **CIFAR), "features")
 
 
 def test_convnet_name_builds_a_convnet_of_that_width_and_depth():

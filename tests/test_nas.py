@@ -11,7 +11,7 @@ import scipy.stats
 import torch
 import yaml
 
-from dcpipe import config, nas, plan
+from dcpipe import config, nas, nas_space, plan
 from dcpipe.config import ParamsError, validate_params
 from dcpipe.models import build_model
 from dcpipe.train import TrainConfig, schedule
@@ -20,13 +20,13 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_the_space_is_the_papers_720_convnets_W_D_N_A_P():
-    assert len(nas.SPACE) == 720 == 4 * 4 * 5 * 3 * 3
-    assert len(set(nas.SPACE)) == 720 and len({a.name for a in nas.SPACE}) == 720
-    assert set(nas.WIDTHS) == {32, 64, 128, 256} and set(nas.DEPTHS) == {1, 2, 3, 4}
-    assert set(nas.FACTORS["norm"]) == {"none", "batch", "layer", "instance", "group"}
-    assert set(nas.FACTORS["act"]) == {"sigmoid", "relu", "leakyrelu"}
-    assert set(nas.FACTORS["pool"]) == {"none", "max", "avg"}
-    assert {(a.width, a.depth, a.norm, a.act, a.pool) for a in nas.SPACE} == set(itertools.product(*nas.FACTORS.values()))
+    assert len(nas_space.SPACE) == 720 == 4 * 4 * 5 * 3 * 3
+    assert len(set(nas_space.SPACE)) == 720 and len({a.name for a in nas_space.SPACE}) == 720
+    assert set(nas_space.WIDTHS) == {32, 64, 128, 256} and set(nas_space.DEPTHS) == {1, 2, 3, 4}
+    assert set(nas_space.FACTORS["norm"]) == {"none", "batch", "layer", "instance", "group"}
+    assert set(nas_space.FACTORS["act"]) == {"sigmoid", "relu", "leakyrelu"}
+    assert set(nas_space.FACTORS["pool"]) == {"none", "max", "avg"}
+    assert {(a.width, a.depth, a.norm, a.act, a.pool) for a in nas_space.SPACE} == set(itertools.product(*nas_space.FACTORS.values()))
 
 
 def test_every_architecture_builds_and_classifies_1_and_3_channel_images():
@@ -35,7 +35,7 @@ def test_every_architecture_builds_and_classifies_1_and_3_channel_images():
     measured 11 s for all 1,440 on this 2-core CPU, against 19 s for real 2-image forwards; the next test runs
     real ones on a sample)."""
     with torch.device("meta"):
-        for arch in nas.SPACE:
+        for arch in nas_space.SPACE:
             for channels, size in ((1, (28, 28)), (3, (32, 32))):
                 net = build_model(arch.name, channels, 10, size)
                 assert net(torch.empty(2, channels, *size)).shape == (2, 10), (arch.name, channels)
@@ -45,9 +45,9 @@ def test_every_architecture_builds_and_classifies_1_and_3_channel_images():
 
 @torch.inference_mode()
 def test_a_stratified_sample_of_architectures_computes_finite_logits_for_real():
-    for i in nas.stratified_sample(30, 0):
+    for i in nas_space.stratified_sample(30, 0):
         for channels, size in ((1, (28, 28)), (3, (32, 32))):
-            net = build_model(nas.SPACE[i].name, channels, 10, size).eval()
+            net = build_model(nas_space.SPACE[i].name, channels, 10, size).eval()
             assert torch.isfinite(net(torch.randn(2, channels, *size))).all()
 
 
@@ -71,26 +71,26 @@ def test_top_k_is_the_k_highest_proxy_scores_best_first():
 
 def _balanced(sample, factors):
     for f, levels in factors.items():
-        counts = Counter(getattr(nas.SPACE[i], f) for i in sample)
+        counts = Counter(getattr(nas_space.SPACE[i], f) for i in sample)
         full = [counts.get(v, 0) for v in levels]
         assert max(full) - min(full) <= 1, (f, counts)
 
 
-@pytest.mark.parametrize("n,widths", [(16, (32, 64)), (24, nas.WIDTHS), (60, nas.WIDTHS), (359, nas.WIDTHS),
-                                      (700, nas.WIDTHS), (360, (32, 64))])
+@pytest.mark.parametrize("n,widths", [(16, (32, 64)), (24, nas_space.WIDTHS), (60, nas_space.WIDTHS), (359, nas_space.WIDTHS),
+                                      (700, nas_space.WIDTHS), (360, (32, 64))])
 def test_the_stratified_sample_is_distinct_balanced_in_every_factor_and_seeded(n, widths):
-    factors = nas.subspace(widths)
-    s = nas.stratified_sample(n, 5, factors)
+    factors = nas_space.subspace(widths)
+    s = nas_space.stratified_sample(n, 5, factors)
     assert len(s) == len(set(s)) == n and s == sorted(s)
-    assert {nas.SPACE[i].width for i in s} <= set(widths)
+    assert {nas_space.SPACE[i].width for i in s} <= set(widths)
     _balanced(s, factors)
-    assert s == nas.stratified_sample(n, 5, factors) != nas.stratified_sample(n, 6, factors) or n == 360
+    assert s == nas_space.stratified_sample(n, 5, factors) != nas_space.stratified_sample(n, 6, factors) or n == 360
 
 
 @pytest.mark.parametrize("n,shards", [(720, 24), (720, 1), (16, 4), (17, 4), (5, 5)])
 def test_shards_cover_the_candidates_exactly_once(n, shards):
-    cands = nas.stratified_sample(n, 0)
-    parts = [nas.shard(cands, k, shards) for k in range(shards)]
+    cands = nas_space.stratified_sample(n, 0)
+    parts = [nas_space.shard(cands, k, shards) for k in range(shards)]
     flat = [i for p in parts for i in p]
     assert sorted(flat) == cands and len(flat) == len(set(flat))
     assert max(map(len, parts)) - min(map(len, parts)) <= 1 and all(parts)
@@ -105,8 +105,8 @@ def test_the_parameter_files_searches_the_stated_candidates():
     validate_params(default)
     cands = plan.nas_candidates(default)
     assert len(cands) == default["nas"]["architectures"]
-    _balanced(cands, nas.subspace(default["nas"]["widths"]))
-    parts = [nas.shard(cands, k, default["nas"]["shards"]) for k in range(default["nas"]["shards"])]
+    _balanced(cands, nas_space.subspace(default["nas"]["widths"]))
+    parts = [nas_space.shard(cands, k, default["nas"]["shards"]) for k in range(default["nas"]["shards"])]
     assert sorted(i for p in parts for i in p) == cands
 
 
@@ -125,7 +125,7 @@ def test_early_stopping_trains_the_whole_set_for_as_many_steps_as_a_proxy():
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["nas"]["epochs"] = 30
     proxy = config.nas_train_config(params, "DC", 100)
-    es = config.nas_train_config(params, nas.EARLY_STOPPING, 100)
+    es = config.nas_train_config(params, nas_space.EARLY_STOPPING, 100)
     assert schedule(proxy, 100)[2] == 30  # 100 images, batch 256: one step per epoch
     assert schedule(es, 3600) == (2, 15, 30)  # 2 epochs of 15 steps started, stopped after 30, lr drop at 15
 
@@ -187,10 +187,10 @@ def test_table4_ranks_by_proxy_correlates_each_proxys_top_k_and_marks_estimates(
     assert nas.ground_truth_candidates(nas.read_shards(
         [Path(artifacts.NAS_SHARD.format(dataset="D", shard=k)) for k in range(2)]), params["nas"]["proxies"], params["nas"]["top"]) == [0, 1, 3, 4]
     t4 = table4(Inputs(params, {"nas": plan.nas_outputs(params)}))  # reads the declared NAS files only
-    assert [q["arch"] for q in t4["random"]["top"]] == [nas.SPACE[i].name for i in (0, 1)]
+    assert [q["arch"] for q in t4["random"]["top"]] == [nas_space.SPACE[i].name for i in (0, 1)]
     assert t4["random"]["spearman"] == pytest.approx(-1.0) and t4["early_stopping"]["spearman"] == pytest.approx(1.0)
     assert t4["random"]["best_test"] == pytest.approx(41.0) and t4["random"]["best_runs"] == 2
-    assert t4["early_stopping"]["best_arch"] == nas.SPACE[4].name == t4["whole"]["best_arch"]
+    assert t4["early_stopping"]["best_arch"] == nas_space.SPACE[4].name == t4["whole"]["best_arch"]
     assert t4["random"]["search_minutes"] == pytest.approx(5 * 1.5 / 60)
     assert t4["random"]["storage_images"] == 100 and t4["early_stopping"]["storage_images"] == 5 * 256
     # whole-set time: measured for the 4 with ground truth (10 s per run each), estimated for architecture 2 from

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 import torch
 
-from dcpipe import artifacts, config, paper, plan
+from dcpipe import artifacts, config, paper, plan, report_files
 from dcpipe.io import write_json
 from dcpipe.matching import match_loss
 from dcpipe.models import build_model, has_batchnorm
@@ -106,7 +106,7 @@ def test_the_ipc_sweep_plans_dc_and_herding_at_every_ipc_of_figure_3_on_its_four
     # uses 20 and 15 there (condense.LOOPS, the schedule that produced the figure)
     assert {i: config.condense_config(paper_file, i, "DC", "MNIST").loops() for i in (20, 30, 40)} == {
         20: (20, 25), 30: (30, 20), 40: (40, 15)}
-    assert "ipc_sweep" in plan.section_keys(paper_file)
+    assert "ipc_sweep" in report_files.section_keys(paper_file)
 
 
 def test_an_ipc_of_the_sweep_without_a_loop_schedule_is_refused(paper_file):

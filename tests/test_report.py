@@ -12,7 +12,7 @@ import pytest
 
 from dcpipe import paper
 from dcpipe.report.collect import Inputs, UndeclaredInput
-from dcpipe.plan import report_inputs, report_outputs, section_keys
+from dcpipe.report_files import report_inputs, report_outputs, section_keys
 from dcpipe.report.section import Budget, Section, stat
 from dcpipe.report.summary import OUTSIDE, REPRODUCED, protocol_budget, status
 from tests.report_fakes import declared_files, fake_params, write_fake_run

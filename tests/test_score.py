@@ -26,7 +26,7 @@ from dcpipe.jobs import score_job
 from dcpipe.report.collect import Inputs, summarise
 from dcpipe.report.sections.score import score_section
 from dcpipe.score import checked, load_set, stats
-from dcpipe.sets import ZCA_REFUSED
+from dcpipe.score_config import ZCA_REFUSED
 from dcpipe.stages.score import score as score_file
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,28 +1,28 @@
-"""The built-in methods behind the same door as a plug-in (dcpipe.plugin's signature): one function per kind, the
-entry's settings say which method. DC, its variants, DSA and DM are settings of one condensation (their
-CondenseConfig, resolved by jobs.condense_job); the coresets are settings of one selection."""
+"""The built-in methods behind the same door as a plug-in (dcpipe.plugin's signature; data: its RealData,
+checkpoint: its Checkpoint or None): one function per kind, the entry's settings say which method. DC, its variants,
+DSA and DM are settings of one condensation (their CondenseConfig, resolved by jobs.condense_job); the coresets are
+settings of one selection."""
 
 from __future__ import annotations
 
 import torch
 
 from .condense_config import CondenseConfig
-from .coreset import EVIDENCE, SELECTORS
+from .coreset import SELECTORS
+from .coreset_names import EVIDENCE
 from .data import Data
 from .dm import synthesise
 from .errors import ArtifactError, ParamsError
 from .io import read_npz
-from .plugin import Checkpoint, Progress, RealData
 
 
-def as_data(data: RealData) -> Data:
+def as_data(data) -> Data:
     """The algorithms' Data of a method's RealData (the condensation reads no test images)."""
     empty = data.images[:0]
     return Data(data.dataset, data.images, data.labels, empty, data.labels[:0], data.classes, data.mean, data.std)
 
 
-def condense(data: RealData, ipc: int, seed: int, device, settings: dict, progress: Progress,
-             checkpoint: Checkpoint | None):
+def condense(data, ipc: int, seed: int, device, settings: dict, progress, checkpoint):
     """Gradient matching (DC, DSA and the follow-up's variants) or distribution matching (DM): `settings` is the
     cell's whole CondenseConfig. The condensation checkpoints itself (its own fingerprint) at the door's path."""
     cfg = CondenseConfig(**settings)
@@ -32,8 +32,7 @@ def condense(data: RealData, ipc: int, seed: int, device, settings: dict, progre
     return images, labels, {"matching_loss": losses, "net_updates": net_updates}
 
 
-def select(data: RealData, ipc: int, seed: int, device, settings: dict, progress: Progress,
-           checkpoint: Checkpoint | None):
+def select(data, ipc: int, seed: int, device, settings: dict, progress, checkpoint):
     """A coreset of DC section 3.1: settings {"selector": random | herding | kcenter | forgetting, "evidence": the
     whole-set stage's features or counts file (herding, k-center, forgetting)}."""
     name = settings["selector"]

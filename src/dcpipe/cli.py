@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from . import artifacts, bench as bench_mod, config, data, registry
+from . import artifacts, bench as bench_mod, config, data, datasets, registry
 from .config import ParamsError, load_params
 from .dvcgen import render
 from .errors import DataError
@@ -19,7 +19,9 @@ from .plan import download_lines, fetch_plans, missing_data_message, unreachable
 from .plansize import large_plan_message
 from .report.protocol import cell_stats, protocol_record
 from .runtime import device_problem, pick_device, setup, stage_errors
-from .score import PIXELS, summary_line, trajectory_folder
+from .score import summary_line
+from .score_config import PIXELS
+from .set_files import trajectory_folder
 from .stages.common import training_set
 from .stages.score import score as score_file
 from .train import TrainConfig, compare_test_precision, compare_train_precision
@@ -240,7 +242,7 @@ def _prepared_to_score_on(dataset: str, prepared: Path | None, params_file: str)
     gives the command that makes it, with the parameter file the user named)."""
     if prepared is None:
         try:
-            data.dataset_spec(dataset)
+            datasets.dataset_spec(dataset)
         except DataError as e:
             raise ParamsError(f"--dataset: {e}") from None
     default = artifacts.PREPARED.format(dataset=dataset)

@@ -27,6 +27,7 @@ from torch.func import functional_call, grad, vmap
 from . import dsa
 from .condense_config import INNER_STEPS, LEVELS, LOOPS, VARIANTS, CondenseConfig, loops_for  # noqa: F401
 from .data import Data, sample_class
+from .dsa_strategies import strategy_for
 from .errors import ArtifactError, NonFiniteError
 from .io import write_safetensors
 from .matching import match_loss
@@ -148,7 +149,7 @@ def start_loop(data: Data, cfg: CondenseConfig, seed: int, checkpoint: Path | No
         start, losses, net_updates = load_checkpoint(checkpoint, syn, opt_img, cfg, seed)
         log.info("resuming from %s at iteration %d", checkpoint, start)
     syn_idx = [torch.nonzero(labels == c).flatten() for c in range(data.num_classes)]
-    strategy = dsa.strategy_for(cfg.dsa, data.name) if cfg.dsa else None
+    strategy = strategy_for(cfg.dsa, data.name) if cfg.dsa else None
     return LoopStart(syn, labels, opt_img, start, losses, net_updates, data.class_indices(), syn_idx, strategy)
 
 

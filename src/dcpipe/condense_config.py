@@ -44,8 +44,8 @@ class CondenseConfig:
     # IPC-1 iteration); synthetic gradients and the matching loss stay fp32, so only the target is rounded.
     real_precision: str = "fp32"
     inner_precision: str = "fp32"  # "bf16": autocast the network's inner updates on the synthetic set (ς_θ steps)
-    # The authors' successors (methods.SUCCESSORS): a DSA strategy (dsa.strategy_for: "auto" = theirs for the
-    # dataset) applied siamese to each class's real and synthetic batch, and what is matched: "gradients" (DC,
+    # The authors' successors (methods.SUCCESSORS): a DSA strategy (dsa_strategies.strategy_for: "auto" = theirs for
+    # the dataset) applied siamese to each class's real and synthetic batch, and what is matched: "gradients" (DC,
     # this loop) or "distribution" (DM: mean embeddings, dcpipe.dm).
     dsa: str | None = None
     objective: str = "gradients"

@@ -98,10 +98,9 @@ def forgetting_select(labels, ipc, num_classes, seed, counts: torch.Tensor) -> t
     return torch.cat(out)
 
 
+# One per name of coreset_names.CORESETS, in its order (the evidence each takes: coreset_names.EVIDENCE).
 SELECTORS = {"random": random_select, "herding": herding_select, "kcenter": kcenter_select,
              "forgetting": forgetting_select}
-# What each method looks at besides the labels: the keyword it takes, filled from the whole-set stage's artifacts.
-EVIDENCE = {"herding": "features", "kcenter": "features", "forgetting": "counts"}
 
 
 class CorrectnessTrace:

@@ -6,18 +6,23 @@ traceback as it is."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import random
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 
+from . import builtins  # noqa: F401 (resolved by name: imported here, its code is every set's code dependency)
 from .data import Data
+from .io import file_md5
+from .runtime import Progress
 from .errors import ArtifactError, DataError, MethodError, NonFiniteError, OutputError, ParamsError
 from .plugin import Checkpoint, RealData
 from .registry import Entry, resolve
-from .score import load_set
+from .set_files import load_set
 from .sets import check_indices, check_set
 
 log = logging.getLogger("dcpipe")
@@ -132,3 +137,37 @@ def _array(value, where: str, what: str) -> np.ndarray:
     if isinstance(value, (np.ndarray, list, tuple)):
         return np.asarray(value)
     raise MethodError(f"{where}: {what} is a {type(value).__name__}; return a tensor or an array{NOT_WRITTEN}")
+
+
+class StepProgress:
+    """The plug-in's progress callback (step, total, value) on the stage's progress bar, made at its first call
+    (only the method knows its total). It records which steps this process ran: a resumed run's time covers
+    only those."""
+
+    def __init__(self, name: str, log_every: int):
+        self.name, self.every, self.bar, self.ran = name, log_every, None, []
+
+    def __call__(self, step: int, total: int, value: float | None = None) -> None:
+        if self.bar is None:
+            self.bar = Progress(total, self.name, self.every)
+        self.ran.append(step)
+        self.bar(step, value)
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+
+
+def plugin_record(e, dataset: str, ipc: int, index: int) -> dict:
+    """What made a plug-in's set: its entry, and the md5 of the code (or the file) it came from."""
+    source = e.file_for(dataset, ipc, index) if e.kind == "file" else e.source()
+    return {"name": e.name, "kind": e.kind, "target": e.target, "origin": e.origin, "settings": e.settings,
+            "source": source, "source_md5": source_md5(Path(source)) if source else None}
+
+
+def source_md5(path: Path) -> str:
+    """A file's md5, or a folder's (MTT's two tensors): the md5 of its files' names and md5s, in name order."""
+    if path.is_file():
+        return file_md5(path)
+    return hashlib.md5("".join(f"{p.name}:{file_md5(p)}\n" for p in sorted(path.iterdir()) if p.is_file())
+                       .encode()).hexdigest()

@@ -28,20 +28,14 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+# The process-wide switch (runtime.fused) lives in runtime, where set-up sets it, so that the start of a stage that
+# builds no network (download, prepare_data) imports neither this module nor its C++ source. Its names here are
+# fused.enabled and fused.set_enabled (the benches and tests flip it).
+from .runtime import fused_enabled as enabled, set_fused as set_enabled  # noqa: F401
+
 log = logging.getLogger(__name__)
 
-_ENABLED = False
 _EXTENSION = None  # the loaded module, or False once building it failed
-
-
-def set_enabled(on: bool) -> None:
-    """The process-wide switch (runtime.fused), set by runtime.setup."""
-    global _ENABLED
-    _ENABLED = bool(on)
-
-
-def enabled() -> bool:
-    return _ENABLED
 
 
 def build_flags() -> list[str]:
@@ -158,7 +152,7 @@ def conv_fusable(x, conv, weight) -> bool:
     """Whether a block's conv -> GroupNorm(C, C) -> ReLU -> 2x2 average pool on x can run as one fused op: a
     gray-image first block (Cin = 1, where fp32 is also what models.one_channel_conv_fp32 runs under autocast, so
     the numbers are those of the eager chain) whose input needs no gradient, with a stride-1 square conv."""
-    if not (_ENABLED and x.device.type == "cpu" and x.dim() == 4 and x.dtype == torch.float32 and x.shape[1] == 1
+    if not (enabled() and x.device.type == "cpu" and x.dim() == 4 and x.dtype == torch.float32 and x.shape[1] == 1
             and not x.requires_grad and conv.bias is not None and conv.stride == (1, 1) and conv.dilation == (1, 1)
             and conv.groups == 1 and conv.padding_mode == "zeros" and isinstance(conv.padding, tuple)
             and conv.padding[0] == conv.padding[1] and conv.kernel_size[0] == conv.kernel_size[1]
@@ -176,7 +170,7 @@ def conv_norm_relu_avgpool(x, conv, weight, bias, eps: float = 1e-5):
 
 
 def _fusable(x, weight) -> bool:
-    return (_ENABLED and x.device.type == "cpu" and x.dim() == 4 and x.shape[2] % 2 == 0 and x.shape[3] % 2 == 0
+    return (enabled() and x.device.type == "cpu" and x.dim() == 4 and x.shape[2] % 2 == 0 and x.shape[3] % 2 == 0
             and x.dtype in (torch.float32, torch.bfloat16) and weight.dtype == torch.float32
             and not torch._C._functorch.is_functorch_wrapped_tensor(x)
             and not torch._C._functorch.is_functorch_wrapped_tensor(weight) and extension() is not None)

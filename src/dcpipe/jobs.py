@@ -9,14 +9,14 @@ from .condense_config import CondenseConfig
 from .config import (augment_datasets, batched, condense_config, continual_config, data_sources, evaluation_model_for,
                      models_per_set, nas_train_config, nas_whole_config, proxy_train_config, runtime, score_config,
                      sections, train_config, wholeset_config)
-from .continual import ContinualConfig, Setting
-from .score import ScoreConfig
+from .continual_config import ContinualConfig, Setting
+from .score_config import ScoreConfig
 from .fetch import mirror_dirs
-from .nas import Arch
+from .nas_space import Arch
 from .plan import nas_shard
 from .registry import Entry, entry
 from .seeding import derive_seed
-from .train import TrainConfig
+from .train_config import TrainConfig
 
 
 @dataclass(frozen=True)

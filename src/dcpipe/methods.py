@@ -19,12 +19,11 @@ from dataclasses import dataclass, field
 
 from . import registry
 from .condense_config import LEVELS, SUCCESSORS, VARIANTS
-from .coreset import EVIDENCE, SELECTORS
+from .coreset_names import CORESETS, EVIDENCE
 from .errors import ParamsError
 from .distances import is_distance
-from .models import evaluation_model, is_model_name
+from .model_names import evaluation_model, is_model_name
 
-CORESETS = tuple(SELECTORS)
 # The main experiment's methods: synthetic-set variants, the successors, then coresets.
 MAIN = tuple(VARIANTS) + tuple(SUCCESSORS) + CORESETS
 # Ablation studies: each value becomes a cell named "<prefix>-<value>[-<model>]".
@@ -70,7 +69,7 @@ class Method:
     # CondenseConfig overrides of a synthetic set (a dict, so left out of == and the hash of a frozen Method)
     settings: dict = field(default_factory=dict, compare=False)
     variant: str | None = None     # the named variant a DC/M/MD/MDO/MDA or V-<variant> name spells
-    evidence: str | None = None    # the whole-set artifact a coreset selects from (coreset.EVIDENCE's keyword)
+    evidence: str | None = None    # the whole-set artifact a coreset selects from (coreset_names.EVIDENCE's keyword)
     plugin: bool = False           # a plug-in's cell (dcpipe.registry): its own settings, the main table's protocol
 
     @property

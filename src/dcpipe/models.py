@@ -7,17 +7,12 @@ PyTorch default initialisation, instance norm = GroupNorm(C, C), and a first con
 
 from __future__ import annotations
 
-import re
-
 import torch
 from torch import nn
 import torch.nn.functional as F
 
 from .fused import conv_fusable, conv_norm_relu_avgpool, norm_relu_avgpool
-
-NORMS = ("none", "batch", "layer", "instance", "group")
-ACTS = ("sigmoid", "relu", "leakyrelu")
-POOLS = ("none", "max", "avg")
+from .model_names import ACTS, CONVNET_SPEC, CONVNETS, MODEL_NAMES, NORMS, POOLS, convnet_name
 
 
 def make_norm(norm: str, channels: int, hw: tuple[int, int]) -> nn.Module:
@@ -215,18 +210,7 @@ class ResNet18(nn.Module):
         return self.classifier(out.flatten(1))
 
 
-def _convnet_variants() -> dict[str, dict]:
-    v = {"ConvNet": {}}
-    v.update({f"ConvNetW{w}": {"width": w} for w in (32, 64, 128, 256)})
-    v.update({f"ConvNetD{d}": {"depth": d} for d in (1, 2, 3, 4)})
-    v.update({"ConvNetAS": {"act": "sigmoid"}, "ConvNetAR": {"act": "relu"}, "ConvNetAL": {"act": "leakyrelu"}})
-    v.update({"ConvNetNN": {"norm": "none"}, "ConvNetBN": {"norm": "batch"}, "ConvNetLN": {"norm": "layer"},
-              "ConvNetIN": {"norm": "instance"}, "ConvNetGN": {"norm": "group"}})
-    v.update({"ConvNetNP": {"pool": "none"}, "ConvNetMP": {"pool": "max"}, "ConvNetAP": {"pool": "avg"}})
-    return v
-
-
-_CONVNETS = _convnet_variants()
+# model_names.OTHER_MODELS: the same names, read without torch
 _OTHERS = {
     "MLP": (MLP, {}),
     "LeNet": (LeNet, {}),
@@ -239,39 +223,21 @@ _OTHERS = {
     "ResNet18_AP": (ResNet18, {"strided_pool": True}),
     "ResNet18BN_AP": (ResNet18, {"norm": "batch", "strided_pool": True}),
 }
-MODEL_NAMES = tuple(_CONVNETS) + tuple(_OTHERS)
-_CONVNET_SPEC = re.compile(r"ConvNet_w(\d+)_d(\d+)_(\w+?)_(\w+?)_(\w+)$")  # e.g. ConvNet_w64_d2_batch_relu_max
-
-
-def convnet_name(width, depth, norm, act, pool) -> str:
-    """The name of an arbitrary ConvNet of the NAS space (parsed back by build_model)."""
-    return f"ConvNet_w{width}_d{depth}_{norm}_{act}_{pool}"
-
-
-def is_model_name(name: str) -> bool:
-    return name in MODEL_NAMES or bool(_CONVNET_SPEC.match(name))
 
 
 def build_model(name: str, channels: int, num_classes: int, im_size=(32, 32)) -> nn.Module:
     """Build a network by name (MODEL_NAMES, or a convnet_name(...) spec). Initialisation uses torch's
     global RNG: wrap the call in seeding.torch_seeded(seed) for a reproducible network."""
     im_size = tuple(im_size)
-    if name in _CONVNETS:
-        return ConvNet(channels, num_classes, im_size, **_CONVNETS[name])
-    if m := _CONVNET_SPEC.match(name):
+    if name in CONVNETS:
+        return ConvNet(channels, num_classes, im_size, **CONVNETS[name])
+    if m := CONVNET_SPEC.match(name):
         w, d, norm, act, pool = m.groups()
         return ConvNet(channels, num_classes, im_size, width=int(w), depth=int(d), norm=norm, act=act, pool=pool)
     if name in _OTHERS:
         cls, kw = _OTHERS[name]
         return cls(channels, num_classes, im_size, **kw)
     raise ValueError(f"unknown model {name!r}; valid: {', '.join(MODEL_NAMES)} (or {convnet_name('W','D','norm','act','pool')})")
-
-
-def evaluation_model(name: str) -> str:
-    """The network trained on a condensed set: BatchNorm is swapped for instance norm and the AP ResNet
-    for the plain one (DC appendix A: batch statistics are unreliable on a few condensed images)."""
-    return {"ConvNetBN": "ConvNet", "AlexNetBN": "AlexNet", "VGG11BN": "VGG11", "ResNet18BN": "ResNet18",
-            "ResNet18BN_AP": "ResNet18", "ResNet18_AP": "ResNet18"}.get(name, name)
 
 
 def count_parameters(model: nn.Module) -> int:

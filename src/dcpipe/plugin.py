@@ -32,9 +32,8 @@ from safetensors.torch import load_file
 
 from .errors import ArtifactError
 from .io import write_safetensors
+from .registry import ARGUMENTS, KINDS  # noqa: F401 (a plug-in reads the keywords here)
 
-ARGUMENTS = ("data", "ipc", "seed", "device", "settings", "progress", "checkpoint")  # every method's keywords
-KINDS = ("synthetic", "coreset", "file")  # file: finished sets read from a path template (dcpipe.door)
 
 
 def synthetic(fn):

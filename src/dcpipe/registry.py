@@ -18,11 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .condense_config import SUCCESSORS, VARIANTS
+from .coreset_names import CORESETS
 from .errors import ParamsError
-from .plugin import ARGUMENTS, KINDS
 
 GROUP = "dcpipe.methods"  # the entry-point group of installed methods
-CORESETS = ("random", "herding", "kcenter", "forgetting")
+ARGUMENTS = ("data", "ipc", "seed", "device", "settings", "progress", "checkpoint")  # every method's keywords (dcpipe.plugin)
+KINDS = ("synthetic", "coreset", "file")  # file: finished sets read from a path template (dcpipe.door)
 # The built-ins behind the same door as a plug-in: one function per kind (dcpipe.builtins), the method's
 # settings say which.
 BUILTIN_TARGETS = {"synthetic": "dcpipe.builtins:condense", "coreset": "dcpipe.builtins:select"}

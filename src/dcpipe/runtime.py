@@ -12,8 +12,20 @@ import torch
 from tqdm import tqdm
 
 from .errors import ArtifactError, DataError, MethodError, NonFiniteError, OutputError, ParamsError
-from .fused import set_enabled as set_fused
 from .io import unwritable_reason
+
+# The fused-chain switch (runtime.fused), read by dcpipe.fused's ops at each call: set here, at set-up, so that a
+# stage that builds no network starts without importing the kernels' module.
+_fused = False
+
+
+def set_fused(on: bool) -> None:
+    global _fused
+    _fused = bool(on)
+
+
+def fused_enabled() -> bool:
+    return _fused
 
 
 def keep_freed_memory(keep: bool = True) -> bool:

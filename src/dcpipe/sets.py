@@ -13,11 +13,8 @@ import torch
 from .data import Data
 from .errors import ArtifactError, ParamsError
 from .io import read_npz
+from .score_config import PIXELS, ZCA_REFUSED
 
-# the dataset's mean/std already applied | floats in [0, 1] | 0-255 | ZCA-whitened: declared, to be refused
-PIXELS = ("normalised", "unit", "uint8", "zca")
-ZCA_REFUSED = ("ZCA-whitened sets (MTT's and DATM's CIFAR sets) are not supported: dcpipe evaluates in "
-               "the dataset's mean/std space; distill with ZCA off (MTT: without --zca; DATM: zca: False)")
 SOFT_TOLERANCE = 1e-4  # a soft-label row sums to 1 within float32 rounding of a softmax over 100 classes
 # What a stage that reads its own upstream artifact advises: the artifact is the pipeline's, so rebuild it.
 RERUN = ": rerun the stage that wrote it"

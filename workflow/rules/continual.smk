@@ -1,6 +1,6 @@
 # Continual learning with a rehearsal memory (DC paper section 3.2): one job per run (seed) trains every setting
 # ({herding, DC} x {with, without distillation}) on the task sequence. The DC memory sets are condensed by the
-# condense rule (condense.smk) on the tasks' 32x32 RGB datasets (data.rgb32_name), planned by
+# condense rule (condense.smk) on the tasks' 32x32 RGB datasets (datasets.rgb32_name), planned by
 # plan.continual_condensed and accepted by plan.check_job like the main table's sets.
 CONTINUAL_PARAMS = ["seed", "data.train_subset", "continual", "runtime.device"]
 

@@ -1,6 +1,6 @@
-# The report reads exactly dcpipe.plan.report_inputs(P) (its Inputs object refuses anything else) and
+# The report reads exactly dcpipe.report_files.report_inputs(P) (its Inputs object refuses anything else) and
 # writes exactly report_outputs(P): one definition for the rule, the script and the tests.
-from dcpipe.plan import report_inputs, report_outputs
+from dcpipe.report_files import report_inputs, report_outputs
 
 REPORT_PARAMS = ["seed", "experiment", "evaluate"] + [k for k in ("ipc_sweep", "studies", "continual", "nas") if k in P]
 REPORT_OUTPUTS = report_outputs(P)

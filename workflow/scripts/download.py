@@ -4,7 +4,7 @@ from pathlib import Path
 import click
 
 from dcpipe.jobs import download_job
-from dcpipe.stages.common import stage_job
+from dcpipe.stages.start import stage_job
 from dcpipe.stages.download import download
 
 

@@ -4,7 +4,7 @@ from pathlib import Path
 import click
 
 from dcpipe.jobs import evaluate_job
-from dcpipe.stages.common import set_job_options, stage_job
+from dcpipe.stages.start import set_job_options, stage_job
 from dcpipe.stages.evaluate import evaluate
 
 

@@ -4,7 +4,7 @@ from pathlib import Path
 import click
 
 from dcpipe.jobs import nas_job
-from dcpipe.stages.common import stage_job
+from dcpipe.stages.start import stage_job
 from dcpipe.stages.nas_ground_truth import nas_ground_truth
 
 

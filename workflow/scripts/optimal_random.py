@@ -4,7 +4,7 @@ from pathlib import Path
 import click
 
 from dcpipe.jobs import optimal_random_job
-from dcpipe.stages.common import stage_job
+from dcpipe.stages.start import stage_job
 from dcpipe.stages.optimal_random import optimal_random
 
 

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import click
 
-from dcpipe.stages.common import stage_job
+from dcpipe.stages.start import stage_job
 from dcpipe.stages.report import report
 
 

@@ -6,7 +6,7 @@ import click
 from dcpipe.errors import ParamsError
 from dcpipe.jobs import score_job
 from dcpipe.plan import score_jobs
-from dcpipe.stages.common import stage_job
+from dcpipe.stages.start import stage_job
 from dcpipe.stages.score import score
 
 

@@ -8,15 +8,14 @@ import math
 from pathlib import Path
 
 from ..condense_config import LEVELS, LOOPS, VARIANTS, CondenseConfig
-from ..data import DATASETS, dataset_spec, rgb32_name
+from ..datasets import DATASETS, dataset_spec, rgb32_name
 from ..errors import DataError
 from ..distances import DISTANCES, is_distance
 from ..methods import CROSS_STUDIES, MAIN, parse
 from ..registry import plugins
-from ..models import MODEL_NAMES, build_model, is_model_name
-from ..nas import EARLY_STOPPING, subspace
-from ..score import ScoreConfig
-from ..sets import ZCA_REFUSED
+from ..model_names import MODEL_NAMES, has_features, is_model_name
+from ..nas_space import EARLY_STOPPING, subspace
+from ..score_config import ZCA_REFUSED, ScoreConfig
 from ..sources import SOURCES
 from .sections import CONDENSE, Coresets, Experiment
 from .settings import augment_datasets, continual_config, dsa_methods, ipc_sweep_methods, methods, nas_widths
@@ -246,7 +245,7 @@ def continual(params) -> list[str]:
     cfg, _ = continual_config(params)
     if not is_model_name(cfg.model):
         problems += _unknown("continual.model", cfg.model, MODEL_NAMES)
-    elif not hasattr(build_model(cfg.model, 3, 10, (32, 32)), "features"):
+    elif not has_features(cfg.model):
         problems.append(f"  continual.model: {cfg.model} has no `features` block for herding; use a ConvNet, LeNet, "
                         f"AlexNet or VGG11")
     ipc = cfg.memory_per_class

@@ -189,7 +189,7 @@ def _non_finite(node, path=()):
 
 # The parameters a Snakemake run was planned from, as `<digest> <file>`: common.smk's onstart sets it (kept where the
 # environment already has it, so a cluster job's own Snakemake, which reads the file again, still holds the head
-# node's plan), and every stage compares the file it loads at its start (stages.common.start_stage). A file
+# node's plan), and every stage compares the file it loads at its start (stages.start.start_stage). A file
 # edited while its run goes would otherwise give the jobs still to start values the plan (its reruns, its outputs'
 # names) never saw; such a job is refused, one line, before any work. Comments and layout may change freely.
 PLANNED_PARAMS = "DCPIPE_PLANNED_PARAMS"

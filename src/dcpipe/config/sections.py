@@ -8,10 +8,10 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, replace
 
 from ..condense_config import CondenseConfig
-from ..continual import ContinualConfig
+from ..continual_config import ContinualConfig
 from ..methods import CROSS_STUDIES, MAIN
-from ..nas import WIDTHS
-from ..train import TrainConfig
+from ..nas_space import WIDTHS
+from ..train_config import TrainConfig
 
 # The library's defaults, but for precision, which a parameter file leaves to the device ("auto": bf16 autocast
 # where the CPU/GPU runs it natively, else fp32; dcpipe.precision). The library's own fp32 stays the reference

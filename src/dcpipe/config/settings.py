@@ -9,12 +9,12 @@ from dataclasses import dataclass, replace
 
 from ..artifacts import search_dataset
 from ..condense_config import CondenseConfig
-from ..continual import ContinualConfig, Setting
-from ..dsa import AUTO, strategy_for
+from ..continual_config import ContinualConfig, Setting
+from ..dsa_strategies import AUTO, strategy_for
 from ..methods import parse
-from ..nas import EARLY_STOPPING
-from ..score import ScoreConfig
-from ..train import TrainConfig
+from ..nas_space import EARLY_STOPPING
+from ..score_config import ScoreConfig
+from ..train_config import TrainConfig
 from .sections import CONDENSE, CONTINUAL, EVALUATE, Experiment, IpcSweep, Nas, sections
 
 

@@ -1,7 +1,7 @@
 """Builds reports/ from the report rule's declared inputs: the page (index.md, index.html), its figures, one small
 metrics file per evaluated cell (reports/metrics/<cell>.json, one schema, for `dvc metrics show`), each section's
 detail (reports/tables/<key>.json; report.metrics) and tidy plot CSVs (reports/plots/*.csv, for `dvc plots`). It
-writes exactly files.report_outputs(params): the figures, metrics, tables and plots folders are rebuilt whole, so
+writes exactly report_files.report_outputs(params): the figures, metrics, tables and plots folders are rebuilt whole, so
 nothing from an earlier run with other parameters survives."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from ..config import augment_datasets, methods as experiment_methods, sections a
 from ..io import atomic_path, provenance
 from .collect import Inputs, cross_evaluations, evaluations, matching_losses, summarise
 from .metrics import write_metrics
-from ..plan import report_outputs, section_keys
+from ..report_files import report_outputs, section_keys
 from .cells import cell_pages
 from .first_screen import badges, figure_alt, ours_vs_paper
 from .render import FirstScreen, render_cell_page, render_html, render_markdown
@@ -76,7 +76,7 @@ def build_sections(inputs: Inputs, fig_dir: Path, evals: pd.DataFrame, summary: 
     sections.append(seeds_section(evals, params))
     sections.insert(0, summary_section(sections))
     built = [s.key for s in sections]
-    if built != keys:  # the rule declared plan.section_keys' outputs: they must be what was built
+    if built != keys:  # the rule declared report_files.section_keys' outputs: they must be what was built
         raise RuntimeError(f"report sections {built} differ from the declared {keys}")
     return sections
 

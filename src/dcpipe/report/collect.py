@@ -1,4 +1,4 @@
-"""The report's reading side: it opens only the rule's declared inputs (files.report_inputs), through one Inputs
+"""The report's reading side: it opens only the rule's declared inputs (report_files.report_inputs), through one Inputs
 object that refuses anything else, so what the report shows can never depend on a file Snakemake or DVC does
 not know about (a stale leftover, a file of another run)."""
 
@@ -11,7 +11,7 @@ import pandas as pd
 from .. import artifacts, plan
 from ..methods import parse
 from ..io import read_json, read_npz
-from ..plan import OPTIONAL_RECORDS, RECORDS, report_inputs
+from ..report_files import OPTIONAL_RECORDS, RECORDS, report_inputs
 from .section import Budget
 
 
@@ -32,7 +32,7 @@ class Inputs:
         p = os.path.normpath(str(path))
         if p not in self.declared:
             raise UndeclaredInput(f"the report tried to open {p}, which is not among the report rule's inputs "
-                                  "(dcpipe.plan.report_inputs)")
+                                  "(dcpipe.report_files.report_inputs)")
         self.opened.append(p)
         return p
 

@@ -12,7 +12,7 @@ import pandas as pd
 
 from .. import paper
 from ..io import write_json
-from ..plan import metric_cells, metric_name
+from ..report_files import metric_cells, metric_name
 from .collect import Inputs, cell
 from .section import Section
 from .sections.table1 import wholeset_results
@@ -31,7 +31,7 @@ def cell_metrics(mean: float, std: float, models: int, published) -> dict:
 
 
 def metrics_of(params, summary: pd.DataFrame, whole: dict[str, dict]) -> dict[str, dict]:
-    """{metrics file name: values} for every cell of plan.metric_cells (what the rule declared), from `summarise`'s
+    """{metrics file name: values} for every cell of report_files.metric_cells (what the rule declared), from `summarise`'s
     table and the whole-set results."""
     out = {}
     for dataset, ipc, method in metric_cells(params):

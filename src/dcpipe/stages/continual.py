@@ -9,7 +9,7 @@ from pathlib import Path
 from safetensors.torch import load_file
 
 from .. import continual as cl
-from ..data import rgb32_name
+from ..datasets import rgb32_name
 from ..errors import ArtifactError
 from ..io import provenance, read_json, resumable, write_json, write_safetensors
 from ..models import build_model

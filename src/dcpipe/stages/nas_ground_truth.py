@@ -8,8 +8,9 @@ import numpy as np
 
 from ..jobs import NasJob
 from ..io import provenance, resumable, write_json
-from ..nas import SPACE, cpu_seconds, ground_truth_candidates, load_validation, proxy_scores, read_shards, shard, \
-    steps, top, train_and_score
+from ..nas import cpu_seconds, ground_truth_candidates, load_validation, proxy_scores, read_shards, steps, top, \
+    train_and_score
+from ..nas_space import SPACE, shard
 from ..runtime import Progress
 from .common import device, load_data
 

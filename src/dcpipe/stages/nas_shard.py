@@ -9,7 +9,8 @@ import numpy as np
 
 from ..jobs import NasJob
 from ..io import provenance, resumable, write_json
-from ..nas import EARLY_STOPPING, SPACE, cpu_seconds, load_validation, steps, train_and_score
+from ..nas import cpu_seconds, load_validation, steps, train_and_score
+from ..nas_space import EARLY_STOPPING, SPACE
 from ..runtime import Progress
 from .common import device, load_data, training_set
 

@@ -10,7 +10,6 @@ from ..jobs import CondenseJob
 from ..io import provenance, write_json, write_npz
 from ..plugin import Checkpoint
 from .common import load_data
-from .condense import StepProgress, plugin_record
 
 
 def select_coreset(job: CondenseJob, prepared: Path, out: Path) -> None:
@@ -18,7 +17,7 @@ def select_coreset(job: CondenseJob, prepared: Path, out: Path) -> None:
     herding and k-center are deterministic given the features (the seed is recorded but unused)."""
     s, e = job.set, job.method
     d = load_data(s.env, prepared, "cpu")
-    progress = StepProgress(f"select {s.name}", s.env.log_every)
+    progress = door.StepProgress(f"select {s.name}", s.env.log_every)
     checkpoint = Checkpoint(str(out) + ".ckpt.safetensors", {"method": s.method, "seed": s.seed,
                                                             "settings": job.settings})
     idx = door.select(e, d, s.ipc, s.seed, "cpu", job.settings, progress, checkpoint)
@@ -28,6 +27,6 @@ def select_coreset(job: CondenseJob, prepared: Path, out: Path) -> None:
     write_json(str(out) + ".json", {"kind": "coreset", "method": s.method, "dataset": s.dataset, "ipc": s.ipc,
                                     "set": s.index, "seed": s.seed, "evidence": str(evidence) if evidence else None,
                                     "deterministic_given_evidence": s.method in ("herding", "kcenter"),
-                                    "plugin": None if e.builtin else plugin_record(e, s.dataset, s.ipc, s.index),
+                                    "plugin": None if e.builtin else door.plugin_record(e, s.dataset, s.ipc, s.index),
                                     "provenance": provenance()})
     checkpoint.clear()

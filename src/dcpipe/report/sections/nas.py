@@ -8,14 +8,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ... import artifacts, nas as nas_mod, paper
+from ... import artifacts, nas as nas_mod, nas_space, paper
 from ...config import nas_whole_config, sections
 from ..collect import Inputs
 from ..section import Budget, Comparison, Details, Section, number, words
 from ..summary import status
 from .figures import plt, save
 
-PROXY_TITLES = {"random": "Random", "herding": "Herding", "DC": "Ours (DC)", nas_mod.EARLY_STOPPING: "Early-stopping",
+PROXY_TITLES = {"random": "Random", "herding": "Herding", "DC": "Ours (DC)", nas_space.EARLY_STOPPING: "Early-stopping",
                 "whole": "Whole dataset"}
 
 
@@ -47,13 +47,13 @@ def table4(inputs: Inputs) -> dict:
         best = chosen[0]
         images = rows[0]["proxies"][p]["images"]
         steps = rows[0]["proxies"][p]["steps"]
-        if p == nas_mod.EARLY_STOPPING:  # the distinct images its steps can touch
+        if p == nas_space.EARLY_STOPPING:  # the distinct images its steps can touch
             images = min(images, steps * nas_whole_config(params).batch)
         seconds = sum(r["proxies"][p]["train_seconds"] + r["proxies"][p]["val_seconds"] for r in rows)
-        out[p] = {"best_arch": nas_mod.SPACE[best].name, "best_test": 100 * float(np.mean(gt[best]["test"])),
+        out[p] = {"best_arch": nas_space.SPACE[best].name, "best_test": 100 * float(np.mean(gt[best]["test"])),
                   "best_test_std": 100 * float(np.std(gt[best]["test"])), "best_runs": len(gt[best]["test"]),
                   "spearman": nas_mod.spearman([scores[i] for i in chosen], [gt[i]["val_mean"] for i in chosen]),
-                  "top": [{"arch": nas_mod.SPACE[i].name, "proxy_val": scores[i], "whole_val": gt[i]["val_mean"]}
+                  "top": [{"arch": nas_space.SPACE[i].name, "proxy_val": scores[i], "whole_val": gt[i]["val_mean"]}
                           for i in chosen],
                   "search_minutes": seconds / 60, "storage_images": images, "estimated": False}
     # Whole training set: the ground truth covers only the proxies' top-k union, so its best architecture is
@@ -62,7 +62,7 @@ def table4(inputs: Inputs) -> dict:
     whole_steps = math.ceil(n_train / nas_whole_config(params).batch) * nas.whole_epochs
     est, measured, ratios = 0.0, 0, []
     for r in rows:
-        es = r["proxies"].get(nas_mod.EARLY_STOPPING)
+        es = r["proxies"].get(nas_space.EARLY_STOPPING)
         per_run = (es["train_seconds"] / (nas.repeats * es["steps"]) * whole_steps) if es else None
         if r["index"] in gt:
             g = gt[r["index"]]
@@ -77,12 +77,12 @@ def table4(inputs: Inputs) -> dict:
             est = float("nan")
     gscores = {i: g["val_mean"] for i, g in gt.items()}
     wbest = nas_mod.top(gscores, 1)[0]
-    out["whole"] = {"best_arch": nas_mod.SPACE[wbest].name, "best_test": 100 * float(np.mean(gt[wbest]["test"])),
+    out["whole"] = {"best_arch": nas_space.SPACE[wbest].name, "best_test": 100 * float(np.mean(gt[wbest]["test"])),
                     "best_test_std": 100 * float(np.std(gt[wbest]["test"])), "best_runs": len(gt[wbest]["test"]),
                     "spearman": 1.0, "search_minutes": est / 60, "storage_images": n_train,
                     "estimated": measured < len(rows), "measured_architectures": measured,
                     "estimate_over_measured": float(np.median(ratios)) if ratios else None}
-    out["_setting"] = {"candidates": len(rows), "space": len(nas_mod.SPACE), "ground_truth_architectures": len(gt),
+    out["_setting"] = {"candidates": len(rows), "space": len(nas_space.SPACE), "ground_truth_architectures": len(gt),
                        "n_train": n_train, "n_validation": gt_header["n_validation"], "n_test": gt_header["n_test"],
                        "proxy_epochs": nas.epochs, "repeats": nas.repeats, "whole_epochs": nas.whole_epochs,
                        "whole_repeats": nas.whole_repeats, "best_repeats": nas.best_repeats, "top": k,

@@ -8,7 +8,7 @@ import pandas as pd
 from ... import paper, plan
 from ...config import sections
 from ...methods import parse
-from ...models import evaluation_model
+from ...model_names import evaluation_model
 from ..collect import budget_of, cell
 from ..section import Comparison, Section, budget_details, budget_note, ref
 from ..summary import compare, not_run, protocol_budget, status, table_cell, why_not_run
