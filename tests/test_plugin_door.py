@@ -3,6 +3,7 @@ its kind, its name is its own) and after its call (its output fits the cell) wit
 nothing is written from a bad one. The plug-ins here are tiny files written by the tests; the data is real MNIST."""
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import textwrap
@@ -259,3 +260,38 @@ def test_a_set_made_elsewhere_is_a_cell_read_by_score_s_loaders_and_checked(tmp_
     res = run(condense_cmd(params, prepared("MNIST"), out, "MTT"), cwd=tmp_path)
     assert res.returncode == 2 and errors(res)[0].startswith(f"error: sets/mtt/MNIST_ipc1: no image of class(es) 9")
     assert out.read_bytes() == before
+
+
+def test_a_plugin_using_the_checkpoint_helper_resumes_after_sigkill_bit_identical(tmp_path, prepared):
+    """examples/plugins/dm_variant.py through the condense stage, killed with SIGKILL once its first checkpoint is
+    on disk, then rerun: the set equals an uninterrupted run's, as DC's does (tests/test_resume.py)."""
+    import signal
+    import time
+
+    examples = ROOT / "examples/plugins"
+    params = params_with(tmp_path, {"DMV": {"kind": "synthetic", "target": "dm_variant:synthesise",
+                                            "path": str(examples),
+                                            "settings": {"iterations": 40, "lr_img": 1.0, "batch_real": 16,
+                                                         "checkpoint_every": 5}}}, ["DC", "DMV"])
+    mnist = prepared("MNIST")
+    whole, killed = tmp_path / "whole/DMV_set0.npz", tmp_path / "killed/DMV_set0.npz"
+    assert run(condense_cmd(params, mnist, whole, "DMV")).returncode == 0
+    ckpt = Path(str(killed) + ".ckpt.safetensors")
+    proc = subprocess.Popen(condense_cmd(params, mnist, killed, "DMV"), cwd=ROOT, env=stage_env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 240
+    while not ckpt.exists() and proc.poll() is None:
+        assert time.monotonic() < deadline, "no checkpoint in time"
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=60)
+    if proc.returncode == 0:
+        pytest.fail("the run finished before the kill landed: raise settings.iterations")
+    assert ckpt.exists() and not killed.exists()
+    res = run(condense_cmd(params, mnist, killed, "DMV"))
+    assert res.returncode == 0, res.stderr
+    steps = [int(n) for n in re.findall(r"condense MNIST ipc1 DMV set0 (\d+)/40", res.stderr)]
+    assert steps and steps[0] > 1 and len(steps) < 40  # resumed after its checkpoint, not started again
+    with np.load(whole) as a, np.load(killed) as b:
+        assert np.array_equal(a["images"], b["images"]) and np.array_equal(a["labels"], b["labels"])
+    assert not ckpt.exists()  # removed once the set is written
