@@ -128,10 +128,14 @@ def copy_workflow(wd: Path, params: Path = ROOT / ".test/params.yaml") -> Path:
             shutil.copytree(src, wd / name, ignore=shutil.ignore_patterns("__pycache__"))
         else:
             shutil.copy(src, wd / name)
-    shutil.copy(params, wd / "params.yaml")
-    text = (wd / "params.yaml").read_text()  # .test's plug-in folder, ../examples/plugins, is examples/plugins here
-    (wd / "params.yaml").write_text(text.replace('path: "../examples/plugins"', 'path: "examples/plugins"'))
+    (wd / "params.yaml").write_text(beside_the_workflow(params.read_text()))
     return wd
+
+
+def beside_the_workflow(params_text: str) -> str:
+    """.test/params.yaml's text for a copy at the workflow's top: its plug-in folder, ../examples/plugins from .test/,
+    is examples/plugins there."""
+    return params_text.replace('path: "../examples/plugins"', 'path: "examples/plugins"')
 
 
 @pytest.fixture(scope="session")

@@ -14,6 +14,8 @@ from tests.conftest import DELETE, set_dotted
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = ROOT / "workflow" / "scripts"
 SMOKE = yaml.safe_load((ROOT / ".test/params.yaml").read_text())
+for _plugin in SMOKE.get("plugins", {}).values():  # a parameter file written elsewhere finds the examples here
+    _plugin["path"] = str((ROOT / ".test" / _plugin["path"]).resolve())
 PROGRESS_LINE = re.compile(r"(condense|evaluate) \S+ ipc\d+ .*\b1/\d+ value=|score \S+ on \S+ 1/\d+ value=")
 
 
@@ -30,8 +32,9 @@ def stage_env(**overrides) -> dict:
 def tiny_params(**updates) -> dict:
     """.test/params.yaml shrunk to seconds: 20 real images per class, 12 iterations of IPC 1, CPU, one thread."""
     p = copy.deepcopy(SMOKE)
-    for section in ("studies", "continual", "nas"):  # the main experiment only
+    for section in ("studies", "continual", "nas", "plugins"):  # the main experiment of the built-ins only
         p.pop(section, None)
+    p["experiment"]["methods"] = [m for m in p["experiment"]["methods"] if m not in SMOKE.get("plugins", {})]
     p["data"]["train_subset"] = 20
     p["condense"].update(iterations={1: 12}, checkpoint_every=2, batch_real=8)
     p["runtime"].update(threads=1, log_every=1, device="cpu")

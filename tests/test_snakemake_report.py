@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run
+from tests.conftest import beside_the_workflow, run
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
@@ -27,7 +27,8 @@ EXTERNAL = re.compile(r"<(?:script|link|img|iframe|source)\b[^>]*\b(?:src|href)\
 
 @pytest.fixture(scope="module")
 def snakemake_report(smoke_run, tmp_path_factory) -> str:
-    shutil.copy(ROOT / ".test/params.yaml", smoke_run / "params.yaml")  # the DVC test of the e2e module edits it
+    # the DVC test of the e2e module edits it
+    (smoke_run / "params.yaml").write_text(beside_the_workflow((ROOT / ".test/params.yaml").read_text()))
     out = tmp_path_factory.mktemp("snakemake_report") / "report.html"
     run(["snakemake", "--report", str(out)], smoke_run)
     print(f"snakemake report: {out}")
