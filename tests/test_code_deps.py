@@ -42,14 +42,15 @@ RERUNS = {
     "jobs": EVERY - {"prepare_data", "report"},  # the scripts that build their stage's typed job
     "data": EVERY - {"download"},
     # the networks: every rule that builds one (nas_split and the report through dcpipe.nas)
-    **dict.fromkeys(("models", "fused", "dsa"), EVERY - {"download", "prepare_data"}),
+    **dict.fromkeys(("models", "fused", "dsa"), EVERY - {"download", "prepare_data", "select_coreset"}),
     "train": EVERY - {"download", "prepare_data", "select_coreset", "condense"},
     # the prepared dataset and the training sets of the stages that read them
     **dict.fromkeys(("stages.common", "sets"), EVERY - {"download", "prepare_data", "nas_split", "report"}),
-    # every method runs through one door (dcpipe.door), the built-ins behind it in one module (dcpipe.builtins): a
-    # condensation's code is a coreset selection's too
-    **dict.fromkeys(("door", "plugin", "builtins", "matching", "condense", "dm"), {"condense", "select_coreset"}),
-    "coreset": {"condense", "select_coreset", "wholeset", "optimal_random", "continual"},
+    # every method runs through one door (dcpipe.door); the built-ins behind it are each stage's own code
+    **dict.fromkeys(("door", "plugin"), {"condense", "select_coreset"}),
+    **dict.fromkeys(("builtins", "matching", "condense", "dm"), {"condense"}),
+    "builtin_coresets": {"select_coreset"},
+    "coreset": {"select_coreset", "wholeset", "optimal_random", "continual"},
     "set_files": {"condense", "select_coreset", "score"},  # the readers of finished sets: kind file cells and score
     "continual": {"continual"},
     "nas": {"nas_split", "nas_shard", "nas_ground_truth", "report"},

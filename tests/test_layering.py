@@ -22,7 +22,7 @@ NAMES = ("distances", "condense_config", "train_config", "continual_config", "sc
 LAYERS = [
     ("dcpipe", "codedeps", "errors", "precision", "io", "seeding", "paper", "lease", "fused", "runtime"),  # set-up, files, seeds, kernels
     NAMES,             # the algorithms' names and configs, no torch
-    ("sources", "transfer", "fetch", "data", "models", "matching", "dsa", "train", "coreset", "condense", "dm", "continual", "nas", "sets", "set_files", "score", "builtins"),  # the algorithms
+    ("sources", "transfer", "fetch", "data", "models", "matching", "dsa", "train", "coreset", "condense", "dm", "continual", "nas", "sets", "set_files", "score", "builtins", "builtin_coresets"),  # the algorithms
     ("registry", "plugin", "methods", "door"),  # the methods by name (built-ins and plug-ins), what a plug-in imports, their grammar, the door they run through
     ("artifacts",),    # path templates
     ("config",),       # load, validate, typed configs

@@ -99,10 +99,10 @@ def test_the_cross_study_trains_every_network_on_every_set(workdir):
 
 def test_logs_hold_one_line_per_step_not_a_flood(workdir):
     logs = list((workdir / "logs").rglob("*.log"))
-    # download (FashionMNIST, MNIST, USPS), prepare (incl. the continual tasks' 32x32 RGB datasets), coreset (random and herding), whole-set, condense
-    # (incl. the V-MDA study cell, the continual DC memory and the 2 cross cells), evaluate, the 2 x 2 cross
-    # evaluations, continual runs, report
-    assert len(logs) == 3 + 4 + 4 + 2 + (4 + 2) + 7 + 4 + 2 + 1
+    # download (FashionMNIST, MNIST, USPS), prepare (incl. the continual tasks' 32x32 RGB datasets), coreset (random,
+    # herding and the KMeans plug-in), whole-set, condense (incl. the V-MDA study cell, the continual DC memory and
+    # the 2 cross cells), evaluate, the 2 x 2 cross evaluations, continual runs, report
+    assert len(logs) == 3 + 4 + 6 + 2 + (4 + 2) + 9 + 4 + 2 + 1
     for log in logs:
         assert len(log.read_text().splitlines()) < 50, log
 
@@ -129,7 +129,8 @@ def test_dvc_adopts_snakemake_outputs_and_both_plan_the_same_work(workdir):
     (workdir / "params.yaml").write_text(yaml.safe_dump(params))
     dvc = _planned_commands(run(["dvc", "repro", "--dry"], workdir).stdout)
     smk = _planned_commands(run(["snakemake", "-n", "-p"], workdir).stdout)
-    assert dvc == smk and len(dvc) == 7 + 4 + 1  # the seven evaluations, the 2 x 2 cross evaluations, the report
+    # the nine evaluations (KMeans, the plug-in, included), the 2 x 2 cross evaluations, the report
+    assert dvc == smk and len(dvc) == 9 + 4 + 1
 
 
 def test_the_slurm_profile_parses_with_a_dry_run(workdir):

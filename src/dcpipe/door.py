@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import builtins  # noqa: F401 (resolved by name: imported here, its code is every set's code dependency)
 from .data import Data
 from .io import file_md5
 from .runtime import Progress

@@ -24,9 +24,9 @@ from .errors import ParamsError
 GROUP = "dcpipe.methods"  # the entry-point group of installed methods
 ARGUMENTS = ("data", "ipc", "seed", "device", "settings", "progress", "checkpoint")  # every method's keywords (dcpipe.plugin)
 KINDS = ("synthetic", "coreset", "file")  # file: finished sets read from a path template (dcpipe.door)
-# The built-ins behind the same door as a plug-in: one function per kind (dcpipe.builtins), the method's
-# settings say which.
-BUILTIN_TARGETS = {"synthetic": "dcpipe.builtins:condense", "coreset": "dcpipe.builtins:select"}
+# The built-ins behind the same door as a plug-in: one function per kind (dcpipe.builtins, dcpipe.builtin_coresets),
+# the method's settings say which.
+BUILTIN_TARGETS = {"synthetic": "dcpipe.builtins:condense", "coreset": "dcpipe.builtin_coresets:select"}
 NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")  # no '-': the study grammar (dcpipe.methods) owns names with one
 FILE_FIELDS = ("{dataset}", "{ipc}")  # a file entry's template names its cell; "{set}" is optional
 
@@ -136,8 +136,9 @@ def raise_problems(name: str, problems: list[str]):
 
 def resolve(e: Entry):
     """The function of an entry's target, imported (with its path first on sys.path)."""
-    if e.path and e.path not in sys.path:
-        sys.path.insert(0, e.path)
+    folder = str(Path(e.path).resolve()) if e.path else None  # absolute: a later chdir must not move it
+    if folder and folder not in sys.path:
+        sys.path.insert(0, folder)
     return pkgutil.resolve_name(e.target)
 
 

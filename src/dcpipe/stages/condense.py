@@ -11,7 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import door
+# the built-in condensation is resolved by name through the door: imported here, its code (matching, DM) is this
+# stage's code dependency (dcpipe.codedeps reads imports)
+from .. import builtins, door  # noqa: F401
 from ..io import atomic_path, provenance, remove_stale_temps, write_json, write_npz
 from ..jobs import CondenseJob
 from ..plugin import Checkpoint

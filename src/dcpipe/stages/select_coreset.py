@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .. import door
+# the built-in coresets are resolved by name through the door: imported here, their code is this stage's code
+# dependency (dcpipe.codedeps reads imports)
+from .. import builtin_coresets, door  # noqa: F401
 from ..jobs import CondenseJob
 from ..io import provenance, write_json, write_npz
 from ..plugin import Checkpoint
