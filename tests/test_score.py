@@ -25,7 +25,8 @@ from dcpipe.io import write_json, write_npz
 from dcpipe.jobs import score_job
 from dcpipe.report.collect import Inputs, summarise
 from dcpipe.report.sections.score import score_section
-from dcpipe.score import checked, load_set, stats
+from dcpipe.score import checked, stats
+from dcpipe.set_files import load_set
 from dcpipe.score_config import ZCA_REFUSED
 from dcpipe.stages.score import score as score_file
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import asdict
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -21,7 +20,6 @@ import torch
 from .data import Data, sample_class
 from .seeding import derive_seed, generator
 from .score_config import ScoreConfig
-from .set_files import LoadedSet, load_set, trajectory_folder  # noqa: F401 (score reads them; cli imports them here)
 from .sets import check_set
 from .train import train_models
 

@@ -9,7 +9,8 @@ from pathlib import Path
 from ..io import provenance, write_json
 from ..jobs import ScoreJob
 from ..runtime import Progress
-from ..score import checked, load_set, score as score_set
+from ..score import checked, score as score_set
+from ..set_files import load_set
 from .common import device, load_data
 
 log = logging.getLogger("dcpipe")
